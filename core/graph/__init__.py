@@ -1,0 +1,21 @@
+"""Symbolic graph structures (Variable, Apply, Op), traversal and FunctionGraph."""
+
+from theanine.graph.basic import (
+    Apply,
+    Constant,
+    GraphError,
+    Op,
+    TraceScope,
+    Variable,
+    format_trace,
+    graph_error,
+    user_trace,
+)
+from theanine.graph.fgraph import FunctionGraph
+from theanine.graph.traversal import ancestors, clone_graph, graph_inputs, toposort
+
+__all__ = [
+    "Apply", "Constant", "FunctionGraph", "GraphError", "Op", "TraceScope", "Variable",
+    "ancestors", "clone_graph", "format_trace", "graph_error", "graph_inputs", "toposort",
+    "user_trace",
+]

@@ -1,0 +1,78 @@
+"""FunctionGraph: a self-contained graph of inputs and outputs that rewrites edit in place."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from theanine.graph.basic import Apply, Constant, GraphError, Variable, format_trace
+from theanine.graph.traversal import clone_graph, toposort
+
+
+class FunctionGraph:
+    """Outputs computed from inputs, with a client map so a variable can be replaced everywhere.
+
+    The graph is cloned on construction (unless `clone=False`) so rewrites never touch the
+    user's variables.
+    """
+
+    def __init__(self, inputs: Sequence[Variable], outputs: Sequence[Variable],
+                 clone: bool = True):
+        if clone:
+            inputs, outputs, self.memo = clone_graph(inputs, outputs)
+        else:
+            self.memo = {}
+        self.inputs = list(inputs)
+        self.outputs = list(outputs)
+        self._check_inputs()
+        self.rebuild_clients()
+
+    def _check_inputs(self) -> None:
+        given = set(self.inputs)
+        for node in toposort(self.outputs):
+            for v in node.inputs:
+                if v.owner is None and not isinstance(v, Constant) and v not in given:
+                    raise GraphError(
+                        f"Input {v} (type {v.type}) is needed to compute the outputs but was not "
+                        f"given to the function.\nIt was created at:\n{format_trace(v.trace)}"
+                    )
+        for v in self.outputs:
+            if v.owner is None and not isinstance(v, Constant) and v not in given:
+                raise GraphError(f"Output {v} is an input that was not given to the function.")
+
+    def rebuild_clients(self) -> None:
+        """Recompute node order and the map from each variable to the nodes that use it."""
+        self.nodes = toposort(self.outputs)
+        self.clients: dict[Variable, list[tuple[Apply | str, int]]] = {}
+        for v in self.inputs:
+            self.clients.setdefault(v, [])
+        for node in self.nodes:
+            for i, v in enumerate(node.inputs):
+                self.clients.setdefault(v, []).append((node, i))
+            for o in node.outputs:
+                self.clients.setdefault(o, [])
+        for i, v in enumerate(self.outputs):
+            self.clients.setdefault(v, []).append(("output", i))
+
+    def replace(self, old: Variable, new: Variable) -> None:
+        """Make every user of `old` use `new` instead (types must agree)."""
+        if old is new:
+            return
+        if not old.type.is_compatible(new.type):
+            raise TypeError(f"Cannot replace {old} of type {old.type} with {new} of type {new.type}")
+        for client, i in list(self.clients.get(old, [])):
+            if client == "output":
+                self.outputs[i] = new
+            else:
+                client.inputs[i] = new
+        self.rebuild_clients()
+
+    def replace_all(self, pairs: Sequence[tuple[Variable, Variable]]) -> None:
+        for old, new in pairs:
+            self.replace(old, new)
+
+    @property
+    def variables(self) -> list[Variable]:
+        return list(self.clients)
+
+    def __str__(self) -> str:
+        return f"FunctionGraph({', '.join(map(str, self.outputs))})"

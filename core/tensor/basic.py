@@ -1,0 +1,115 @@
+"""Turning Python and NumPy values into graph variables, and the variable constructors
+(`scalar`, `dmatrix`, `tensor3`, ...)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from theanine.config import config
+from theanine.graph.basic import Variable, graph_error
+from theanine.tensor.type import TensorType, normalize_dtype
+from theanine.tensor.variable import TensorConstant, TensorVariable
+
+_PY_SCALARS = (bool, int, float, complex)
+
+
+def constant(value, dtype=None, name: str | None = None) -> TensorConstant:
+    """A constant node holding `value`; its static shape is the value's shape."""
+    arr = np.asarray(value, dtype=None if dtype is None else normalize_dtype(dtype))
+    if dtype is None and isinstance(value, float) and not isinstance(value, np.floating):
+        arr = arr.astype(config.floatX)
+    if arr.dtype == object:
+        raise TypeError(f"Cannot make a constant from {type(value).__name__}: {value!r}")
+    arr = np.require(arr, requirements="C")
+    arr.setflags(write=False)
+    return TensorConstant(TensorType(arr.dtype, arr.shape), arr, name=name)
+
+
+def weak_constant(value, like: TensorVariable) -> TensorConstant:
+    """A Python scalar combined with a tensor takes the tensor's dtype where its value fits
+    (NumPy 2's rule): `x_float32 * 2` stays float32, `x_int8 + 1.5` becomes float64."""
+    dtype = np.result_type(like.type.numpy_dtype, value)
+    if isinstance(value, bool) or np.dtype(dtype).kind not in "biu":
+        return constant(np.asarray(value, dtype=dtype))
+    info = np.iinfo(dtype)
+    if not info.min <= value <= info.max:
+        raise graph_error(f"The Python int {value} does not fit in {like}'s dtype {dtype}")
+    return constant(np.asarray(value, dtype=dtype))
+
+
+def as_tensor_variable(x, name: str | None = None, ndim: int | None = None) -> TensorVariable:
+    """Return `x` as a TensorVariable: variables pass through, data becomes a constant."""
+    if isinstance(x, TensorVariable):
+        v = x
+    elif isinstance(x, Variable):
+        raise TypeError(f"Expected a tensor variable, got {x} of type {x.type}")
+    elif isinstance(x, (list, tuple)) and any(isinstance(e, Variable) for e in x):
+        from theanine.tensor.shape_ops import stack
+
+        v = stack([as_tensor_variable(e) for e in x])
+    else:
+        try:
+            v = constant(x, name=name)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"Cannot convert {type(x).__name__} {x!r} to a tensor: {e}") from None
+    if ndim is not None and v.ndim != ndim:
+        raise graph_error(f"Expected a {ndim}-d tensor, got {v} with {v.ndim} dimensions")
+    return v
+
+
+def as_tensor_pair(a, b) -> tuple[TensorVariable, TensorVariable]:
+    """Convert two operands, giving a Python scalar the dtype of the other (tensor) operand."""
+    if isinstance(a, _PY_SCALARS) and isinstance(b, TensorVariable):
+        return weak_constant(a, b), b
+    if isinstance(b, _PY_SCALARS) and isinstance(a, TensorVariable):
+        return a, weak_constant(b, a)
+    return as_tensor_variable(a), as_tensor_variable(b)
+
+
+def tensor(dtype="floatX", shape: Sequence[int | None] | None = None, name: str | None = None,
+           broadcastable: Sequence[bool] | None = None) -> TensorVariable:
+    """A symbolic tensor input; give `shape` (ints or None) or Theano's `broadcastable`."""
+    if shape is None and broadcastable is None:
+        raise TypeError("tensor() needs shape= (or broadcastable=) to fix the number of dims")
+    if isinstance(dtype, str) and name is None and dtype not in _ALL_DTYPE_NAMES:
+        raise TypeError(f"tensor(): first argument is the dtype, got {dtype!r}; pass name= for the "
+                        "name")
+    return TensorType(dtype, shape or (), broadcastable=broadcastable)(name)
+
+
+_ALL_DTYPE_NAMES = {"floatX", "bool", "int8", "int16", "int32", "int64", "uint8", "uint16",
+                    "uint32", "uint64", "float16", "float32", "float64", "complex64",
+                    "complex128", "float", "int", "double", "single", "half"}
+
+_PREFIX = {"b": "int8", "w": "int16", "i": "int32", "l": "int64", "f": "float32", "d": "float64",
+           "c": "complex64", "z": "complex128"}
+
+
+def _constructor(ndim: int, pattern: tuple[int | None, ...] | None, prefix: str | None,
+                 kind: str):
+    def make(name: str | None = None, dtype=None, shape=None) -> TensorVariable:
+        dt = _PREFIX[prefix] if prefix else (dtype if dtype is not None else "floatX")
+        if shape is None:
+            shape = pattern if pattern is not None else (None,) * ndim
+        if len(shape) != ndim:
+            raise ValueError(f"{kind}() has {ndim} dims; shape={shape} has {len(shape)}")
+        return TensorType(dt, shape)(name)
+
+    make.__name__ = (prefix or "") + kind
+    make.__doc__ = f"A symbolic {ndim}-d {kind} of dtype {_PREFIX.get(prefix, 'floatX')}."
+    return make
+
+
+_KINDS = {"scalar": (0, None), "vector": (1, None), "matrix": (2, None), "row": (2, (1, None)),
+          "col": (2, (None, 1)), "tensor3": (3, None), "tensor4": (4, None),
+          "tensor5": (5, None)}
+
+for _kind, (_nd, _pat) in _KINDS.items():
+    for _p in (None, *_PREFIX):
+        globals()[(_p or "") + _kind] = _constructor(_nd, _pat, _p, _kind)
+
+__all__ = ["as_tensor_variable", "constant", "tensor"] + [
+    (p or "") + k for k in _KINDS for p in (None, *_PREFIX)
+]

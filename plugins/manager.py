@@ -1,0 +1,77 @@
+"""Loading plugins from the `theanine` entry-point group through pluggy.
+
+THEANINE_PLUGINS (comma-separated entry-point names) limits what loads. A plugin that fails to
+import or register is recorded with its error and skipped; `import theanine` never breaks.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import threading
+
+import pluggy
+
+from theanine.plugins import hookspecs
+
+ENTRY_POINT_GROUP = "theanine"
+
+
+class PluginState:
+    """The plugin manager plus what loaded and what failed (for `theanine info`)."""
+
+    def __init__(self):
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.loaded: dict[str, str] = {}
+        self.failed: dict[str, str] = {}
+        self.skipped: list[str] = []
+
+
+_state: PluginState | None = None
+_lock = threading.Lock()
+
+
+def allowed_names() -> set[str] | None:
+    raw = os.environ.get("THEANINE_PLUGINS")
+    if raw is None:
+        return None
+    return {n.strip() for n in raw.split(",") if n.strip()}
+
+
+def get_plugin_state() -> PluginState:
+    """Load entry-point plugins once per process and return the state."""
+    global _state
+    with _lock:
+        if _state is None:
+            _state = _load()
+        return _state
+
+
+def _load() -> PluginState:
+    state = PluginState()
+    allowed = allowed_names()
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if allowed is not None and ep.name not in allowed:
+            state.skipped.append(ep.name)
+            continue
+        if state.pm.has_plugin(ep.name):
+            continue
+        try:
+            module = ep.load()
+            state.pm.register(module, name=ep.name)
+            state.pm.check_pending()
+        except Exception as e:  # a broken plugin must not break theanine
+            if state.pm.has_plugin(ep.name):
+                state.pm.unregister(name=ep.name)
+            state.failed[ep.name] = f"{type(e).__name__}: {e}"
+            continue
+        state.loaded[ep.name] = ep.value
+    return state
+
+
+def reset_plugins() -> None:
+    """Forget loaded plugins (tests use this after changing THEANINE_PLUGINS)."""
+    global _state
+    with _lock:
+        _state = None
