@@ -13,7 +13,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	touch $@
 
 demo: $(VENV)/.installed
-	$(BIN)/python examples/mlp_gaussian_clouds.py
+	$(BIN)/python examples/run_seed.py examples/seed_000_theano_tutorial.py
 
 test: $(VENV)/.installed
 	$(BIN)/ruff check .

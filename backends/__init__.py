@@ -1,0 +1,1 @@
+"""Backends shipped with theanine; each registers through the `theanine` entry points."""

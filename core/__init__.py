@@ -1,6 +1,28 @@
-"""theanine: symbolic tensor graphs, symbolic gradients, and compiled functions."""
+"""theanine: symbolic tensor graphs, symbolic gradients, and compiled functions.
+
+    import theanine as th, theanine.tensor as T
+    x = T.dvector("x")
+    f = th.function([x], T.sum(x ** 2))
+"""
 
 __version__ = "0.1.0"
 
+from theanine import tensor  # noqa: E402, I001  (first: gradient builds on it)
+from theanine import gradient  # noqa: E402
+from theanine.compile import (  # noqa: E402
+    DebugModeError,
+    Function,
+    In,
+    Mode,
+    Param,
+    SharedVariable,
+    function,
+    shared,
+)
 from theanine.config import config  # noqa: E402
-from theanine import tensor  # noqa: E402
+from theanine.gradient import grad, hessian, jacobian, verify_grad  # noqa: E402
+from theanine.printing import debugprint, pp, pydotprint  # noqa: E402
+
+__all__ = ["DebugModeError", "Function", "In", "Mode", "Param", "SharedVariable", "config",
+           "debugprint", "function", "grad", "gradient", "hessian", "jacobian", "pp",
+           "pydotprint", "shared", "tensor", "verify_grad", "__version__"]

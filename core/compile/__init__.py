@@ -1,0 +1,10 @@
+"""Compiling graphs into callables: function, shared variables, In/Param, modes."""
+
+from theanine.compile.debugmode import DebugModeError
+from theanine.compile.function import Function, UnusedInputError, function
+from theanine.compile.io import In, Param
+from theanine.compile.mode import Mode
+from theanine.compile.shared import SharedVariable, shared
+
+__all__ = ["DebugModeError", "Function", "In", "Mode", "Param", "SharedVariable",
+           "UnusedInputError", "function", "shared"]

@@ -20,7 +20,7 @@ _SKIP_DIRS = tuple(
         os.path.join(os.path.dirname(_CORE_DIR), "plugins"),
     )
 )
-_PYTHON_INTERNAL = ("<frozen", "<string>")
+_PYTHON_INTERNAL = ("<frozen", "<theanine")
 
 # A rewrite or gradient pass sets this so new nodes inherit the trace of what they replace.
 _trace_override: list[tuple] = []
@@ -110,6 +110,7 @@ class Variable:
         """A new ownerless Variable of the same type and name."""
         v = type(self)(self.type, name=self.name)
         v.tag = dict(self.tag)
+        v.trace = self.trace
         return v
 
     def get_parents(self) -> list[Apply]:
@@ -151,7 +152,9 @@ class Constant(Variable):
         return f"Constant{{{d.shape}}}" if hasattr(d, "shape") else f"Constant{{{d!r}}}"
 
     def clone(self) -> Constant:
-        return type(self)(self.type, self.data, name=self.name)
+        c = type(self)(self.type, self.data, name=self.name)
+        c.trace = self.trace
+        return c
 
 
 class Apply:

@@ -58,7 +58,8 @@ class FunctionGraph:
         if old is new:
             return
         if not old.type.is_compatible(new.type):
-            raise TypeError(f"Cannot replace {old} of type {old.type} with {new} of type {new.type}")
+            raise TypeError(f"Cannot replace {old} of type {old.type} with {new} of type "
+                            f"{new.type}")
         for client, i in list(self.clients.get(old, [])):
             if client == "output":
                 self.outputs[i] = new

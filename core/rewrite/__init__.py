@@ -1,0 +1,26 @@
+"""The rewrite engine: rewriters in named, ordered databases selected by tags, and the
+standard passes (merge, constant folding, canonicalize, shape, stabilize, specialize).
+
+The compiler calls `rewrite_graph(fgraph, mode)`; plugins add rewrites with `register_rewrite`
+(the `register` callback handed to the `theanine_register_rewrites` hook).
+"""
+
+from theanine.rewrite import (  # noqa: F401  (importing registers the rewrites)
+    basic,
+    canonicalize,
+    shape,
+    specialize,
+    stabilize,
+)
+from theanine.rewrite.db import (
+    GraphRewriter,
+    NodeRewriter,
+    format_rewrites,
+    list_rewrites,
+    node_rewriter,
+    register_rewrite,
+)
+from theanine.rewrite.engine import RewriteWarning, rewrite_graph
+
+__all__ = ["GraphRewriter", "NodeRewriter", "RewriteWarning", "format_rewrites",
+           "list_rewrites", "node_rewriter", "register_rewrite", "rewrite_graph"]

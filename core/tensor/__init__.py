@@ -1,7 +1,49 @@
-"""`theanine.tensor` (imported as T): variable constructors and the op library."""
+"""`theanine.tensor` (imported as T): variable constructors and the op library.
+
+Functions contributed by op plugins (`theanine_register_ops`) appear here as attributes too.
+"""
 
 from theanine.tensor.basic import *  # noqa: F403
-from theanine.tensor.elemwise import dimshuffle
+from theanine.tensor.elemwise import dimshuffle as dimshuffle
+from theanine.tensor.linalg import *  # noqa: F403
 from theanine.tensor.math import *  # noqa: F403
-from theanine.tensor.type import TensorType
-from theanine.tensor.variable import TensorConstant, TensorVariable
+from theanine.tensor.reduction import *  # noqa: F403
+from theanine.tensor.shape_ops import *  # noqa: F403
+from theanine.tensor.subtensor import *  # noqa: F403
+from theanine.tensor.type import TensorType as TensorType
+from theanine.tensor.variable import TensorConstant as TensorConstant
+from theanine.tensor.variable import TensorVariable as TensorVariable
+
+# isort: split
+# after the op library: theanine.gradient and nnet build on it
+from theanine.gradient import grad as grad
+from theanine.gradient import hessian as hessian
+from theanine.gradient import jacobian as jacobian
+from theanine.tensor import nnet as nnet
+
+_plugin_ops: dict | None = None
+
+
+def plugin_ops() -> dict:
+    """Functions registered by op plugins, by name (collected once per process)."""
+    global _plugin_ops
+    if _plugin_ops is None:
+        from theanine.plugins.manager import get_plugin_state
+
+        found: dict = {}
+
+        def register(name: str, function) -> None:
+            if not name.isidentifier():
+                raise ValueError(f"op plugin name {name!r} is not a Python identifier")
+            found[name] = function
+
+        get_plugin_state().pm.hook.theanine_register_ops(register=register)
+        _plugin_ops = found
+    return _plugin_ops
+
+
+def __getattr__(name: str):
+    ops = plugin_ops()
+    if name in ops:
+        return ops[name]
+    raise AttributeError(f"module 'theanine.tensor' has no attribute {name!r}")

@@ -177,8 +177,10 @@ class SumToShapeOf(Op):
     """sum_to_shape_of(g, x): sum g over the axes along which x was broadcast to reach g's shape.
 
     Emitted by elementwise gradients when static shapes cannot prove whether broadcasting
-    happened; a no-op at run time when the shapes already agree.
+    happened; a no-op at run time when the shapes already agree (so it may return g itself).
     """
+
+    view_of = {0: 0}
 
     def make_node(self, g, x):
         if g.ndim < x.ndim:
@@ -253,18 +255,25 @@ class DimShuffle(Op):
         return (self.py_fn(node)(inputs[0]),)
 
     def py_fn(self, node):
-        drop, perm, expand = self.drop, self.perm, self.expand
-        identity_perm = perm == tuple(range(len(perm)))
+        # Basic indexing does the drop (index 0) and the expand (None) without copies.
+        drop_idx = tuple(0 if i in self.drop else slice(None) for i in range(self.input_ndim))
+        in_shape = node.inputs[0].type.shape
+        if any(in_shape[d] is None for d in self.drop):
+            # a dropped axis of unknown length: squeeze checks at run time that it is 1
+            drop, drop_idx = self.drop, None
+        perm = None if self.perm == tuple(range(len(self.perm))) else self.perm
+        expand_idx = tuple(None if d == "x" else slice(None) for d in self.new_order)
+        if not self.drop and perm is None:
+            return lambda x: np.asarray(x)[expand_idx]
+        if not self.drop and not self.expand:
+            return lambda x: np.asarray(x).transpose(perm)
 
         def shuffle(x):
             x = np.asarray(x)
-            if drop:
-                x = np.squeeze(x, axis=drop)
-            if not identity_perm:
+            x = x[drop_idx] if drop_idx is not None else np.squeeze(x, axis=drop)
+            if perm is not None:
                 x = x.transpose(perm)
-            if expand:
-                x = np.expand_dims(x, expand)
-            return x
+            return x[expand_idx]
 
         return shuffle
 

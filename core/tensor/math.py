@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from theanine.tensor.basic import as_tensor_pair, as_tensor_variable, weak_constant
 from theanine.tensor.elemwise import Elemwise
-from theanine.tensor.scalar import SCALAR_OPS, cast_op
+from theanine.tensor.scalar_ops import SCALAR_OPS, cast_op
 from theanine.tensor.type import normalize_dtype
 from theanine.tensor.variable import TensorVariable
 

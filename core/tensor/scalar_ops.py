@@ -129,7 +129,8 @@ _def("abs", 1, np.absolute, ufunc_rule(np.absolute), lambda i, o, g: [g * _m().s
 _def("sign", 1, np.sign, ufunc_rule(np.sign), _zero_grads)
 _def("sqr", 1, np.square, ufunc_rule(np.square), lambda i, o, g: [g * 2 * i[0]])
 _def("sqrt", 1, np.sqrt, ufunc_rule(np.sqrt), lambda i, o, g: [g * 0.5 / o])
-_def("reciprocal", 1, np.reciprocal, ufunc_rule(np.true_divide),
+_def("reciprocal", 1, lambda x: np.true_divide(1, x),
+     lambda a: ufunc_rule(np.true_divide)(a, a),
      lambda i, o, g: [-g * o * o])
 _def("exp", 1, np.exp, ufunc_rule(np.exp), lambda i, o, g: [g * o])
 _def("exp2", 1, np.exp2, ufunc_rule(np.exp2), lambda i, o, g: [g * o * _LN2])
@@ -188,15 +189,12 @@ _def("identity", 1, np.array, lambda a: a, lambda i, o, g: [g])
 
 
 def _sigmoid(x):
-    x = np.asarray(x)
-    # exp(-|x|) never overflows; pick the algebraically equal form for each sign
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    # exp(-softplus(-x)): logaddexp never overflows, so neither does this
+    return np.exp(-np.logaddexp(0, np.negative(x)))
 
 
 def _softplus(x):
-    x = np.asarray(x)
-    return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+    return np.logaddexp(0, x)
 
 
 def cast_op(dtype: str) -> ScalarOp:

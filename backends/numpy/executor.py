@@ -1,0 +1,97 @@
+"""The reference executor: one generated Python function that calls each node's NumPy
+implementation in order, so a call costs one Python statement per node and nothing else.
+
+Two memory rules keep large arrays cheap: an elementwise ufunc writes into the buffer of an
+input that dies at that node (when shapes and dtypes agree at run time), and every intermediate
+is released right after its last use. Without them each node would allocate fresh memory that
+the C allocator hands back to the OS and page-faults in again on the next call.
+
+Generated source uses only generated names (i0, v3_0, f2, k1); no user string is ever spliced
+into it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from theanine.graph.basic import Apply, Constant, Variable
+from theanine.graph.fgraph import FunctionGraph
+from theanine.tensor.elemwise import Elemwise
+
+
+def _owns_fresh_buffer(v: Variable) -> bool:
+    """True if v's value is memory allocated by its own node (not a view, input or constant)."""
+    return v.owner is not None and v.index not in v.owner.op.view_of
+
+
+def _reusable_input(node: Apply, fn, k: int, last_use: dict, outputs: set) -> Variable | None:
+    """An input of elementwise `node` whose buffer may receive the output, or None."""
+    if not (isinstance(node.op, Elemwise) and isinstance(fn, np.ufunc)):
+        return None
+    out_dtype = node.outputs[0].type.numpy_dtype
+    for v in node.inputs:
+        if (last_use.get(v) == k and v not in outputs and _owns_fresh_buffer(v)
+                and v.type.numpy_dtype == out_dtype and v.ndim == node.outputs[0].ndim):
+            return v
+    return None
+
+
+def build_executor(fgraph: FunctionGraph) -> Callable:
+    """Compile `fgraph` to `run(*inputs) -> tuple(outputs)` calling each op's `py_fn`."""
+    names: dict = {}
+    env: dict = {"ndarray": np.ndarray}
+    lines = []
+    outputs = set(fgraph.outputs)
+    last_use: dict = {}
+    for k, node in enumerate(fgraph.nodes):
+        for v in node.inputs:
+            last_use[v] = k
+    for i, v in enumerate(fgraph.inputs):
+        names[v] = f"i{i}"
+
+    def ref(v) -> str:
+        if v not in names:
+            if not isinstance(v, Constant):
+                raise RuntimeError(f"executor: {v} is used before it is computed")
+            name = f"k{len(env)}"
+            env[name] = v.data
+            names[v] = name
+        return names[v]
+
+    for k, node in enumerate(fgraph.nodes):
+        fname = f"f{k}"
+        fn = env[fname] = node.op.py_fn(node)
+        args = [ref(v) for v in node.inputs]
+        outs = []
+        for j, o in enumerate(node.outputs):
+            names[o] = f"v{k}_{j}"
+            outs.append(names[o])
+        target = ", ".join(outs)
+        call = f"{fname}({', '.join(args)})"
+        reuse = _reusable_input(node, fn, k, last_use, outputs)
+        if reuse is not None:
+            r = names[reuse]
+            same_shape = " and ".join(f"{r}.shape == {a}.shape" for a in args if a != r
+                                      and not isinstance(node.inputs[args.index(a)], Constant))
+            guard = f"{r}.__class__ is ndarray" + (f" and {same_shape}" if same_shape else "")
+            if any(isinstance(v, Constant) and v.ndim == node.outputs[0].ndim
+                   and v.type.shape != (1,) * v.ndim for v in node.inputs):
+                guard = None  # a constant could widen the result; keep it simple
+            if guard:
+                call = f"{fname}({', '.join(args)}, out={r}) if {guard} else {call}"
+        lines.append(f"    {target} = {call}")
+        dead = [names[v] for v in node.inputs if last_use.get(v) == k and v.owner is not None
+                and v not in outputs]
+        if dead:
+            lines.append(f"    del {', '.join(dict.fromkeys(dead))}")
+    result = ", ".join(ref(v) for v in fgraph.outputs)
+    params = ", ".join(f"i{i}" for i in range(len(fgraph.inputs)))
+    trailing = "," if fgraph.outputs else ""
+    src = (f"def run({params}):\n" + "\n".join(lines)
+           + f"\n    return ({result}{trailing})\n")
+    exec(compile(src, "<theanine-numpy-executor>", "exec"), env)
+    run = env["run"]
+    run.source = src
+    return run

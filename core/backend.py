@@ -1,0 +1,109 @@
+"""The Backend interface and the registry that plugins fill through
+`theanine_register_backends(register)`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from theanine.config import config
+from theanine.graph.fgraph import FunctionGraph
+
+
+class BackendUnavailable(RuntimeError):
+    """The requested backend cannot run here; the message says why."""
+
+
+class Backend:
+    """A place graphs run. Subclasses set `name`, `devices` (device names that select it, e.g.
+    'cpu', 'cuda') and `priority` (higher wins when several serve one device), and implement
+    `available()` and `compile()`."""
+
+    name: str = ""
+    devices: tuple[str, ...] = ()
+    priority: int = 0
+
+    def available(self) -> tuple[bool, str]:
+        """(True, "") if this backend can run here, else (False, reason)."""
+        return True, ""
+
+    def compile(self, fgraph: FunctionGraph) -> Callable[..., Sequence]:
+        """Return a callable taking the fgraph's input values in order and returning its output
+        values in order."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<Backend {self.name}>"
+
+
+def _collect() -> dict[str, Backend]:
+    from theanine.plugins.manager import get_plugin_state
+
+    found: dict[str, Backend] = {}
+
+    def register(backend: Backend) -> None:
+        if not isinstance(backend, Backend):
+            raise TypeError(f"register() expects a theanine Backend, got {backend!r}")
+        if not backend.name:
+            raise ValueError(f"backend {backend!r} has no name")
+        found[backend.name] = backend
+
+    get_plugin_state().pm.hook.theanine_register_backends(register=register)
+    return found
+
+
+_registry: dict[str, Backend] | None = None
+
+
+def backends() -> dict[str, Backend]:
+    """All registered backends by name (available or not)."""
+    global _registry
+    if _registry is None:
+        _registry = _collect()
+    return _registry
+
+
+def reset_backends() -> None:
+    """Forget the registry so the next lookup asks the plugins again."""
+    global _registry
+    _registry = None
+
+
+def _device_kind(device: str) -> str:
+    for kind in ("cuda", "opencl"):
+        if device.startswith(kind):
+            return kind
+    if device.startswith("gpu"):
+        return "cuda"
+    return device
+
+
+def get_backend(name_or_device: str | None = None) -> Backend:
+    """The backend for a backend name ('numpy', 'c', ...) or a device ('cpu', 'cuda:0',
+    'opencl:0:1'); None means config.device. Raises BackendUnavailable with the reason."""
+    target = name_or_device or config.device
+    regs = backends()
+    if not regs:
+        raise BackendUnavailable(
+            "No theanine backends are registered. theanine finds its backends through the "
+            "'theanine' entry-point group: install the package (pip install -e .) and check "
+            "THEANINE_PLUGINS does not exclude them (`theanine info` lists plugins)."
+        )
+    if target in regs:
+        b = regs[target]
+        ok, why = b.available()
+        if not ok:
+            raise BackendUnavailable(f"backend {target!r} is not available: {why}")
+        return b
+    kind = _device_kind(target)
+    candidates = sorted((b for b in regs.values() if kind in b.devices),
+                        key=lambda b: -b.priority)
+    if not candidates:
+        listing = "; ".join(f"{n} (devices: {', '.join(b.devices)})" for n, b in regs.items())
+        raise BackendUnavailable(f"no backend serves device {target!r}; registered: {listing}")
+    reasons = []
+    for b in candidates:
+        ok, why = b.available()
+        if ok:
+            return b
+        reasons.append(f"{b.name}: {why}")
+    raise BackendUnavailable(f"no available backend for device {target!r}: {'; '.join(reasons)}")

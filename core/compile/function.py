@@ -1,0 +1,286 @@
+"""`function`: turn symbolic inputs and outputs (plus shared-variable updates) into a callable.
+
+The graph is cloned into a FunctionGraph, rewritten according to the mode, and compiled by the
+backend. The returned Function's per-call work is O(number of inputs): a generated wrapper checks
+and converts arguments, calls the backend's executor, then stores updates after all outputs
+are computed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import SimpleNamespace
+
+import numpy as np
+
+from theanine.backend import Backend, get_backend
+from theanine.compile.io import In
+from theanine.compile.mode import Mode, get_mode
+from theanine.compile.shared import SharedVariable
+from theanine.graph.basic import Constant, Variable, format_trace, user_trace
+from theanine.graph.fgraph import FunctionGraph
+from theanine.graph.traversal import clone_graph, graph_inputs
+from theanine.tensor.basic import as_tensor_variable
+
+
+class UnusedInputError(ValueError):
+    """An input given to function() is not needed to compute any output or update."""
+
+
+def _pairs(mapping, what: str) -> list[tuple]:
+    if mapping is None:
+        return []
+    items = list(mapping.items()) if isinstance(mapping, dict) else list(mapping)
+    for item in items:
+        if not (isinstance(item, (tuple, list)) and len(item) == 2):
+            raise TypeError(f"function(): {what} must be a dict or a list of (variable, value) "
+                            f"pairs, got the item {item!r}")
+    return [tuple(p) for p in items]
+
+
+def _check_updates(updates) -> list[tuple[SharedVariable, Variable]]:
+    checked, seen = [], set()
+    for target, value in _pairs(updates, "updates"):
+        if not isinstance(target, SharedVariable):
+            raise TypeError(f"function(): updates must target shared variables; {target} "
+                            f"({type(target).__name__}) is not one. Create it with "
+                            "theanine.shared(value) or make it an input.")
+        if target in seen:
+            raise ValueError(f"function(): shared variable {target} is updated twice")
+        seen.add(target)
+        value = as_tensor_variable(value)
+        tt, vt = target.type, value.type
+        if vt.dtype != tt.dtype or vt.ndim != tt.ndim or not tt.is_compatible(vt.clone(tt.dtype)):
+            raise TypeError(
+                f"function(): the update of shared variable {target} must have its type {tt}, "
+                f"got {value} of type {vt}."
+                + (f" Cast it with T.cast(value, '{tt.dtype}')." if vt.dtype != tt.dtype else "")
+                + f"\nThe update value was built at:\n{format_trace(value.trace)}"
+            )
+        checked.append((target, value))
+    return checked
+
+
+def _check_givens(givens) -> dict:
+    out = {}
+    for old, new in _pairs(givens, "givens"):
+        if not isinstance(old, Variable):
+            raise TypeError(f"function(): givens keys must be symbolic variables, got {old!r}")
+        new = as_tensor_variable(new)
+        if not old.type.is_compatible(new.type):
+            raise TypeError(f"function(): givens replaces {old} of type {old.type} with {new} of "
+                            f"incompatible type {new.type}")
+        out[old] = new
+    return out
+
+
+def _aliases_storage(v: Variable) -> bool:
+    """True if the value of `v` may be the memory of an input, a shared value or a constant."""
+    while True:
+        if isinstance(v, Constant) or v.owner is None:
+            return True
+        src = v.owner.op.view_of.get(v.index)
+        if src is None:
+            return False
+        v = v.owner.inputs[src]
+
+
+class Function:
+    """A compiled function. Call it with positional or keyword arguments (names from the
+    input variables or `In(name=...)`); inputs with defaults may be left out."""
+
+    def __init__(self, ins: list[In], outputs: list[Variable], return_list: bool,
+                 updates: list[tuple[SharedVariable, Variable]], givens: dict, mode: Mode,
+                 backend: Backend, allow_input_downcast: bool | None, on_unused_input: str,
+                 trust_input: bool, name: str | None):
+        self.name = name
+        self.inputs = ins
+        self.mode = mode
+        self.backend = backend
+        self.trust_input = trust_input
+        in_vars = [i.variable for i in ins]
+        all_outs = list(outputs) + [v for _, v in updates]
+        if givens:
+            _, all_outs, _ = clone_graph(list(givens), all_outs, replace=givens)
+        used = graph_inputs(all_outs)
+        self._check_unused(in_vars, used, on_unused_input)
+        self.shared = [v for v in used if isinstance(v, SharedVariable) and v not in in_vars]
+        fgraph = FunctionGraph(in_vars + self.shared, all_outs)
+        self.original_fgraph = FunctionGraph(fgraph.inputs, fgraph.outputs) if mode.debug \
+            else None
+        if mode.rewrites != "NONE":
+            from theanine.rewrite import rewrite_graph
+
+            rewrite_graph(fgraph, mode.rewrites)
+        self.fgraph = fgraph
+        self.maker = SimpleNamespace(fgraph=fgraph, mode=mode, backend=backend)
+        run = backend.compile(fgraph)
+        if mode.debug:
+            from theanine.compile.debugmode import debug_executor
+
+            run = debug_executor(fgraph, self.original_fgraph, run)
+        self._run = run
+        self._n_out = len(outputs)
+        self._return_list = return_list
+        self._update_targets = [t for t, _ in updates]
+        self._filters = [self._make_filter(k, i, allow_input_downcast) for k, i in enumerate(ins)]
+        self._fast = self._generate_call(fgraph)
+
+    @staticmethod
+    def _check_unused(in_vars, used, on_unused_input: str) -> None:
+        if on_unused_input not in ("raise", "warn", "ignore"):
+            raise ValueError(f"on_unused_input must be 'raise', 'warn' or 'ignore', got "
+                             f"{on_unused_input!r}")
+        used_set = set(used)
+        for k, v in enumerate(in_vars):
+            if v in used_set or on_unused_input == "ignore":
+                continue
+            msg = (f"function(): input {k} ({v}) is not used to compute any output or update. "
+                   "Pass on_unused_input='ignore' (or 'warn') if this is intended.")
+            if on_unused_input == "raise":
+                raise UnusedInputError(msg)
+            import warnings
+
+            warnings.warn(msg, stacklevel=4)
+
+    @staticmethod
+    def _make_filter(k: int, inp: In, allow_input_downcast: bool | None):
+        t = inp.variable.type
+        label = f"input {k}" + (f" ({inp.name!r})" if inp.name else "")
+        downcast = inp.allow_downcast if inp.allow_downcast is not None else \
+            bool(allow_input_downcast)
+        return lambda value: t.filter(value, name=label, allow_downcast=downcast)
+
+    def _generate_call(self, fgraph: FunctionGraph):
+        """Generate the positional-call fast path. Only generated names appear in the source."""
+        env = {"run": self._run, "ndarray": np.ndarray, "asarray": np.asarray,
+               "copy": np.array}
+        n_in = len(self.inputs)
+        params = [f"a{k}" for k in range(n_in)]
+        body = []
+        for k, inp in enumerate(self.inputs):
+            env[f"filt{k}"] = self._filters[k]
+            t = inp.variable.type
+            if self.trust_input:
+                continue
+            if all(s is None for s in t.shape):
+                env[f"dt{k}"] = t.numpy_dtype
+                body.append(f"    if a{k}.__class__ is not ndarray or a{k}.dtype is not dt{k} "
+                            f"or a{k}.ndim != {t.ndim}:\n        a{k} = filt{k}(a{k})")
+            else:
+                body.append(f"    a{k} = filt{k}(a{k})")
+        args = params[:]
+        for j, s in enumerate(self.shared):
+            env[f"s{j}"] = s
+            args.append(f"s{j}.container_value")
+        body.append(f"    r = run({', '.join(args)})")
+        outs = fgraph.outputs
+        seen = set()
+        for j, target in enumerate(self._update_targets):
+            env[f"u{j}"] = target
+            v = outs[self._n_out + j]
+            wrap = "copy" if _aliases_storage(v) else "asarray"
+            seen.add(v)
+            body.append(f"    u{j}.container_value = {wrap}(r[{self._n_out + j}])")
+        rets = []
+        for j in range(self._n_out):
+            v = outs[j]
+            wrap = "copy" if (v in seen or _aliases_storage(v)) else "asarray"
+            seen.add(v)
+            rets.append(f"{wrap}(r[{j}])")
+        if self._return_list:
+            body.append(f"    return [{', '.join(rets)}]")
+        else:
+            body.append(f"    return {rets[0]}" if rets else "    return None")
+        src = f"def fast({', '.join(params)}):\n" + "\n".join(body) + "\n"
+        exec(compile(src, "<theanine-function>", "exec"), env)
+        return env["fast"]
+
+    def _bind(self, args: tuple, kwargs: dict) -> list:
+        """Match positional and keyword arguments to inputs, filling defaults."""
+        n = len(self.inputs)
+        if len(args) > n:
+            raise TypeError(f"{self._label()} takes {n} inputs ({self._names()}), got "
+                            f"{len(args)} positional arguments")
+        values: list = list(args) + [In._NO_DEFAULT] * (n - len(args))
+        by_name = {i.name: k for k, i in enumerate(self.inputs) if i.name}
+        for key, val in kwargs.items():
+            k = by_name.get(key)
+            if k is None:
+                raise TypeError(f"{self._label()} got an unknown keyword argument {key!r}; its "
+                                f"inputs are {self._names()}")
+            if k < len(args):
+                raise TypeError(f"{self._label()} got input {key!r} both by position and by "
+                                "keyword")
+            values[k] = val
+        for k, val in enumerate(values):
+            if val is In._NO_DEFAULT:
+                inp = self.inputs[k]
+                if not inp.has_default:
+                    raise TypeError(f"{self._label()} is missing input {k}"
+                                    + (f" ({inp.name!r})" if inp.name else "")
+                                    + f"; its inputs are {self._names()}")
+                values[k] = inp.default
+        return values
+
+    def _label(self) -> str:
+        return f"function {self.name!r}" if self.name else "the compiled function"
+
+    def _names(self) -> str:
+        return "(" + ", ".join(i.name or f"<unnamed {k}>" for k, i in enumerate(self.inputs)) + ")"
+
+    def __call__(self, *args, **kwargs):
+        if kwargs or len(args) != len(self.inputs):
+            args = self._bind(args, kwargs)
+        return self._fast(*args)
+
+    def __repr__(self) -> str:
+        return f"<theanine Function {self._names()} on {self.backend.name}, {self.mode.name}>"
+
+
+def function(inputs: Sequence, outputs=None, mode=None, updates=None, givens=None,
+             no_default_updates: bool = False, name: str | None = None,
+             allow_input_downcast: bool | None = None, on_unused_input: str = "raise",
+             backend: str | None = None, trust_input: bool = False) -> Function:
+    """Compile a callable computing `outputs` from `inputs`.
+
+    inputs: variables or In(...) (shared variables are implicit inputs, never listed).
+    outputs: a variable (the call returns one array) or a list (the call returns a list).
+    updates: {shared: new_value} or [(shared, new_value)], stored after all outputs are computed.
+    givens: {variable: replacement} substituted before compiling.
+    mode: 'FAST_RUN', 'FAST_COMPILE', 'DebugMode' or a Mode; backend: a backend name or device
+    (default config.device). `no_default_updates` is accepted for Theano compatibility (theanine
+    shared variables have no default updates).
+    """
+    if not isinstance(inputs, (list, tuple)):
+        raise TypeError(f"function(): inputs must be a list of variables, got "
+                        f"{type(inputs).__name__}")
+    ins = []
+    for k, i in enumerate(inputs):
+        inp = i if isinstance(i, In) else In(i) if isinstance(i, Variable) else None
+        if inp is None:
+            raise TypeError(f"function(): input {k} must be a symbolic variable or In(...), got "
+                            f"{type(i).__name__} {i!r}")
+        v = inp.variable
+        if isinstance(v, SharedVariable):
+            raise TypeError(f"function(): input {k} ({v}) is a shared variable; shared "
+                            "variables are implicit inputs. Use givens= to substitute a value.")
+        if isinstance(v, Constant) or v.owner is not None:
+            raise TypeError(f"function(): input {k} ({v}) is computed from other variables or "
+                            "is a constant; inputs must be free variables (use givens= to "
+                            "replace an intermediate)")
+        if any(v is other.variable for other in ins):
+            raise ValueError(f"function(): input {k} ({v}) is given twice")
+        ins.append(inp)
+    return_list = isinstance(outputs, (list, tuple))
+    outs = [] if outputs is None else list(outputs) if return_list else [outputs]
+    outs = [as_tensor_variable(o) for o in outs]
+    trace = user_trace()
+    try:
+        return Function(ins, outs, return_list or outputs is None, _check_updates(updates),
+                        _check_givens(givens), get_mode(mode), get_backend(backend),
+                        allow_input_downcast, on_unused_input, trust_input, name)
+    except (TypeError, ValueError) as e:
+        if "\n  File " not in str(e):
+            e.args = (f"{e}\nfunction() was called at:\n{format_trace(trace)}",)
+        raise

@@ -1,0 +1,36 @@
+"""`In` (alias `Param`): a function input with a name, a default value and conversion rules."""
+
+from __future__ import annotations
+
+from theanine.graph.basic import Variable
+
+
+class In:
+    """Describe one input of `function`: the variable, the keyword name it can be given by,
+    a default value used when the caller leaves it out, and whether lossy conversion is ok.
+
+    `mutable` is accepted for Theano compatibility: compiled functions never modify their inputs,
+    so both settings behave the same."""
+
+    _NO_DEFAULT = object()
+
+    def __init__(self, variable: Variable, name: str | None = None, value=_NO_DEFAULT,
+                 default=_NO_DEFAULT, borrow: bool = False, allow_downcast: bool | None = None,
+                 mutable: bool = False):
+        if not isinstance(variable, Variable):
+            raise TypeError(f"In() expects a symbolic variable, got {type(variable).__name__}")
+        if value is not self._NO_DEFAULT and default is not self._NO_DEFAULT:
+            raise TypeError("In(): give value= or default=, not both")
+        self.variable = variable
+        self.name = name if name is not None else variable.name
+        self.default = default if default is not self._NO_DEFAULT else value
+        self.borrow = borrow
+        self.allow_downcast = allow_downcast
+        self.mutable = mutable
+
+    @property
+    def has_default(self) -> bool:
+        return self.default is not self._NO_DEFAULT
+
+
+Param = In

@@ -1,0 +1,99 @@
+"""Shared variables: symbolic variables with a value that persists across function calls."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from theanine.graph.basic import graph_error
+from theanine.tensor.type import TensorType
+from theanine.tensor.variable import TensorVariable
+
+
+class SharedVariable(TensorVariable):
+    """A tensor with a stored value, an implicit input of every function that uses it.
+
+    `get_value`/`set_value` copy unless `borrow=True`; functions may replace (never mutate) the
+    stored array, so a borrowed array stays valid but may stop being the current value.
+    """
+
+    def __init__(self, type: TensorType, value: np.ndarray, name: str | None = None,
+                 strict: bool = False, allow_downcast: bool | None = None):
+        super().__init__(type, name=name)
+        self.strict = strict
+        self.allow_downcast = bool(allow_downcast)
+        self.container_value = value
+
+    def get_value(self, borrow: bool = False, return_internal_type: bool = False) -> np.ndarray:
+        """The current value (a copy unless borrow=True)."""
+        v = self.container_value
+        return v if borrow else v.copy()
+
+    def set_value(self, value, borrow: bool = False) -> None:
+        """Replace the value; it must convert to this variable's type without loss."""
+        label = f"shared variable {self.name!r}" if self.name else "shared variable"
+        if self.strict:
+            if not (isinstance(value, np.ndarray) and value.dtype == self.type.numpy_dtype):
+                raise TypeError(f"{label} is strict: expected an ndarray of {self.type.dtype}, "
+                                f"got {type(value).__name__} of dtype "
+                                f"{getattr(value, 'dtype', type(value).__name__)}")
+        arr = self.type.filter(value, name=f"{label}.set_value",
+                               allow_downcast=self.allow_downcast)
+        if not borrow and arr is value:
+            arr = arr.copy()
+        self.container_value = arr
+
+    @property
+    def value(self) -> np.ndarray:
+        return self.get_value()
+
+    def clone(self):
+        """Cloning inside a compiled graph keeps the link to this variable's storage."""
+        v = TensorVariable(self.type, name=self.name)
+        v.tag["shared"] = self
+        return v
+
+    def __deepcopy__(self, memo):
+        new = SharedVariable(self.type, copy.deepcopy(self.container_value, memo), self.name,
+                             self.strict, self.allow_downcast)
+        return new
+
+    def __str__(self) -> str:
+        return self.name if self.name is not None else f"<{self.type}>"
+
+
+def shared(value, name: str | None = None, strict: bool = False,
+           allow_downcast: bool | None = None, borrow: bool = False,
+           broadcastable=None, shape=None) -> SharedVariable:
+    """A shared variable holding `value` (copied unless borrow=True).
+
+    Its type takes the value's dtype; every axis has unknown static length unless
+    `broadcastable` (Theano) or `shape` says otherwise, so the value may later change shape.
+    """
+    if isinstance(value, TensorVariable):
+        raise TypeError("shared() takes a value (NumPy array or scalar), not a symbolic variable "
+                        f"({value})")
+    arr = value if borrow and isinstance(value, np.ndarray) else np.array(value)
+    if arr.dtype == object:
+        raise TypeError(f"shared(): cannot hold {type(value).__name__} values as a tensor")
+    if isinstance(value, float) and not isinstance(value, np.floating):
+        from theanine.config import config
+
+        arr = arr.astype(config.floatX)
+    if broadcastable is not None and shape is not None:
+        raise TypeError("shared(): give broadcastable= or shape=, not both")
+    if broadcastable is not None:
+        if len(broadcastable) != arr.ndim:
+            raise graph_error(f"shared(): broadcastable={tuple(broadcastable)} has "
+                              f"{len(broadcastable)} entries for a {arr.ndim}-d value")
+        static = tuple(1 if b else None for b in broadcastable)
+    elif shape is not None:
+        static = tuple(shape)
+    else:
+        static = (None,) * arr.ndim
+    ttype = TensorType(arr.dtype, static)
+    if not ttype.shape_matches(arr.shape):
+        raise graph_error(f"shared(): value of shape {arr.shape} does not match the declared "
+                          f"static shape {static}")
+    return SharedVariable(ttype, arr, name=name, strict=strict, allow_downcast=allow_downcast)

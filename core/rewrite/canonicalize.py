@@ -1,0 +1,79 @@
+"""Canonicalize: remove arithmetic identities (x*1, x+0, x-0, x/1, x**1, --x), useless casts
+and DimShuffles, and fold chains of DimShuffles into one.
+
+Identity rewrites only fire when the result keeps the original dtype and static shape; where the
+removed constant took part in broadcasting, the result is `second(constant, x)` (and a cast
+where the dtype differs), so the rewritten graph computes exactly the same array.
+
+`x / x` is deliberately NOT rewritten to 1: for x = 0 or x = inf the reference computes NaN,
+and a rewrite must never change a value the NumPy reference defines.
+"""
+
+from __future__ import annotations
+
+from theanine.graph.basic import GraphError
+from theanine.rewrite.basic import conform, elemwise_owner, is_filled_with
+from theanine.rewrite.db import node_rewriter, register_rewrite
+from theanine.tensor.elemwise import DimShuffle, Elemwise, dimshuffle
+
+# scalar op -> (neutral element, which operand may be the neutral one: "both" or "right")
+_NEUTRAL = {
+    "mul": (1, "both"),
+    "add": (0, "both"),
+    "sub": (0, "right"),
+    "true_div": (1, "right"),
+    "pow": (1, "right"),
+}
+
+
+@node_rewriter(list(_NEUTRAL))
+def local_neutral_element(fgraph, node):
+    """x*1, 1*x, x+0, 0+x, x-0, x/1, x**1 -> x (cast / broadcast to the original type)."""
+    neutral, side = _NEUTRAL[node.op.scalar_op.name]
+    a, b = node.inputs
+    choices = [(a, b), (b, a)] if side == "both" else [(a, b)]
+    for keep, drop in choices:
+        if is_filled_with(drop, neutral):
+            new = conform(node.outputs[0], keep, [drop])
+            if new is not None:
+                return [new]
+    return None
+
+
+@node_rewriter(["neg"])
+def local_double_neg(fgraph, node):
+    """--x -> x."""
+    inner = elemwise_owner(node.inputs[0], "neg")
+    if inner is None:
+        return None
+    return [conform(node.outputs[0], inner.inputs[0])]
+
+
+@node_rewriter([Elemwise])
+def local_useless_cast(fgraph, node):
+    """A cast to the dtype its input already has is the input."""
+    if node.op.scalar_op.name.startswith("cast_") and \
+            node.inputs[0].type == node.outputs[0].type:
+        return [node.inputs[0]]
+    return None
+
+
+@node_rewriter([DimShuffle])
+def local_dimshuffle(fgraph, node):
+    """Remove an identity DimShuffle; merge DimShuffle(DimShuffle(x)) into one DimShuffle."""
+    op = node.op
+    x = node.inputs[0]
+    if op.new_order == tuple(range(op.input_ndim)):
+        return [x]
+    inner = x.owner
+    if inner is None or not isinstance(inner.op, DimShuffle):
+        return None
+    order = ["x" if d == "x" else inner.op.new_order[d] for d in op.new_order]
+    try:
+        return [dimshuffle(inner.inputs[0], order)]
+    except GraphError:
+        return None
+
+
+for _rw in (local_neutral_element, local_double_neg, local_useless_cast, local_dimshuffle):
+    register_rewrite(_rw, "canonicalize", position=1)

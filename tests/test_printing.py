@@ -1,0 +1,103 @@
+"""pp, debugprint and pydotprint: the text a user reads to understand a graph."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+import theanine.tensor as T
+from theanine.compile.function import function
+from theanine.graph.fgraph import FunctionGraph
+from theanine.printing import debugprint, dot_source, pp, pydotprint
+
+
+def test_pp_infix_calls_names_and_constants():
+    foo = T.dscalar("foo")
+    x, y, z = T.dvector("x"), T.dvector("y"), T.dvector("z")
+    assert pp(foo ** 2) == "(foo ** 2)"
+    assert pp(x * y + z) == "((x * y) + z)"
+    assert pp(T.exp(T.sin(x ** 2))) == "exp(sin((x ** 2)))"
+    assert pp(-x / 0.5) == "(-x / 0.5)"
+    assert pp(T.dscalar() * 3) == "(<TensorType(float64, shape=())> * 3)"
+    assert pp(T.constant(np.array([1, 2])) + T.lvector("i")) == "([1, 2] + i)"
+    assert pp(T.dmatrix("m").T) == "m.T"
+
+
+def test_pp_shows_named_intermediates_by_name():
+    x = T.dvector("x")
+    h = T.tanh(x)
+    h.name = "h"
+    out = h * h
+    out.name = "out"
+    assert pp(out) == "(h * h)"
+    assert pp(h) == "tanh(x)"
+
+
+def test_debugprint_tree_ids_and_repeats():
+    x, y = T.dvector("x"), T.dvector("y")
+    xy = x * y
+    text = debugprint(xy + T.exp(xy), file="str")
+    assert text.splitlines() == [
+        "add [id A]",
+        " |mul [id B]",
+        " | |x [id C]",
+        " | |y [id D]",
+        " |exp [id E]",
+        " | |mul [id B]",
+    ]
+
+
+def test_debugprint_prints_and_shows_types_and_names(capsys):
+    x = T.fvector("x")
+    out = x * 2
+    out.name = "doubled"
+    text = debugprint([out], print_type=True)
+    assert capsys.readouterr().out == text + "\n"
+    assert text.splitlines() == [
+        "mul [id A] 'doubled' <TensorType(float32, shape=(?,))>",
+        " |x [id B] <TensorType(float32, shape=(?,))>",
+        " |DimShuffle{x} [id C] <TensorType(float32, shape=(1,))>",
+        " | |2 [id D] <TensorType(float32, shape=())>",
+    ]
+
+
+def test_debugprint_of_a_compiled_function_shows_the_rewritten_graph():
+    x = T.dvector("x")
+    f = function([x], T.log(T.sigmoid(x)) * 1)
+    text = debugprint(f, file="str")
+    assert text.splitlines() == [
+        "neg [id A] 2",
+        " |softplus [id B] 1",
+        " | |neg [id C] 0",
+        " | | |x [id D]",
+    ]
+    fg = FunctionGraph([x], [x + 1])
+    assert debugprint(fg, file="str").splitlines()[0] == "add [id A] 1"
+
+
+def test_debugprint_rejects_other_objects():
+    with pytest.raises(TypeError, match="expected a Variable, a list of Variables"):
+        debugprint(42)
+
+
+def test_dot_source_and_pydotprint(tmp_path):
+    x, y = T.dvector("x"), T.dvector("y")
+    out = T.exp(x) * y
+    out.name = "out"
+    text = dot_source(out)
+    assert text.startswith("digraph theanine {") and text.rstrip().endswith("}")
+    assert 'n0 [label="exp", shape=box];' in text
+    assert 'n1 [label="mul", shape=box];' in text
+    assert 'v0 [label="x\\nTensorType(float64, shape=(?,))"' in text
+    assert "n0 -> n1 [label=\"0\"];" in text
+    assert 'out0 [label="out\\nTensorType(float64, shape=(?,))"' in text
+    path = pydotprint(out, tmp_path / "g.dot")
+    assert path.read_text() == text
+
+
+@pytest.mark.skipif(shutil.which("dot") is not None, reason="Graphviz is installed")
+def test_pydotprint_png_without_graphviz_explains(tmp_path):
+    x = T.dvector("x")
+    with pytest.raises(RuntimeError, match="Install Graphviz"):
+        pydotprint(x * 2, tmp_path / "g.png")
+    assert (tmp_path / "g.dot").exists()
