@@ -33,4 +33,8 @@ def info_lines() -> list[str]:
         ok, why = b.available()
         status = "available" if ok else f"unavailable: {why}"
         lines.append(f"  {name:<12} devices={','.join(b.devices):<16} {status}")
+    from theanine.rewrite import format_rewrites
+
+    lines += ["", "rewrites (pass: rewrite, tags):"]
+    lines += ["  " + line for line in format_rewrites().splitlines()]
     return lines

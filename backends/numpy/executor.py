@@ -21,19 +21,34 @@ from theanine.graph.fgraph import FunctionGraph
 from theanine.tensor.elemwise import Elemwise
 
 
-def _owns_fresh_buffer(v: Variable) -> bool:
-    """True if v's value is memory allocated by its own node (not a view, input or constant)."""
-    return v.owner is not None and v.index not in v.owner.op.view_of
+def _buffer_root(v: Variable) -> Variable:
+    """The variable whose node allocated the memory `v` may share (itself if fresh)."""
+    while v.owner is not None and v.index in v.owner.op.view_of:
+        v = v.owner.inputs[v.owner.op.view_of[v.index]]
+    return v
 
 
-def _reusable_input(node: Apply, fn, k: int, last_use: dict, outputs: set) -> Variable | None:
-    """An input of elementwise `node` whose buffer may receive the output, or None."""
+def _buffer_lifetimes(fgraph: FunctionGraph) -> tuple[dict, set]:
+    """For each buffer root: the index of the last node reading it or any view of it; and the
+    roots that outputs may alias (never reusable)."""
+    last: dict = {}
+    for k, node in enumerate(fgraph.nodes):
+        for v in node.inputs:
+            last[_buffer_root(v)] = k
+    held = {_buffer_root(v) for v in fgraph.outputs}
+    return last, held
+
+
+def _reusable_input(node: Apply, fn, k: int, last: dict, held: set) -> Variable | None:
+    """An input of elementwise `node` whose buffer may receive the output, or None: it was
+    allocated by its own node, and neither it nor any view of it is read after this node."""
     if not (isinstance(node.op, Elemwise) and isinstance(fn, np.ufunc)):
         return None
-    out_dtype = node.outputs[0].type.numpy_dtype
+    out = node.outputs[0]
     for v in node.inputs:
-        if (last_use.get(v) == k and v not in outputs and _owns_fresh_buffer(v)
-                and v.type.numpy_dtype == out_dtype and v.ndim == node.outputs[0].ndim):
+        if (v.owner is not None and _buffer_root(v) is v and last.get(v) == k
+                and v not in held and v.type.numpy_dtype == out.type.numpy_dtype
+                and v.ndim == out.ndim):
             return v
     return None
 
@@ -48,6 +63,7 @@ def build_executor(fgraph: FunctionGraph) -> Callable:
     for k, node in enumerate(fgraph.nodes):
         for v in node.inputs:
             last_use[v] = k
+    buffer_last, held = _buffer_lifetimes(fgraph)
     for i, v in enumerate(fgraph.inputs):
         names[v] = f"i{i}"
 
@@ -70,7 +86,7 @@ def build_executor(fgraph: FunctionGraph) -> Callable:
             outs.append(names[o])
         target = ", ".join(outs)
         call = f"{fname}({', '.join(args)})"
-        reuse = _reusable_input(node, fn, k, last_use, outputs)
+        reuse = _reusable_input(node, fn, k, buffer_last, held)
         if reuse is not None:
             r = names[reuse]
             same_shape = " and ".join(f"{r}.shape == {a}.shape" for a in args if a != r

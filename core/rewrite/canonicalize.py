@@ -11,10 +11,13 @@ and a rewrite must never change a value the NumPy reference defines.
 
 from __future__ import annotations
 
+import numpy as np
+
 from theanine.graph.basic import GraphError
-from theanine.rewrite.basic import conform, elemwise_owner, is_filled_with
+from theanine.rewrite.basic import conform, constant_data, elemwise_owner, is_filled_with
 from theanine.rewrite.db import node_rewriter, register_rewrite
 from theanine.tensor.elemwise import DimShuffle, Elemwise, dimshuffle
+from theanine.tensor.math import second
 
 # scalar op -> (neutral element, which operand may be the neutral one: "both" or "right")
 _NEUTRAL = {
@@ -76,4 +79,42 @@ def local_dimshuffle(fgraph, node):
 
 
 for _rw in (local_neutral_element, local_double_neg, local_useless_cast, local_dimshuffle):
+    register_rewrite(_rw, "canonicalize", position=1)
+
+
+@node_rewriter(["switch"])
+def local_switch_constant_condition(fgraph, node):
+    """switch(c, a, b) with a constant condition that is all true (or all false) -> a (or b),
+    broadcast to the original shape. Gradients of pow and clip leave these behind."""
+    cond, a, b = node.inputs
+    data = constant_data(cond)
+    if data is None or data.size == 0:
+        return None
+    if bool(np.all(data)):
+        return [conform(node.outputs[0], a, [cond, b])]
+    if not bool(np.any(data)):
+        return [conform(node.outputs[0], b, [cond, a])]
+    return None
+
+
+@node_rewriter([Elemwise])
+def local_fill_sink(fgraph, node):
+    """op(second(a, b), c) -> second(a, op(b, c)): move the broadcast-only `second` outward so
+    the arithmetic meets constants directly (gradient seeds are fills of ones)."""
+    name = node.op.scalar_op.name
+    if name == "second" or len(node.inputs) < 2:
+        return None
+    for k, v in enumerate(node.inputs):
+        fill = elemwise_owner(v, "second")
+        if fill is None or fill.inputs[1].ndim != v.ndim:
+            continue
+        model, value = fill.inputs
+        inputs = list(node.inputs)
+        inputs[k] = value
+        inner = node.op(*inputs)
+        return [conform(node.outputs[0], second(model, inner))]
+    return None
+
+
+for _rw in (local_switch_constant_condition, local_fill_sink):
     register_rewrite(_rw, "canonicalize", position=1)

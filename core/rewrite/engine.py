@@ -39,6 +39,7 @@ def rewrite_graph(fgraph: FunctionGraph, mode: str = "FAST_RUN", include: Iterab
     exclude = set(exclude)
     if not tags:
         return
+    _load_plugin_rewrites()
     budget = config.rewrite_time_budget
     start = perf_counter()
     for _ in range(MAX_ROUNDS):
@@ -51,6 +52,21 @@ def rewrite_graph(fgraph: FunctionGraph, mode: str = "FAST_RUN", include: Iterab
                 changed |= bool(rewriter.apply(fgraph, budget))
         if not changed or perf_counter() - start > budget:
             return
+
+
+_plugins_loaded = False
+
+
+def _load_plugin_rewrites() -> None:
+    """Hand `register_rewrite` to every plugin's `theanine_register_rewrites` hook, once."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    from theanine.plugins.manager import get_plugin_state
+    from theanine.rewrite.db import register_rewrite
+
+    get_plugin_state().pm.hook.theanine_register_rewrites(register=register_rewrite)
 
 
 def apply_node_rewriters(fgraph: FunctionGraph, rewriters: Sequence[NodeRewriter],

@@ -133,11 +133,13 @@ class Elemwise(Op):
             raise NotImplementedError(f"{sop.name} has no gradient")
         grads = sop.grad(inputs, outputs[0], output_grads[0])
         result = []
-        for x, g in zip(inputs, grads):
+        for k, (x, g) in enumerate(zip(inputs, grads)):
             if g is None or x.dtype in DISCRETE_DTYPES:
                 result.append(None)
-                continue
-            result.append(reduce_to_shape_of(g, x))
+            elif _never_broadcast(x, [v for j, v in enumerate(inputs) if j != k]):
+                result.append(_as_dtype(g, x.dtype))
+            else:
+                result.append(reduce_to_shape_of(g, x))
         return result
 
     def infer_shape(self, node, input_shapes):
@@ -156,6 +158,19 @@ class Elemwise(Op):
                 dim = maximum(dim, c)
             out_shape.append(dim)
         return [tuple(out_shape)]
+
+
+def _never_broadcast(x, others) -> bool:
+    """True if static shapes prove `x` has the full broadcast shape: on every axis its length
+    is known not to be 1, or every other input's length is known to be 1."""
+    return all(s is not None and s != 1 or all(o.type.shape[a] == 1 for o in others)
+               for a, s in enumerate(x.type.shape))
+
+
+def _as_dtype(g, dtype: str):
+    from theanine.tensor.math import cast
+
+    return cast(g, dtype) if g.dtype != dtype else g
 
 
 def reduce_to_shape_of(g, x):
