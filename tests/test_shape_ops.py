@@ -1,5 +1,5 @@
-"""Shape ops (theanine.tensor.shape_ops) against NumPy: values, dtypes, static shapes,
-gradients by finite differences, infer_shape against the computed shape, and graph errors."""
+"""Shape ops (theanine.tensor.shape_ops, .join, .alloc) against NumPy: values, dtypes, static
+shapes, gradients by finite differences, infer_shape against the computed shape, graph errors."""
 
 import numpy as np
 import pytest
@@ -10,6 +10,8 @@ from theanine.config import config
 from theanine.gradient import verify_grad
 from theanine.graph.basic import GraphError
 from theanine.tensor import shape_ops as S
+from theanine.tensor.allocation import alloc, arange, broadcast_to, ones, zeros
+from theanine.tensor.join import concatenate, split, stack
 from theanine.tensor.type import TensorType
 
 RNG = np.random.default_rng(7)
@@ -234,10 +236,10 @@ def test_specify_shape():
 def test_concatenate(axis):
     a, b = RNG.normal(size=(2, 3)), RNG.normal(size=(2, 3))
     x, y = sym(a, True), sym(b, True, "y")
-    out = S.concatenate([x, y, x], axis)
+    out = concatenate([x, y, x], axis)
     check(out, [x, y], [a, b], np.concatenate([a, b, a], axis))
     assert out.type.shape == np.concatenate([a, b, a], axis).shape
-    verify_grad(lambda u, v: S.concatenate([u, v, u], axis), [a, b])
+    verify_grad(lambda u, v: concatenate([u, v, u], axis), [a, b])
 
 
 @pytest.mark.parametrize("d1,d2", [("int8", "uint8"), ("float32", "int64"), ("bool", "int16"),
@@ -245,23 +247,23 @@ def test_concatenate(axis):
 def test_concatenate_upcasts_like_numpy(d1, d2):
     a, b = np.ones((2,), d1), np.zeros((3,), d2)
     x, y = sym(a), sym(b, name="y")
-    check(S.concatenate([x, y]), [x, y], [a, b], np.concatenate([a, b]))
+    check(concatenate([x, y]), [x, y], [a, b], np.concatenate([a, b]))
 
 
 def test_concatenate_errors():
     x, y = TensorType("float64", (2, 3))("x"), TensorType("float64", (2, 4))("y")
     with pytest.raises(GraphError, match=r"input 1 \(y\) has static shape \(2, 4\), but input 0 "
                                          r"\(x\) has \(2, 3\); they differ on axis 1"):
-        S.concatenate([x, y], axis=0)
-    assert S.concatenate([x, y], axis=1).type.shape == (2, 7)
+        concatenate([x, y], axis=0)
+    assert concatenate([x, y], axis=1).type.shape == (2, 7)
     with pytest.raises(GraphError, match="axis 2 is out of range"):
-        S.concatenate([x, x], axis=2)
+        concatenate([x, x], axis=2)
     with pytest.raises(GraphError, match="input 1 .* has 1"):
-        S.concatenate([x, T.dvector("v")])
+        concatenate([x, T.dvector("v")])
     with pytest.raises(GraphError, match="0-d tensors"):
-        S.concatenate([T.dscalar("s"), T.dscalar("t")])
+        concatenate([T.dscalar("s"), T.dscalar("t")])
     u, v = T.dmatrix("u"), T.dmatrix("v")
-    f = function([u, v], S.concatenate([u, v]))
+    f = function([u, v], concatenate([u, v]))
     with pytest.raises(ValueError, match=r"concatenate on axis 0 of shapes \(2, 3\), \(2, 4\)"):
         f(np.zeros((2, 3)), np.zeros((2, 4)))
 
@@ -270,34 +272,34 @@ def test_stack():
     a, b = RNG.normal(size=(2, 3)), RNG.normal(size=(2, 3))
     x, y = sym(a), sym(b, name="y")
     for axis in (0, 1, 2, -1):
-        check(S.stack([x, y], axis), [x, y], [a, b], np.stack([a, b], axis))
-    verify_grad(lambda u, v: S.stack([u, v], 1), [a, b])
+        check(stack([x, y], axis), [x, y], [a, b], np.stack([a, b], axis))
+    verify_grad(lambda u, v: stack([u, v], 1), [a, b])
     s, i = T.dscalar("s"), T.iscalar("i")
-    out = S.stack([s, i, 2])
+    out = stack([s, i, 2])
     assert isinstance(out.owner.op, S.MakeVector) and out.type.shape == (3,)
     check(out, [s, i], [1.5, 3], np.array([1.5, 3, 2]))
     check(T.as_tensor_variable([i, 4]), [i], [3], np.array([3, 4]))
-    verify_grad(lambda u: S.stack([u[0], u[1] * 2, u[0]]), [RNG.normal(size=(2,))])
+    verify_grad(lambda u: stack([u[0], u[1] * 2, u[0]]), [RNG.normal(size=(2,))])
     with pytest.raises(GraphError, match="same number of dims"):
-        S.stack([x, T.dvector("v")])
+        stack([x, T.dvector("v")])
 
 
 def test_split():
     a = RNG.normal(size=(2, 6))
     x = sym(a, True)
-    parts = S.split(x, [1, 2, 3], 3, axis=1)
+    parts = split(x, [1, 2, 3], 3, axis=1)
     assert [p.type.shape for p in parts] == [(2, 1), (2, 2), (2, 3)]
     for p, e in zip(parts, np.split(a, [1, 3], axis=1), strict=True):
         check(p, [x], [a], e)
     sizes = T.lvector("sizes")
-    parts = S.split(sym(a), sizes, 2, axis=-1)
+    parts = split(sym(a), sizes, 2, axis=-1)
     got = run([parts[0].owner.inputs[0], sizes], parts, a, np.array([4, 2]))
     np.testing.assert_array_equal(got[1], a[:, 4:])
     assert inferred(parts[1], [parts[0].owner.inputs[0], sizes], a, np.array([4, 2])) == (2, 2)
-    verify_grad(lambda v: S.split(v, [2, 4], 2, 1)[1] * 3, [a])
+    verify_grad(lambda v: split(v, [2, 4], 2, 1)[1] * 3, [a])
     with pytest.raises(GraphError, match=r"sizes \[1, 2\] add up to 3, but axis 1 of x has "
                                          "length 6"):
-        S.split(x, [1, 2], 2, axis=1)
+        split(x, [1, 2], 2, axis=1)
     f = function([parts[0].owner.inputs[0], sizes], parts)
     with pytest.raises(ValueError, match=r"split: cannot cut axis 1 .* sizes \[4, 4\]"):
         f(a, np.array([4, 4]))
@@ -308,17 +310,17 @@ def test_alloc_and_broadcast_to():
     a = RNG.normal(size=(3, 1))
     x = sym(a)
     n = T.lscalar("n")
-    out = S.alloc(x, 2, 3, n)
+    out = alloc(x, 2, 3, n)
     assert out.type.shape == (2, 3, None)
     check(out, [x, n], [a, 4], np.broadcast_to(a, (2, 3, 4)))
-    check(S.broadcast_to(x, (n, 3, 5)), [x, n], [a, 2], np.broadcast_to(a, (2, 3, 5)))
+    check(broadcast_to(x, (n, 3, 5)), [x, n], [a, 2], np.broadcast_to(a, (2, 3, 5)))
     y = TensorType("float64", (4, None))("y")
-    assert S.broadcast_to(T.dscalar("s"), y.shape).type.shape == (4, None)
-    verify_grad(lambda v: S.alloc(v, 2, 3, 4), [a])
-    verify_grad(lambda v: S.broadcast_to(v, (3, 5)), [a])
+    assert broadcast_to(T.dscalar("s"), y.shape).type.shape == (4, None)
+    verify_grad(lambda v: alloc(v, 2, 3, 4), [a])
+    verify_grad(lambda v: broadcast_to(v, (3, 5)), [a])
     with pytest.raises(GraphError, match=r"cannot broadcast z of static shape \(3,\) to shape "
                                          r"\(2, 4\)"):
-        S.broadcast_to(TensorType("float64", (3,))("z"), (2, 4))
+        broadcast_to(TensorType("float64", (3,))("z"), (2, 4))
     f = function([x, n], out)
     with pytest.raises(ValueError, match=r"alloc of shape \(2, 3, 4\) from a value of shape "
                                          r"\(2, 1\)"):
@@ -327,21 +329,21 @@ def test_alloc_and_broadcast_to():
 
 def test_zeros_ones():
     x = TensorType("float64", (None, 3))("x")
-    z = S.zeros((x.shape[0], 2))
+    z = zeros((x.shape[0], 2))
     assert z.dtype == config.floatX and z.type.shape == (None, 2)
     check(z, [x], [np.zeros((4, 3))], np.zeros((4, 2), config.floatX))
-    check(S.ones(x.shape, "int8"), [x], [np.zeros((4, 3))], np.ones((4, 3), "int8"))
-    check(S.ones(5, "bool"), [], [], np.ones(5, bool))
-    assert S.zeros((2, 3)).type.shape == (2, 3)
+    check(ones(x.shape, "int8"), [x], [np.zeros((4, 3))], np.ones((4, 3), "int8"))
+    check(ones(5, "bool"), [], [], np.ones(5, bool))
+    assert zeros((2, 3)).type.shape == (2, 3)
     with pytest.raises(GraphError, match="shape entries must be >= 0"):
-        S.zeros((-1, 2))
+        zeros((-1, 2))
     with pytest.raises(GraphError, match="expected an int or an integer scalar variable"):
-        S.ones((2.5,))
+        ones((2.5,))
 
 
 @pytest.mark.parametrize("args", [(5,), (2, 7), (7, 2, -2), (0.5, 3.0, 0.5), (3, 2), (-1, 5, 3)])
 def test_arange_constant(args):
-    out = S.arange(*args)
+    out = arange(*args)
     expected = np.arange(*args)
     if expected.dtype == np.float64:
         expected = expected.astype(out.dtype)
@@ -351,22 +353,22 @@ def test_arange_constant(args):
 
 def test_arange_symbolic():
     start, stop, step = T.lscalar("start"), T.lscalar("stop"), T.lscalar("step")
-    out = S.arange(start, stop, step)
+    out = arange(start, stop, step)
     assert out.dtype == "int64" and out.type.shape == (None,)
     for vals in [(0, 10, 3), (10, 0, -3), (5, 5, 1), (5, 0, 1)]:
         check(out, [start, stop, step], list(vals), np.arange(*vals))
-    assert S.arange(T.iscalar("n"), dtype="float32").dtype == "float32"
-    verify_grad(lambda a, b: S.arange(a, a + 4.5, b), [np.array(0.3), np.array(1.2)])
+    assert arange(T.iscalar("n"), dtype="float32").dtype == "float32"
+    verify_grad(lambda a, b: arange(a, a + 4.5, b), [np.array(0.3), np.array(1.2)])
     with pytest.raises(GraphError, match="step must not be zero"):
-        S.arange(0, 5, 0)
+        arange(0, 5, 0)
     with pytest.raises(GraphError, match="stop must be a real scalar"):
-        S.arange(T.dvector("v"))
+        arange(T.dvector("v"))
 
 
 def test_arange_dtype_rules():
-    assert S.arange(5).dtype == "int64"
-    assert S.arange(0.5, 3).dtype == config.floatX
-    assert S.arange(T.iscalar("n")).dtype == "int32"  # Python bounds take the symbolic dtype
-    assert S.arange(T.fscalar("a"), 5).dtype == "float32"
-    assert S.arange(T.iscalar("n"), 2.5).dtype == "float64"
-    check(S.arange(0.5, 3, dtype="int64"), [], [], np.arange(0.5, 3, dtype="int64"))
+    assert arange(5).dtype == "int64"
+    assert arange(0.5, 3).dtype == config.floatX
+    assert arange(T.iscalar("n")).dtype == "int32"  # Python bounds take the symbolic dtype
+    assert arange(T.fscalar("a"), 5).dtype == "float32"
+    assert arange(T.iscalar("n"), 2.5).dtype == "float64"
+    check(arange(0.5, 3, dtype="int64"), [], [], np.arange(0.5, 3, dtype="int64"))

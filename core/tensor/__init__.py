@@ -3,8 +3,10 @@
 Functions contributed by op plugins (`theanine_register_ops`) appear here as attributes too.
 """
 
+from theanine.tensor.allocation import *  # noqa: F403
 from theanine.tensor.basic import *  # noqa: F403
 from theanine.tensor.elemwise import dimshuffle as dimshuffle
+from theanine.tensor.join import *  # noqa: F403
 from theanine.tensor.linalg import *  # noqa: F403
 from theanine.tensor.math import *  # noqa: F403
 from theanine.tensor.reduction import *  # noqa: F403

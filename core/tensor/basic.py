@@ -46,7 +46,7 @@ def as_tensor_variable(x, name: str | None = None, ndim: int | None = None) -> T
     elif isinstance(x, Variable):
         raise TypeError(f"Expected a tensor variable, got {x} of type {x.type}")
     elif isinstance(x, (list, tuple)) and any(isinstance(e, Variable) for e in x):
-        from theanine.tensor.shape_ops import stack
+        from theanine.tensor.join import stack
 
         v = stack([as_tensor_variable(e) for e in x])
     else:

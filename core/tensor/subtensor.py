@@ -348,6 +348,11 @@ class Subtensor(Op):
                 raise graph_error(f"Cannot index {x} with {v} of type {v.type}: indices must be "
                                   "integer scalars" + (" or integer/boolean arrays"
                                                        if self.advanced else ""))
+        if self.advanced and not any(v.ndim or v.dtype == "bool" for v in index_inputs):
+            # NumPy indexes with ints and slices alone as basic indexing: a view, not the copy
+            # that view_of = {} promises
+            raise graph_error(f"{self} of {x} needs an integer-array or boolean index input; "
+                              "for ints and slices only use Subtensor")
         shape = _static_shape(x, self.idx_list, index_inputs, self.advanced)
         return Apply(self, [x, *index_inputs], [TensorType(x.dtype, shape)()])
 
@@ -470,8 +475,9 @@ class IncSubtensor(Op):
     def _stored(self, z, z_indexed, index_inputs):
         """Where a set with repeated indices kept the value (the last write wins), as a boolean
         tensor shaped like x[idx]: elements of y overwritten later get no gradient."""
+        from theanine.tensor.allocation import alloc, arange
         from theanine.tensor.math import eq
-        from theanine.tensor.shape_ops import alloc, arange, reshape, size
+        from theanine.tensor.shape_ops import reshape, size
 
         ids = reshape(arange(size(z_indexed)), shape_tuple(z_indexed))
         board = type(self)(self.idx_list, True)(alloc(np.int64(-1), *shape_tuple(z)), ids,
