@@ -40,22 +40,30 @@ def _is_broadcast_only(op: DimShuffle) -> bool:
 
 def pp(var: Variable) -> str:
     """`var` as one line of math: infix for arithmetic (fully parenthesized), function calls
-    for the rest, names for named variables, values for constants."""
+    for the rest, names for named variables, values for constants. Iterative, so graphs of any
+    depth print."""
     memo: dict[Variable, str] = {}
-
-    def show(v: Variable, top: bool = False) -> str:
+    stack: list[tuple[Variable, bool]] = [(var, False)]
+    while stack:
+        v, inputs_done = stack.pop()
         if v in memo:
-            return memo[v]
+            continue
         if isinstance(v, Constant):
-            text = format_constant(v)
-        elif v.owner is None or (v.name is not None and not top):
-            text = str(v)
+            memo[v] = format_constant(v)
+        elif v.owner is None or (v.name is not None and v is not var):
+            memo[v] = str(v)
+        elif inputs_done:
+            memo[v] = _show_node(v, [memo[i] for i in v.owner.inputs])
         else:
-            text = _show_node(v, [show(i) for i in v.owner.inputs])
-        memo[v] = text
-        return text
+            stack.append((v, True))
+            stack.extend((i, False) for i in reversed(v.owner.inputs) if i not in memo)
+    return memo[var]
 
-    return show(var, top=True)
+
+def _operand(text: str) -> str:
+    """An operand of an infix operator: a unary expression or negative number is parenthesized
+    so that `(-x) ** 2` does not print as `-x ** 2`."""
+    return f"({text})" if text.startswith(("-", "~")) else text
 
 
 def _show_node(v: Variable, args: list[str]) -> str:
@@ -64,9 +72,9 @@ def _show_node(v: Variable, args: list[str]) -> str:
     if isinstance(op, Elemwise):
         sop = op.scalar_op
         if sop.symbol is not None and sop.nin == 2:
-            return f"({args[0]} {sop.symbol} {args[1]})"
+            return f"({_operand(args[0])} {sop.symbol} {_operand(args[1])})"
         if sop.symbol is not None and sop.nin == 1:
-            return f"{sop.symbol}{args[0]}"
+            return f"{sop.symbol}{_operand(args[0])}"
         return f"{sop.name}({', '.join(args)})"
     if isinstance(op, DimShuffle):
         if _is_broadcast_only(op):
@@ -134,17 +142,15 @@ def debugprint(obj, file: IO | str | None = None, print_type: bool = False) -> s
             text += f" {position[v.owner]}"
         return text
 
-    def walk(v: Variable, indent: str) -> None:
+    stack = [(v, "") for v in reversed(outputs)]
+    while stack:  # depth first, iteratively: graphs of any depth print
+        v, indent = stack.pop()
         lines.append(indent + label(v))
         node = v.owner
         if node is None or node in done:
-            return
+            continue
         done.add(node)
-        for inp in node.inputs:
-            walk(inp, indent + " |")
-
-    for v in outputs:
-        walk(v, "")
+        stack.extend((inp, indent + " |") for inp in reversed(node.inputs))
     text = "\n".join(lines)
     if file != "str":
         print(text, file=file if file is not None else sys.stdout)

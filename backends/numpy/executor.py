@@ -18,14 +18,8 @@ import numpy as np
 
 from theanine.graph.basic import Apply, Constant, Variable
 from theanine.graph.fgraph import FunctionGraph
+from theanine.graph.traversal import buffer_root
 from theanine.tensor.elemwise import Elemwise
-
-
-def _buffer_root(v: Variable) -> Variable:
-    """The variable whose node allocated the memory `v` may share (itself if fresh)."""
-    while v.owner is not None and v.index in v.owner.op.view_of:
-        v = v.owner.inputs[v.owner.op.view_of[v.index]]
-    return v
 
 
 def _buffer_lifetimes(fgraph: FunctionGraph) -> tuple[dict, set]:
@@ -34,8 +28,8 @@ def _buffer_lifetimes(fgraph: FunctionGraph) -> tuple[dict, set]:
     last: dict = {}
     for k, node in enumerate(fgraph.nodes):
         for v in node.inputs:
-            last[_buffer_root(v)] = k
-    held = {_buffer_root(v) for v in fgraph.outputs}
+            last[buffer_root(v)] = k
+    held = {buffer_root(v) for v in fgraph.outputs}
     return last, held
 
 
@@ -46,7 +40,7 @@ def _reusable_input(node: Apply, fn, k: int, last: dict, held: set) -> Variable 
         return None
     out = node.outputs[0]
     for v in node.inputs:
-        if (v.owner is not None and _buffer_root(v) is v and last.get(v) == k
+        if (v.owner is not None and buffer_root(v) is v and last.get(v) == k
                 and v not in held and v.type.numpy_dtype == out.type.numpy_dtype
                 and v.ndim == out.ndim):
             return v

@@ -19,7 +19,7 @@ from theanine.compile.mode import Mode, get_mode
 from theanine.compile.shared import SharedVariable
 from theanine.graph.basic import Constant, Variable, format_trace, user_trace
 from theanine.graph.fgraph import FunctionGraph
-from theanine.graph.traversal import clone_graph, graph_inputs
+from theanine.graph.traversal import buffer_root, clone_graph, graph_inputs
 from theanine.tensor.basic import as_tensor_variable
 
 
@@ -57,8 +57,18 @@ def _check_updates(updates) -> list[tuple[SharedVariable, Variable]]:
                 + (f" Cast it with T.cast(value, '{tt.dtype}')." if vt.dtype != tt.dtype else "")
                 + f"\nThe update value was built at:\n{format_trace(value.trace)}"
             )
-        checked.append((target, value))
+        checked.append((target, _keep_static_shape(target, value)))
     return checked
+
+
+def _keep_static_shape(target: Variable, value: Variable) -> Variable:
+    """`value`, checked at run time to have the static lengths `target` declares where its own
+    type leaves them open, so an update or a given cannot break the target's static shape."""
+    if any(t is not None and v is None for t, v in zip(target.type.shape, value.type.shape)):
+        from theanine.tensor.shape_ops import specify_shape
+
+        return specify_shape(value, target.type.shape)
+    return value
 
 
 def _check_givens(givens) -> dict:
@@ -70,19 +80,8 @@ def _check_givens(givens) -> dict:
         if not old.type.is_compatible(new.type):
             raise TypeError(f"function(): givens replaces {old} of type {old.type} with {new} of "
                             f"incompatible type {new.type}")
-        out[old] = new
+        out[old] = _keep_static_shape(old, new)
     return out
-
-
-def _aliases_storage(v: Variable) -> bool:
-    """True if the value of `v` may be the memory of an input, a shared value or a constant."""
-    while True:
-        if isinstance(v, Constant) or v.owner is None:
-            return True
-        src = v.owner.op.view_of.get(v.index)
-        if src is None:
-            return False
-        v = v.owner.inputs[src]
 
 
 class Function:
@@ -101,7 +100,9 @@ class Function:
         in_vars = [i.variable for i in ins]
         all_outs = list(outputs) + [v for _, v in updates]
         if givens:
-            _, all_outs, _ = clone_graph(list(givens), all_outs, replace=givens)
+            # every free variable not replaced (inputs, shared variables) stays itself
+            keep = {v: v for v in graph_inputs(all_outs) if v not in givens}
+            _, all_outs, _ = clone_graph(list(givens), all_outs, replace={**keep, **givens})
         used = graph_inputs(all_outs)
         self._check_unused(in_vars, used, on_unused_input)
         self.shared = [v for v in used if isinstance(v, SharedVariable) and v not in in_vars]
@@ -124,6 +125,7 @@ class Function:
         self._return_list = return_list
         self._update_targets = [t for t, _ in updates]
         self._filters = [self._make_filter(k, i, allow_input_downcast) for k, i in enumerate(ins)]
+        self._defaults = [self._filter_default(k, i) for k, i in enumerate(ins)]
         self._fast = self._generate_call(fgraph)
 
     @staticmethod
@@ -151,10 +153,21 @@ class Function:
             bool(allow_input_downcast)
         return lambda value: t.filter(value, name=label, allow_downcast=downcast)
 
+    def _filter_default(self, k: int, inp: In):
+        """The default value of input k converted to its type now, so that function() reports a
+        default that does not fit the input."""
+        if not inp.has_default:
+            return In._NO_DEFAULT
+        try:
+            value = self._filters[k](inp.default)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"function(): the default value of {e}") from None
+        return value
+
     def _generate_call(self, fgraph: FunctionGraph):
         """Generate the positional-call fast path. Only generated names appear in the source."""
         env = {"run": self._run, "ndarray": np.ndarray, "asarray": np.asarray,
-               "copy": np.array}
+               "copy": np.array, "locate": self._locate_error}
         n_in = len(self.inputs)
         params = [f"a{k}" for k in range(n_in)]
         body = []
@@ -173,21 +186,27 @@ class Function:
         for j, s in enumerate(self.shared):
             env[f"s{j}"] = s
             args.append(f"s{j}.container_value")
-        body.append(f"    r = run({', '.join(args)})")
+        body.append(f"    try:\n        r = run({', '.join(args)})\n"
+                    f"    except Exception as e:\n"
+                    f"        located = locate(e, ({', '.join(args)}{',' if args else ''}))\n"
+                    "        if located is None:\n            raise\n"
+                    "        raise located.with_traceback(e.__traceback__) from None")
         outs = fgraph.outputs
-        seen = set()
+        # A returned or stored array must own its memory: copy when its buffer is an input's,
+        # a constant's or a shared value's, or was already handed out by an earlier result.
+        claimed: set = set()
+
+        def wrap(v: Variable) -> str:
+            root = buffer_root(v)
+            fresh = root.owner is not None and root not in claimed
+            claimed.add(root)
+            return "asarray" if fresh else "copy"
+
         for j, target in enumerate(self._update_targets):
             env[f"u{j}"] = target
             v = outs[self._n_out + j]
-            wrap = "copy" if _aliases_storage(v) else "asarray"
-            seen.add(v)
-            body.append(f"    u{j}.container_value = {wrap}(r[{self._n_out + j}])")
-        rets = []
-        for j in range(self._n_out):
-            v = outs[j]
-            wrap = "copy" if (v in seen or _aliases_storage(v)) else "asarray"
-            seen.add(v)
-            rets.append(f"{wrap}(r[{j}])")
+            body.append(f"    u{j}.container_value = {wrap(v)}(r[{self._n_out + j}])")
+        rets = [f"{wrap(outs[j])}(r[{j}])" for j in range(self._n_out)]
         if self._return_list:
             body.append(f"    return [{', '.join(rets)}]")
         else:
@@ -220,7 +239,7 @@ class Function:
                     raise TypeError(f"{self._label()} is missing input {k}"
                                     + (f" ({inp.name!r})" if inp.name else "")
                                     + f"; its inputs are {self._names()}")
-                values[k] = inp.default
+                values[k] = self._defaults[k]
         return values
 
     def _label(self) -> str:
@@ -229,6 +248,22 @@ class Function:
     def _names(self) -> str:
         return "(" + ", ".join(i.name or f"<unnamed {k}>" for k, i in enumerate(self.inputs)) + ")"
 
+    def _locate_error(self, exc: Exception, values: tuple) -> Exception | None:
+        """An exception like `exc` whose message names the node that failed and the user's line
+        that built it, found by re-running the graph node by node on the NumPy reference; None
+        when `exc` already says where it comes from or the reference does not fail."""
+        if "built at:" in str(exc).lower():
+            return None
+        env = dict(zip(self.fgraph.inputs, values))
+        for node in self.fgraph.nodes:
+            args = [v.data if isinstance(v, Constant) else env[v] for v in node.inputs]
+            try:
+                outs = node.op.perform(node, args)
+            except Exception:
+                return _node_exception(exc, node, args)
+            env.update(zip(node.outputs, outs))
+        return None
+
     def __call__(self, *args, **kwargs):
         if kwargs or len(args) != len(self.inputs):
             args = self._bind(args, kwargs)
@@ -236,6 +271,20 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<theanine Function {self._names()} on {self.backend.name}, {self.mode.name}>"
+
+
+def _node_exception(exc: Exception, node, args: list) -> Exception | None:
+    """`exc` re-made with the failing node, its inputs' shapes and dtypes and the user's line
+    appended to its message (None if the exception type cannot be rebuilt from a message)."""
+    described = ", ".join(f"{v} (shape {np.shape(a)}, dtype {np.asarray(a).dtype})"
+                          for v, a in zip(node.inputs, args))
+    msg = (f"{exc}\nApply node that caused the error: {node.op}({described})\n"
+           f"The node was built at:\n{format_trace(node.trace)}")
+    try:
+        new = type(exc)(msg)
+    except Exception:
+        return None
+    return new if str(new) == msg else None
 
 
 def function(inputs: Sequence, outputs=None, mode=None, updates=None, givens=None,
@@ -271,6 +320,11 @@ def function(inputs: Sequence, outputs=None, mode=None, updates=None, givens=Non
                             "replace an intermediate)")
         if any(v is other.variable for other in ins):
             raise ValueError(f"function(): input {k} ({v}) is given twice")
+        for j, other in enumerate(ins):
+            if inp.name is not None and other.name == inp.name:
+                raise ValueError(f"function(): inputs {j} and {k} are both named {inp.name!r}; "
+                                 "keyword arguments could not tell them apart. Give them "
+                                 "different names (In(variable, name=...)).")
         ins.append(inp)
     return_list = isinstance(outputs, (list, tuple))
     outs = [] if outputs is None else list(outputs) if return_list else [outputs]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from theanine.graph.basic import Variable
 
 
@@ -23,7 +25,9 @@ class In:
             raise TypeError("In(): give value= or default=, not both")
         self.variable = variable
         self.name = name if name is not None else variable.name
-        self.default = default if default is not self._NO_DEFAULT else value
+        default = default if default is not self._NO_DEFAULT else value
+        # a private copy: changing the caller's array later must not change the default
+        self.default = default.copy() if isinstance(default, np.ndarray) else default
         self.borrow = borrow
         self.allow_downcast = allow_downcast
         self.mutable = mutable

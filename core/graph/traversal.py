@@ -1,4 +1,4 @@
-"""Walking graphs: ancestors, topological order, cloning."""
+"""Walking graphs: ancestors, topological order, buffer roots, cloning."""
 
 from __future__ import annotations
 
@@ -22,6 +22,14 @@ def ancestors(outputs: Iterable[Variable], blockers: Iterable[Variable] = ()) ->
         if v.owner is not None and id(v) not in blocked:
             stack.extend(v.owner.inputs)
     return order
+
+
+def buffer_root(v: Variable) -> Variable:
+    """The variable whose node allocated the memory `v` may share: follow `op.view_of` from
+    output to viewed input until a fresh output or a graph input (itself if `v` is fresh)."""
+    while v.owner is not None and v.index in v.owner.op.view_of:
+        v = v.owner.inputs[v.owner.op.view_of[v.index]]
+    return v
 
 
 def graph_inputs(outputs: Iterable[Variable], blockers: Iterable[Variable] = ()) -> list[Variable]:

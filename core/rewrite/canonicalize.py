@@ -29,14 +29,34 @@ _NEUTRAL = {
 }
 
 
+# For a floating-point x, adding a zero is exact only for -0.0 ((-0.0) + 0.0 is +0.0) and
+# subtracting one only for +0.0 ((-0.0) - (-0.0) is +0.0): the sign bit the zero must have.
+_ZERO_SIGN = {"add": True, "sub": False}
+
+
+def _is_exact_zero(op_name: str, keep, drop) -> bool:
+    """True if `keep op drop` (drop all zeros) equals keep bit for bit, signed zeros included."""
+    if keep.type.numpy_dtype.kind not in "fc":
+        return True
+    data = constant_data(drop)
+    want = _ZERO_SIGN[op_name]
+    parts = (data.real, data.imag) if data.dtype.kind == "c" else (data,)
+    return all(bool(np.all(np.signbit(p) == want)) for p in parts)
+
+
 @node_rewriter(list(_NEUTRAL))
 def local_neutral_element(fgraph, node):
-    """x*1, 1*x, x+0, 0+x, x-0, x/1, x**1 -> x (cast / broadcast to the original type)."""
-    neutral, side = _NEUTRAL[node.op.scalar_op.name]
+    """x*1, 1*x, x+0, 0+x, x-0, x/1, x**1 -> x (cast / broadcast to the original type).
+
+    For floating-point x the zero must have the right sign: x + (-0.0) and x - (+0.0) are x,
+    but x + 0.0 turns -0.0 into +0.0, so it stays."""
+    name = node.op.scalar_op.name
+    neutral, side = _NEUTRAL[name]
     a, b = node.inputs
     choices = [(a, b), (b, a)] if side == "both" else [(a, b)]
     for keep, drop in choices:
-        if is_filled_with(drop, neutral):
+        if is_filled_with(drop, neutral) and (name not in _ZERO_SIGN
+                                              or _is_exact_zero(name, keep, drop)):
             new = conform(node.outputs[0], keep, [drop])
             if new is not None:
                 return [new]

@@ -10,7 +10,7 @@ import numpy as np
 from theanine.config import config
 from theanine.graph.basic import Apply, Op, graph_error
 from theanine.tensor.basic import as_tensor_variable, constant
-from theanine.tensor.elemwise import _fmt, reduce_to_shape_of
+from theanine.tensor.elemwise import reduce_to_shape_of
 from theanine.tensor.shape_ops import (
     _fill,
     _pattern,
@@ -20,7 +20,7 @@ from theanine.tensor.shape_ops import (
     shape_entries,
     shape_tuple,
 )
-from theanine.tensor.type import DISCRETE_DTYPES, TensorType, normalize_dtype
+from theanine.tensor.type import DISCRETE_DTYPES, TensorType, format_shape, normalize_dtype
 from theanine.tensor.variable import TensorConstant, TensorVariable
 
 
@@ -52,9 +52,9 @@ class Alloc(Op):
         return Apply(self, [value, *entries], [TensorType(value.dtype, out)()])
 
     def _bad(self, value):
-        target = _fmt(tuple("?" if p is None else p for p in self.pattern))
+        target = format_shape(tuple("?" if p is None else p for p in self.pattern))
         return graph_error(f"alloc: cannot broadcast {value} of static shape "
-                           f"{_fmt(value.type.shape)} to shape {target}")
+                           f"{format_shape(value.type.shape)} to shape {target}")
 
     def perform(self, node, inputs):
         return (self.py_fn(node)(*inputs),)

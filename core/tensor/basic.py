@@ -9,7 +9,7 @@ import numpy as np
 
 from theanine.config import config
 from theanine.graph.basic import Variable, graph_error
-from theanine.tensor.type import TensorType, normalize_dtype
+from theanine.tensor.type import DTYPE_NAMES, TensorType, normalize_dtype
 from theanine.tensor.variable import TensorConstant, TensorVariable
 
 _PY_SCALARS = (bool, int, float, complex)
@@ -73,15 +73,11 @@ def tensor(dtype="floatX", shape: Sequence[int | None] | None = None, name: str 
     """A symbolic tensor input; give `shape` (ints or None) or Theano's `broadcastable`."""
     if shape is None and broadcastable is None:
         raise TypeError("tensor() needs shape= (or broadcastable=) to fix the number of dims")
-    if isinstance(dtype, str) and name is None and dtype not in _ALL_DTYPE_NAMES:
+    if isinstance(dtype, str) and name is None and dtype not in DTYPE_NAMES:
         raise TypeError(f"tensor(): first argument is the dtype, got {dtype!r}; pass name= for the "
                         "name")
     return TensorType(dtype, shape or (), broadcastable=broadcastable)(name)
 
-
-_ALL_DTYPE_NAMES = {"floatX", "bool", "int8", "int16", "int32", "int64", "uint8", "uint16",
-                    "uint32", "uint64", "float16", "float32", "float64", "complex64",
-                    "complex128", "float", "int", "double", "single", "half"}
 
 _PREFIX = {"b": "int8", "w": "int16", "i": "int32", "l": "int64", "f": "float32", "d": "float64",
            "c": "complex64", "z": "complex128"}

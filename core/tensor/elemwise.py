@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from theanine.graph.basic import Apply, Op, graph_error
-from theanine.tensor.type import DISCRETE_DTYPES, TensorType
+from theanine.tensor.type import DISCRETE_DTYPES, TensorType, format_shape
 
 
 class ScalarOp:
@@ -62,7 +62,7 @@ def broadcast_static_shapes(shapes: Sequence[tuple], names: Sequence[str]) -> tu
         dims = [s[axis] for s in padded]
         known = {d for d in dims if d is not None and d != 1}
         if len(known) > 1:
-            desc = ", ".join(f"{n} with shape {_fmt(s)}" for n, s in zip(names, shapes))
+            desc = ", ".join(f"{n} with shape {format_shape(s)}" for n, s in zip(names, shapes))
             raise graph_error(f"Shapes cannot be broadcast together on axis {axis}: {desc}")
         if known:
             out.append(known.pop())
@@ -71,11 +71,6 @@ def broadcast_static_shapes(shapes: Sequence[tuple], names: Sequence[str]) -> tu
         else:
             out.append(None)
     return tuple(out)
-
-
-def _fmt(shape) -> str:
-    return "(" + ", ".join("?" if s is None else str(s) for s in shape) + \
-        ("," if len(shape) == 1 else "") + ")"
 
 
 class Elemwise(Op):
@@ -96,12 +91,12 @@ class Elemwise(Op):
         if len(inputs) != sop.nin:
             raise graph_error(f"{sop.name} takes {sop.nin} inputs, got {len(inputs)}")
         inputs = [as_tensor_variable(x) for x in inputs]
+        names = [str(x) for x in inputs]  # the user's variables, before rank padding
         ndim = max(x.ndim for x in inputs)
         inputs = [x if x.ndim == ndim else
                   dimshuffle(x, ("x",) * (ndim - x.ndim) + tuple(range(x.ndim)))
                   for x in inputs]
-        shape = broadcast_static_shapes([x.type.shape for x in inputs],
-                                        [str(x) for x in inputs])
+        shape = broadcast_static_shapes([x.type.shape for x in inputs], names)
         try:
             dtype = sop.dtype_rule(*[x.dtype for x in inputs])
         except TypeError as e:
@@ -110,10 +105,14 @@ class Elemwise(Op):
         return Apply(self, inputs, [TensorType(dtype, shape)()])
 
     def perform(self, node, inputs):
-        out = self.scalar_op.impl(*inputs)
+        # the same computation as the executor's (py_fn), so constant folding and DebugMode
+        # agree with run time to the last bit
+        out = self.py_fn(node)(*inputs)
         return (np.asarray(out, dtype=node.outputs[0].type.numpy_dtype),)
 
     def py_fn(self, node):
+        """The scalar op's ufunc computing directly in the output dtype (NumPy's own loop may
+        be narrower: exp(int8) is float16 in NumPy, float32 here)."""
         impl = self.scalar_op.impl
         dtype = node.outputs[0].type.numpy_dtype
         if isinstance(impl, np.ufunc) and impl.nout == 1:
@@ -143,7 +142,9 @@ class Elemwise(Op):
         return result
 
     def infer_shape(self, node, input_shapes):
-        from theanine.tensor.math import maximum
+        """Per axis, the first candidate length that is not 1 (NumPy broadcasting; lengths 1
+        and 0 give 0). Incompatible lengths are not detected here: the op itself raises."""
+        from theanine.tensor.math import eq, switch
 
         out_shape = []
         static = node.outputs[0].type.shape
@@ -155,7 +156,7 @@ class Elemwise(Op):
                      if x.type.shape[axis] != 1]
             dim = cands[0]
             for c in cands[1:]:
-                dim = maximum(dim, c)
+                dim = switch(eq(dim, 1), c, dim)
             out_shape.append(dim)
         return [tuple(out_shape)]
 
@@ -261,7 +262,7 @@ class DimShuffle(Op):
             if x.type.shape[d] not in (1, None):
                 raise graph_error(
                     f"dimshuffle{self.new_order} drops axis {d} of {x}, which has length "
-                    f"{x.type.shape[d]} (static shape {_fmt(x.type.shape)}), not 1"
+                    f"{x.type.shape[d]} (static shape {format_shape(x.type.shape)}), not 1"
                 )
         shape = tuple(1 if d == "x" else x.type.shape[d] for d in self.new_order)
         return Apply(self, [x], [TensorType(x.dtype, shape)()])

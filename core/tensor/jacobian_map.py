@@ -14,7 +14,8 @@ class JacobianMap(Op):
     """jacobian_map(expression, wrt, *free): d expression[idx] / d wrt for every idx.
 
     The inner graph maps (element index, *free) to the gradient of that element; it is compiled
-    once (on the reference backend) and run once per element.
+    once (for the default device, like any function) and run once per element. Shared variables
+    stay implicit inputs of the inner function, read when the outer function runs.
     """
 
     def __init__(self, index, free, inner_grad):
@@ -41,7 +42,7 @@ class JacobianMap(Op):
         if self._fn is None:
             from theanine.compile.function import function
 
-            self._fn = function([self.index, *self.free], self.inner_grad, backend="numpy",
+            self._fn = function([self.index, *self.free], self.inner_grad,
                                 on_unused_input="ignore")
         return self._fn
 
@@ -64,6 +65,7 @@ class JacobianMap(Op):
 
 def jacobian_map(expression, wrt, consider_constant=None, disconnected_inputs="raise"):
     """The Jacobian of `expression` with respect to `wrt` (shape expression.shape + wrt.shape)."""
+    from theanine.compile.shared import SharedVariable
     from theanine.gradient import grad
     from theanine.tensor.basic import lscalar
 
@@ -71,5 +73,6 @@ def jacobian_map(expression, wrt, consider_constant=None, disconnected_inputs="r
     flat = expression.flatten() if expression.ndim != 1 else expression
     g = grad(flat[index], wrt, consider_constant=consider_constant,
              disconnected_inputs=disconnected_inputs)
-    free = [v for v in graph_inputs([g]) if v is not index and not isinstance(v, Constant)]
+    free = [v for v in graph_inputs([g])
+            if v is not index and not isinstance(v, (Constant, SharedVariable))]
     return JacobianMap(index, free, g)(expression, wrt, *free)

@@ -8,7 +8,6 @@ import numpy as np
 
 from theanine.graph.basic import Apply, Op, graph_error
 from theanine.tensor.basic import as_tensor_variable, constant
-from theanine.tensor.elemwise import _fmt
 from theanine.tensor.shape_ops import (
     Entry,
     MakeVector,
@@ -21,7 +20,7 @@ from theanine.tensor.shape_ops import (
     shape_entries,
     shape_tuple,
 )
-from theanine.tensor.type import DISCRETE_DTYPES, INT_DTYPES, TensorType
+from theanine.tensor.type import DISCRETE_DTYPES, INT_DTYPES, TensorType, format_shape
 from theanine.tensor.variable import TensorVariable
 
 
@@ -45,8 +44,8 @@ class Join(Op):
                 if d != ax and o is not None and s is not None and o != s:
                     raise graph_error(
                         f"concatenate on axis {ax}: input {i} ({t}) has static shape "
-                        f"{_fmt(t.type.shape)}, but input 0 ({first}) has "
-                        f"{_fmt(first.type.shape)}; they differ on axis {d}")
+                        f"{format_shape(t.type.shape)}, but input 0 ({first}) has "
+                        f"{format_shape(first.type.shape)}; they differ on axis {d}")
                 if d != ax and o is None:
                     out[d] = s
         lengths = [t.type.shape[ax] for t in tensors]

@@ -15,13 +15,8 @@ import numpy as np
 from theanine.graph.basic import Apply, Op, graph_error
 from theanine.tensor import math as tm
 from theanine.tensor.basic import as_tensor_pair, as_tensor_variable
-from theanine.tensor.elemwise import (
-    _fmt,
-    broadcast_static_shapes,
-    dimshuffle,
-    reduce_to_shape_of,
-)
-from theanine.tensor.type import DISCRETE_DTYPES, TensorType
+from theanine.tensor.elemwise import broadcast_static_shapes, dimshuffle, reduce_to_shape_of
+from theanine.tensor.type import DISCRETE_DTYPES, TensorType, format_shape
 from theanine.tensor.variable import TensorVariable
 
 
@@ -36,8 +31,8 @@ def _check_contracted(fname: str, a, b, axes_a: Sequence[int], axes_b: Sequence[
         if n is not None and m is not None and n != m:
             what = (f"inner dimensions {n} and {m} differ" if len(axes_a) == 1 else
                     f"contracted axis {i} of {a} and axis {j} of {b} differ: {n} and {m}")
-            raise graph_error(f"{fname}: {a} has shape {_fmt(a.type.shape)}, {b} has shape "
-                              f"{_fmt(b.type.shape)}: {what}")
+            raise graph_error(f"{fname}: {a} has shape {format_shape(a.type.shape)}, {b} has shape "
+                              f"{format_shape(b.type.shape)}: {what}")
 
 
 def _differentiable(x) -> bool:
@@ -296,8 +291,8 @@ def batched_dot(a, b) -> TensorVariable:
                           f"({b.ndim}-d)")
     na, nb = a.type.shape[0], b.type.shape[0]
     if na is not None and nb is not None and na != nb:
-        raise graph_error(f"batched_dot: {a} has shape {_fmt(a.type.shape)}, {b} has shape "
-                          f"{_fmt(b.type.shape)}: batch sizes {na} and {nb} differ")
+        raise graph_error(f"batched_dot: {a} has shape {format_shape(a.type.shape)}, {b} has shape "
+                          f"{format_shape(b.type.shape)}: batch sizes {na} and {nb} differ")
     _check_contracted("batched_dot", a, b, [a.ndim - 1], [1])
     a3 = dimshuffle(a, [0, "x", 1]) if a.ndim == 2 else a
     b3 = dimshuffle(b, [0, 1, "x"]) if b.ndim == 2 else b

@@ -100,6 +100,7 @@ def _switch_grad(inputs, out, gz):
     return [None, m.switch(c, gz, 0), m.switch(c, 0, gz)]
 
 
+_EXP_RULE = ufunc_rule(np.exp)
 _LN2 = _pymath.log(2.0)
 _LN10 = _pymath.log(10.0)
 
@@ -188,13 +189,22 @@ _def("ones_like", 1, np.ones_like, lambda a: a, _zero_grads)
 _def("identity", 1, np.array, lambda a: a, lambda i, o, g: [g])
 
 
+def _inexact(x) -> np.ndarray:
+    """x, with integers and bools converted to the float dtype the exp rule gives them, so
+    non-ufunc implementations compute in their output dtype (and -int8(-128) cannot wrap)."""
+    x = np.asarray(x)
+    if x.dtype.kind in "biu":
+        return x.astype(_EXP_RULE(x.dtype))
+    return x
+
+
 def _sigmoid(x):
     # exp(-softplus(-x)): logaddexp never overflows, so neither does this
-    return np.exp(-np.logaddexp(0, np.negative(x)))
+    return np.exp(-np.logaddexp(0, np.negative(_inexact(x))))
 
 
 def _softplus(x):
-    return np.logaddexp(0, x)
+    return np.logaddexp(0, _inexact(x))
 
 
 def cast_op(dtype: str) -> ScalarOp:

@@ -16,8 +16,14 @@ import numpy as np
 
 from theanine.graph.basic import Apply, Op, graph_error
 from theanine.tensor.basic import as_tensor_variable, constant
-from theanine.tensor.elemwise import _fmt, dimshuffle
-from theanine.tensor.type import DISCRETE_DTYPES, INT_DTYPES, TensorType, normalize_dtype
+from theanine.tensor.elemwise import dimshuffle
+from theanine.tensor.type import (
+    DISCRETE_DTYPES,
+    INT_DTYPES,
+    TensorType,
+    format_shape,
+    normalize_dtype,
+)
 from theanine.tensor.variable import TensorConstant, TensorVariable
 
 Entry = int | TensorVariable
@@ -266,11 +272,12 @@ class Reshape(Op):
         return Apply(self, [x, *entries], [TensorType(x.dtype, out)()])
 
     def _fmt(self) -> str:
-        return _fmt(tuple("?" if p is None else p for p in self.pattern))
+        return format_shape(tuple("?" if p is None else p for p in self.pattern))
 
     def _mismatch(self, x):
-        return graph_error(f"reshape: cannot reshape {x} of static shape {_fmt(x.type.shape)} "
-                           f"(size {_pymath.prod(x.type.shape)}) into shape {self._fmt()}")
+        return graph_error(f"reshape: cannot reshape {x} of static shape "
+                           f"{format_shape(x.type.shape)} (size {_pymath.prod(x.type.shape)}) "
+                           f"into shape {self._fmt()}")
 
     def perform(self, node, inputs):
         return (np.asarray(self.py_fn(node)(*inputs)),)
@@ -369,7 +376,7 @@ def squeeze(x, axis=None) -> TensorVariable:
         for a in drop:
             if x.type.shape[a] not in (1, None):
                 raise graph_error(f"squeeze: axis {a} of {x} has length {x.type.shape[a]} "
-                                  f"(static shape {_fmt(x.type.shape)}), not 1")
+                                  f"(static shape {format_shape(x.type.shape)}), not 1")
         if any(x.type.shape[a] is None for a in drop):
             x = specify_shape(x, [1 if i in drop else None for i in range(x.ndim)])
     return dimshuffle(x, [i for i in range(x.ndim) if i not in drop])
@@ -398,18 +405,19 @@ class SpecifyShape(Op):
         x = as_tensor_variable(x)
         if len(self.pattern) != x.ndim:
             raise graph_error(f"specify_shape: {x} has {x.ndim} dims, but the shape "
-                              f"{_fmt(self.pattern)} has {len(self.pattern)}")
+                              f"{format_shape(self.pattern)} has {len(self.pattern)}")
         shp = []
         for s, p in zip(x.type.shape, self.pattern, strict=True):
             if isinstance(p, int) and s is not None and s != p:
-                raise graph_error(f"specify_shape: {x} has static shape {_fmt(x.type.shape)}, "
-                                  f"which does not match the specified {self._fmt()}")
+                raise graph_error(f"specify_shape: {x} has static shape "
+                                  f"{format_shape(x.type.shape)}, which does not match the "
+                                  f"specified {self._fmt()}")
             shp.append(p if isinstance(p, int) else s)
         entries = [as_tensor_variable(e) for e in entries]
         return Apply(self, [x, *entries], [TensorType(x.dtype, shp)()])
 
     def _fmt(self) -> str:
-        return _fmt(tuple(p if isinstance(p, int) else "?" for p in self.pattern))
+        return format_shape(tuple(p if isinstance(p, int) else "?" for p in self.pattern))
 
     def perform(self, node, inputs):
         return (np.asarray(self.py_fn(node)(*inputs)),)
@@ -422,7 +430,7 @@ class SpecifyShape(Op):
             want = tuple(int(next(it)) if p == "?" else p for p in pattern)
             actual = np.shape(x)
             if any(w is not None and a != w for a, w in zip(actual, want, strict=True)):
-                expected = _fmt(tuple("?" if w is None else w for w in want))
+                expected = format_shape(tuple("?" if w is None else w for w in want))
                 raise ValueError(f"specify_shape: {name} has shape {actual}, expected {expected}")
             return x
 

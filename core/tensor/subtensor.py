@@ -15,9 +15,9 @@ import numpy as np
 
 from theanine.graph.basic import Apply, GraphError, Op, graph_error
 from theanine.tensor.basic import as_tensor_variable, constant, weak_constant
-from theanine.tensor.elemwise import _fmt, broadcast_static_shapes, reduce_to_shape_of
+from theanine.tensor.elemwise import broadcast_static_shapes, reduce_to_shape_of
 from theanine.tensor.shape_ops import Shape, const_int, entry_op, entry_variable, shape_tuple
-from theanine.tensor.type import DISCRETE_DTYPES, INT_DTYPES, TensorType
+from theanine.tensor.type import DISCRETE_DTYPES, INT_DTYPES, TensorType, format_shape
 from theanine.tensor.variable import TensorConstant, TensorVariable
 
 SYM, ELLIPSIS = "?", "..."
@@ -189,8 +189,8 @@ def _static_shape(x, idx_list, index_inputs, advanced: bool) -> tuple:
             for k, m in enumerate(v.type.shape):
                 if m is not None and xs[axis + k] is not None and m != xs[axis + k]:
                     raise graph_error(
-                        f"boolean index {v} of shape {_fmt(v.type.shape)} does not match "
-                        f"{x} of shape {_fmt(xs)} on axis {axis + k}")
+                        f"boolean index {v} of shape {format_shape(v.type.shape)} does not match "
+                        f"{x} of shape {format_shape(xs)} on axis {axis + k}")
             return (int(v.data.sum()) if isinstance(v, TensorConstant) else None,)
         data = np.asarray(v) if kind == "int" else \
             v.data if isinstance(v, TensorConstant) else None
@@ -199,7 +199,7 @@ def _static_shape(x, idx_list, index_inputs, advanced: bool) -> tuple:
                 (data.max() >= n or data.min() < -n):
             bad = data.max() if data.max() >= n else data.min()
             raise graph_error(f"index {bad} is out of bounds for axis {axis} of {x} with size "
-                              f"{n} (static shape {_fmt(xs)})")
+                              f"{n} (static shape {format_shape(xs)})")
         return () if kind == "int" else v.type.shape
 
     def broadcast(shapes):
@@ -207,7 +207,7 @@ def _static_shape(x, idx_list, index_inputs, advanced: bool) -> tuple:
             return broadcast_static_shapes(shapes, [f"index {i}" for i in range(len(shapes))])
         except GraphError:
             raise graph_error(f"Cannot index {x}: the integer/boolean indices have shapes "
-                              f"{', '.join(map(_fmt, shapes))}, which do not broadcast "
+                              f"{', '.join(map(format_shape, shapes))}, which do not broadcast "
                               "together") from None
 
     for kind, v, axis, _ in resolved:  # bounds of plain ints in basic indexing
@@ -420,8 +420,9 @@ class IncSubtensor(Op):
             t is not None and s is not None and s not in (1, t)
             for t, s in zip(target[len(target) - y.ndim:], y.type.shape, strict=True))
         if bad:
-            raise graph_error(f"{what}: {y} of static shape {_fmt(y.type.shape)} cannot be "
-                              f"broadcast to the indexed part of {x}, of shape {_fmt(target)}")
+            raise graph_error(f"{what}: {y} of static shape {format_shape(y.type.shape)} cannot "
+                              f"be broadcast to the indexed part of {x}, of shape "
+                              f"{format_shape(target)}")
         return Apply(self, [x, y, *sub.inputs[1:]], [TensorType(x.dtype, x.type.shape)()])
 
     def perform(self, node, inputs):

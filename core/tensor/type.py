@@ -15,6 +15,8 @@ DTYPES = (
 FLOAT_DTYPES = ("float16", "float32", "float64")
 INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
 DISCRETE_DTYPES = ("bool",) + INT_DTYPES
+# every spelling `tensor(dtype, ...)` accepts: the canonical names, floatX and NumPy's aliases
+DTYPE_NAMES = frozenset((*DTYPES, "floatX", "float", "int", "double", "single", "half"))
 
 
 def normalize_dtype(dtype) -> str:
@@ -69,10 +71,7 @@ class TensorType:
         return hash((self.dtype, self.shape))
 
     def __str__(self) -> str:
-        dims = ", ".join("?" if s is None else str(s) for s in self.shape)
-        if len(self.shape) == 1:
-            dims += ","
-        return f"TensorType({self.dtype}, shape=({dims}))"
+        return f"TensorType({self.dtype}, shape={format_shape(self.shape)})"
 
     __repr__ = __str__
 
@@ -120,7 +119,7 @@ class TensorType:
             raise TypeError(f"{name}: expected a {self.ndim}-d array ({self}), got a {arr.ndim}-d "
                             f"{type(value).__name__} with shape {arr.shape}")
         if not self.shape_matches(arr.shape):
-            raise ValueError(f"{name}: expected shape {_fmt_shape(self.shape)}, got {arr.shape}")
+            raise ValueError(f"{name}: expected shape {format_shape(self.shape)}, got {arr.shape}")
         if arr.dtype != self._np_dtype:
             arr = self._convert(arr, name, allow_downcast, type(value).__name__)
         return arr
@@ -130,9 +129,10 @@ class TensorType:
             return arr.astype(self._np_dtype)
         with np.errstate(all="ignore"):
             converted = arr.astype(self._np_dtype)
-        same = converted.astype(arr.dtype) == arr
-        if arr.dtype.kind == "f":
-            same |= np.isnan(arr)
+        back = converted.astype(arr.dtype)
+        same = back == arr
+        if arr.dtype.kind in "fc" and self._np_dtype.kind in "fc":
+            same |= np.isnan(arr) & np.isnan(back)  # NaN survives only into a float dtype
         if bool(np.all(same)):
             return converted
         raise TypeError(
@@ -142,6 +142,7 @@ class TensorType:
         )
 
 
-def _fmt_shape(shape) -> str:
-    return "(" + ", ".join("?" if s is None else str(s) for s in shape) + ("," if len(shape) == 1
-                                                                            else "") + ")"
+def format_shape(shape: Sequence) -> str:
+    """A static shape as messages show it: `(2, ?)`, `(3,)`; None (unknown) prints as `?`."""
+    return "(" + ", ".join("?" if s is None else str(s) for s in shape) + \
+        ("," if len(shape) == 1 else "") + ")"

@@ -1,0 +1,1 @@
+"""The C backend: generated C with OpenMP, compiled by gcc."""

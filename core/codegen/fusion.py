@@ -1,0 +1,285 @@
+"""Lowering a FunctionGraph into a program of steps: fused kernels (kernel IR) and single nodes.
+
+Elementwise nodes are grouped into clusters that become one loop: a node joins the cluster of
+its consumers when all its elementwise consumers are in one cluster and it has the same rank
+and broadcast pattern. A node whose value is also needed outside the cluster stays in it and
+becomes an extra output of the loop when it depends on every input of the cluster (then its
+run-time shape is exactly the loop's). A reduction whose input comes from a cluster used by
+nothing else becomes one kernel that evaluates the cluster inside the reduction loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from theanine.codegen.ir import Call, Expr, Kernel, Load, Param
+from theanine.graph.basic import Apply, Constant, Variable
+from theanine.graph.fgraph import FunctionGraph
+from theanine.tensor.elemwise import Elemwise
+from theanine.tensor.reduction import Reduce
+
+REDUCE_OPS = {"sum": "add", "prod": "mul", "max": "max", "min": "min", "all": "and",
+              "any": "or"}
+
+
+@dataclass
+class KernelStep:
+    """Run `kernel` reading `inputs` (graph variables, one per input buffer) and scalar
+    `params`, writing `outputs` (graph variables, one per kernel output)."""
+
+    kernel: Kernel
+    inputs: list[Variable]
+    params: list[np.ndarray]
+    outputs: list[Variable]
+    nodes: list[Apply] = field(default_factory=list)
+
+
+@dataclass
+class NodeStep:
+    """Run one graph node through the backend's table of op implementations."""
+
+    node: Apply
+
+
+Step = KernelStep | NodeStep
+
+
+def _pattern(v: Variable) -> tuple:
+    return tuple(s == 1 for s in v.type.shape)
+
+
+class _Cluster:
+    def __init__(self, root: Apply):
+        self.nodes: list[Apply] = [root]
+        self.ndim = root.outputs[0].ndim
+        self.pattern = _pattern(root.outputs[0])
+
+    def node_set(self) -> set[Apply]:
+        return set(self.nodes)
+
+
+class _CyclicProgram(Exception):
+    pass
+
+
+def lower(fgraph: FunctionGraph, can_fuse: Callable[[Apply], bool],
+          can_reduce: Callable[[Apply], bool], name_prefix: str = "k") -> list[Step]:
+    """Turn `fgraph` into steps in execution order.
+
+    can_fuse(node): the backend can render this Elemwise node inside a kernel.
+    can_reduce(node): the backend can render this Reduce node as a kernel.
+
+    Clusters with extra outputs can, in rare graphs, depend on each other both ways; then the
+    graph is lowered again with single-output clusters, which never can.
+    """
+    try:
+        return _lower(fgraph, can_fuse, can_reduce, name_prefix, exports=True)
+    except _CyclicProgram:
+        return _lower(fgraph, can_fuse, can_reduce, name_prefix, exports=False)
+
+
+def _lower(fgraph, can_fuse, can_reduce, name_prefix: str, exports: bool) -> list[Step]:
+    outputs = set(fgraph.outputs)
+    clients = fgraph.clients
+    index = {node: k for k, node in enumerate(fgraph.nodes)}
+    cluster_of: dict[Apply, _Cluster] = {}
+    # Reverse topological order: every consumer is placed before its producers.
+    for node in reversed(fgraph.nodes):
+        if not (isinstance(node.op, Elemwise) and can_fuse(node)):
+            continue
+        target = _join_target(node, cluster_of, clients, outputs, index, exports)
+        if target is None:
+            cluster_of[node] = _Cluster(node)
+        else:
+            target.nodes.append(node)
+            cluster_of[node] = target
+
+    reduce_with: dict[Apply, _Cluster] = {}
+    for node in fgraph.nodes:
+        if isinstance(node.op, Reduce) and can_reduce(node):
+            c = cluster_of.get(node.inputs[0].owner)
+            if (c is not None and node.inputs[0] is c.nodes[0].outputs[0]
+                    and node.inputs[0] not in outputs and len(clients[node.inputs[0]]) == 1
+                    and len(_exports(c, clients, outputs)) == 1):
+                reduce_with[node] = c
+    absorbed = {id(c) for c in reduce_with.values()}
+
+    steps: list[Step] = []
+    emitted: set[int] = set()
+    for node in fgraph.nodes:
+        c = cluster_of.get(node)
+        name = f"{name_prefix}{len(steps)}"
+        if c is not None:
+            if id(c) not in emitted and id(c) not in absorbed:
+                emitted.add(id(c))
+                steps.append(_cluster_step(c, clients, outputs, name))
+        elif isinstance(node.op, Reduce) and can_reduce(node):
+            steps.append(_reduce_step(node, reduce_with.get(node), name))
+        else:
+            steps.append(NodeStep(node))
+    return _order(steps)
+
+
+def _join_target(node: Apply, cluster_of: dict, clients, outputs, index,
+                 exports: bool) -> _Cluster | None:
+    """The cluster `node` may join (that of its elementwise consumers), or None."""
+    out = node.outputs[0]
+    consumers = [c for c, _ in clients.get(out, []) if c != "output"]
+    fused = {id(cluster_of[c]): cluster_of[c] for c in consumers if c in cluster_of}
+    if len(fused) != 1:
+        return None
+    target = next(iter(fused.values()))
+    if target.ndim != out.ndim or target.pattern != _pattern(out):
+        return None
+    outside = [c for c in consumers if c not in cluster_of or cluster_of[c] is not target]
+    if not outside and out not in outputs:
+        return target
+    if not exports:
+        return None
+    # Exported as an extra output of the loop: its shape must be the loop's, and no outside
+    # consumer may lead back into the cluster (that would make the kernel depend on itself).
+    if not _covers_cluster_inputs(node, target):
+        return None
+    members = target.node_set()
+    limit = max(index[m] for m in members)
+    stack, seen = list(outside), set()
+    while stack:
+        n = stack.pop()
+        if n in members:
+            return None
+        if n in seen or index[n] > limit:
+            continue
+        seen.add(n)
+        for o in n.outputs:
+            stack.extend(c for c, _ in clients.get(o, []) if c != "output")
+    return target
+
+
+def _covers_cluster_inputs(node: Apply, cluster: _Cluster) -> bool:
+    """True if `node` depends on every non-constant input of `cluster` (so its shape at run
+    time equals the loop shape)."""
+    inner = cluster.node_set() | {node}
+    return _external_inputs(cluster.nodes + [node], inner) <= _external_inputs([node], inner)
+
+
+def _external_inputs(nodes: list[Apply], inner: set[Apply]) -> set[Variable]:
+    """Non-constant variables read by `nodes` (transitively through `inner`) from outside."""
+    found: set[Variable] = set()
+    stack = list(nodes)
+    seen: set[Apply] = set()
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        for v in n.inputs:
+            if v.owner in inner:
+                stack.append(v.owner)
+            elif not isinstance(v, Constant):
+                found.add(v)
+    return found
+
+
+def _exports(c: _Cluster, clients, outputs) -> list[Variable]:
+    """Values of the cluster needed outside it, the root's output first."""
+    members = c.node_set()
+    result = []
+    for n in c.nodes:
+        o = n.outputs[0]
+        outside = o in outputs or any(cl == "output" or cl not in members
+                                      for cl, _ in clients.get(o, []))
+        if n is c.nodes[0] or outside:
+            result.append(o)
+    return result
+
+
+class _ExprBuilder:
+    """Translate graph nodes of a cluster into IR expressions over buffers and params."""
+
+    def __init__(self, members: set[Apply]):
+        self.members = members
+        self.inputs: list[Variable] = []
+        self.params: list[np.ndarray] = []
+        self.param_dtypes: list[str] = []
+        self.memo: dict[Variable, Expr] = {}
+
+    def expr(self, v: Variable) -> Expr:
+        if v in self.memo:
+            return self.memo[v]
+        node = v.owner
+        if node is not None and node in self.members:
+            args = tuple(self.expr(i) for i in node.inputs)
+            sop = node.op.scalar_op.name
+            op = "cast" if sop.startswith("cast_") else sop
+            e: Expr = Call(v.dtype, op, args)
+        elif isinstance(v, Constant) and v.data.size == 1 and \
+                all(s == 1 for s in v.type.shape):
+            self.params.append(np.asarray(v.data).reshape(()))
+            self.param_dtypes.append(v.dtype)
+            e = Param(v.dtype, len(self.params) - 1)
+        else:
+            if v not in self.inputs:
+                self.inputs.append(v)
+            e = Load(v.dtype, self.inputs.index(v))
+        self.memo[v] = e
+        return e
+
+
+def _cluster_step(c: _Cluster, clients, outputs, name: str) -> KernelStep:
+    b = _ExprBuilder(c.node_set())
+    exports = _exports(c, clients, outputs)
+    exprs = [b.expr(o) for o in exports]
+    kernel = Kernel(name=name, ndim=c.ndim, inputs=[(v.dtype, v.ndim) for v in b.inputs],
+                    params=b.param_dtypes, outputs=exprs,
+                    output_dtypes=[o.dtype for o in exports])
+    return KernelStep(kernel, b.inputs, b.params, exports, list(reversed(c.nodes)))
+
+
+def _reduce_step(node: Apply, c: _Cluster | None, name: str) -> KernelStep:
+    op: Reduce = node.op
+    x = node.inputs[0]
+    b = _ExprBuilder(c.node_set() if c is not None else set())
+    body = b.expr(x)
+    if body.dtype != op.dtype:
+        body = Call(op.dtype, "cast", (body,))
+    kernel = Kernel(name=name, ndim=x.ndim, inputs=[(v.dtype, v.ndim) for v in b.inputs],
+                    params=b.param_dtypes, outputs=[body], reduce_op=REDUCE_OPS[op.kind],
+                    reduce_axes=op.axes, acc_dtype=op.dtype, output_dtypes=[op.dtype])
+    nodes = (list(reversed(c.nodes)) if c is not None else []) + [node]
+    return KernelStep(kernel, b.inputs, b.params, [node.outputs[0]], nodes)
+
+
+def _order(steps: list[Step]) -> list[Step]:
+    """Order steps so each runs after the steps producing what it reads (a cluster may read a
+    value computed by a node that comes after the cluster's first member)."""
+    produced_by: dict[Variable, int] = {}
+    for k, s in enumerate(steps):
+        for o in (s.outputs if isinstance(s, KernelStep) else s.node.outputs):
+            produced_by[o] = k
+    order: list[Step] = []
+    state = [0] * len(steps)  # 0 new, 1 in progress, 2 done
+    for start in range(len(steps)):
+        stack = [start]
+        while stack:
+            k = stack[-1]
+            if state[k] == 2:
+                stack.pop()
+                continue
+            s = steps[k]
+            reads = s.inputs if isinstance(s, KernelStep) else s.node.inputs
+            pending = [produced_by[v] for v in reads
+                       if v in produced_by and state[produced_by[v]] != 2
+                       and produced_by[v] != k]
+            if state[k] == 1 and pending:
+                raise _CyclicProgram
+            state[k] = 1
+            if pending:
+                stack.extend(pending)
+            else:
+                state[k] = 2
+                order.append(s)
+                stack.pop()
+    return order
