@@ -35,7 +35,7 @@ def polynomial(backend: str, sizes) -> list[tuple]:
     rng = np.random.default_rng(0)
     for n in sizes:
         av, bv = rng.normal(size=n), rng.normal(size=n)
-        np.testing.assert_allclose(f(av, bv), av ** 2 + bv ** 2 + 2 * av * bv)
+        np.testing.assert_allclose(f(av, bv), av ** 2 + bv ** 2 + 2 * av * bv, atol=1e-9)
         t_th = best_time(lambda av=av, bv=bv: f(av, bv))
         t_np = best_time(lambda av=av, bv=bv: av ** 2 + bv ** 2 + 2 * av * bv)
         rows.append((f"a**2+b**2+2ab  n={n:.0e}", t_th, t_np))

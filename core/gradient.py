@@ -31,15 +31,22 @@ def grad(cost, wrt, consider_constant: Sequence[Variable] | None = None,
 
     known_grads: {variable: gradient} to start backpropagation from intermediate variables
     (cost may then be None). consider_constant: variables treated as constants.
-    disconnected_inputs: 'raise', 'warn' or 'ignore' when some `wrt` does not influence cost.
-    return_disconnected: 'zero' (zeros_like) or 'none' for such inputs.
+    disconnected_inputs: 'raise', 'warn' or 'ignore' when some `wrt` is not an ancestor of the
+    cost in the graph (behind consider_constant or disconnected_grad counts as not).
+    return_disconnected: 'zero' (zeros) or 'none' / 'disconnected' (None) for such inputs.
+
+    A `wrt` the cost depends on only through piecewise-constant ops (floor, round, argmax,
+    casts to integers, comparisons) gets a zero gradient, not an error. Like Theano, an integer
+    or boolean `wrt` always gets zeros, of dtype config.floatX.
     """
     from theanine.tensor.basic import constant
-    from theanine.tensor.math import zeros_like
 
     if disconnected_inputs not in ("raise", "warn", "ignore"):
         raise ValueError("disconnected_inputs must be 'raise', 'warn' or 'ignore', got "
                          f"{disconnected_inputs!r}")
+    if str(return_disconnected).lower() not in ("zero", "none", "disconnected"):
+        raise ValueError("return_disconnected must be 'zero', 'none' or 'disconnected', got "
+                         f"{return_disconnected!r}")
     wrt_list, was_list = _as_list(wrt)
     for v in wrt_list:
         if not isinstance(v, Variable):
@@ -62,22 +69,60 @@ def grad(cost, wrt, consider_constant: Sequence[Variable] | None = None,
     if not seeds:
         raise ValueError("grad: give a cost or known_grads")
 
-    grads = backprop(seeds, wrt_list, consider_constant or ())
+    blockers = set(consider_constant or ())
+    grads = backprop(seeds, wrt_list, blockers)
+    connected = _connected(seeds, wrt_list, blockers)
     result = []
     for v in wrt_list:
         g = grads.get(v)
-        if g is None:
+        if v not in connected:
             msg = (f"grad: the cost does not depend on {v} (type {v.type}); pass "
                    f"disconnected_inputs='ignore' or 'warn' to get zeros instead")
             if disconnected_inputs == "raise":
                 raise DisconnectedInputError(msg)
             if disconnected_inputs == "warn":
                 warnings.warn(msg, stacklevel=2)
-            g = zeros_like(v) if return_disconnected == "zero" else None
+            g = _zeros_for(v) if str(return_disconnected).lower() == "zero" else None
+        elif g is None or v.dtype in DISCRETE_DTYPES:
+            g = _zeros_for(v)  # connected, but every path has a zero derivative
         elif add_names and v.name and g.name is None:
             g.name = f"(d{cost if cost is not None and cost.name else 'cost'}/d{v.name})"
         result.append(g)
     return result if was_list else result[0]
+
+
+def _zeros_for(v: Variable) -> Variable:
+    """The zero gradient of `v`: zeros like it, of dtype config.floatX if `v` is discrete."""
+    from theanine.config import config
+    from theanine.tensor.math import zeros_like
+
+    return zeros_like(v, dtype=config.floatX if v.dtype in DISCRETE_DTYPES else None)
+
+
+def _connected(seeds: dict, wrt: Sequence[Variable], blockers: set) -> set:
+    """The `wrt` variables that are ancestors of some seed, not counting paths through
+    `blockers` or through op inputs the op's `connection_pattern(node)` marks unconnected (a
+    list per input of one bool per output; ops without one connect every input to every
+    output)."""
+    wrt_set = set(wrt)
+    found: set = set()
+    seen: set = set()
+    stack = list(seeds)
+    while stack:
+        v = stack.pop()
+        if v in seen:
+            continue
+        seen.add(v)
+        if v in wrt_set:
+            found.add(v)
+        node = v.owner
+        if node is None or v in blockers:
+            continue
+        pattern = getattr(node.op, "connection_pattern", None)
+        links = pattern(node) if pattern is not None else None
+        stack.extend(inp for i, inp in enumerate(node.inputs)
+                     if links is None or links[i][v.index])
+    return found
 
 
 def backprop(seeds: dict, wrt: Sequence[Variable], consider_constant=()) -> dict:
@@ -160,6 +205,10 @@ class StopGradient(Op):
 
     def pullback(self, node, inputs, outputs, output_grads):
         return [None]
+
+    def connection_pattern(self, node) -> list[list[bool]]:
+        """zero_grad keeps its input connected (zero gradient); disconnected_grad cuts it."""
+        return [[self.mode != "disconnected"]]
 
     def infer_shape(self, node, input_shapes):
         return input_shapes

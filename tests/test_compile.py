@@ -208,3 +208,23 @@ def test_per_call_overhead_is_small_relative_to_numpy():
     f = th.function([a, b], a ** 2 + b ** 2 + 2 * a * b, backend="numpy")
     src = f._run.source
     assert src.count(" = f") == len(f.fgraph.nodes)
+
+
+def test_debug_mode_accepts_stabilized_results_but_not_wrong_ones():
+    """log(sigmoid(x)) is rewritten to -softplus(-x): at x = -800 the original graph gives -inf
+    and the rewritten one -800. DebugMode accepts that; a backend differing from the reference
+    is still an error."""
+    x = T.dvector("x")
+    f = th.function([x], T.log(T.nnet.sigmoid(x)), mode="DebugMode")
+    np.testing.assert_allclose(f(np.array([-800.0, 0.0])), [-800.0, -np.log(2.0)])
+    from theanine.compile.debugmode import debug_executor
+
+    g = th.function([x], x * 2, mode="FAST_COMPILE")
+    finite = debug_executor(g.fgraph, g.fgraph, lambda v: (np.where(np.isfinite(v), v * 2, 0),))
+    old = th.config.debug_check_nan
+    th.config.debug_check_nan = False
+    try:
+        with pytest.raises(th.DebugModeError, match="differs between the backend and the NumPy"):
+            finite(np.array([1.0, np.inf]))
+    finally:
+        th.config.debug_check_nan = old

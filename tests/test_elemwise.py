@@ -150,6 +150,53 @@ def test_unary_float_of_small_ints_is_float32_not_float16():
     assert T.sqrt(T.lvector()).dtype == "float64"
 
 
+@pytest.mark.parametrize("name", ["exp", "sqrt", "log1p", "sin", "sigmoid", "softplus",
+                                  "reciprocal", "tanh"])
+@pytest.mark.parametrize("dtype", ["int8", "uint8", "bool", "int16"])
+def test_constant_folding_and_run_time_compute_the_same_bits(name, dtype):
+    """perform (constant folding, DebugMode) and the reference executor compute unary float ops
+    of small ints in the output dtype, not in NumPy's float16 cast afterwards."""
+    values = np.array([0, 1, 3, 100, -128 if dtype == "int8" else 7]).astype(dtype)
+    fn = getattr(T, name)
+    x = T.tensor(dtype, shape=(None,), name="x")
+    with np.errstate(all="ignore"):
+        run_time = th.function([x], fn(x), backend="numpy")(values)
+        folded = th.function([], fn(T.constant(values)), backend="numpy")()
+        node = fn(x).owner
+        performed = node.op.perform(node, [values])[0]
+        exact = {"softplus": lambda v: np.logaddexp(0, v)}.get(name, UNARY[name][0])
+        reference = exact(values.astype(run_time.dtype))
+    assert run_time.dtype == folded.dtype == performed.dtype == fn(x).dtype
+    np.testing.assert_array_equal(folded, run_time)
+    np.testing.assert_array_equal(performed, run_time)
+    np.testing.assert_allclose(run_time, reference, rtol=1e-6)
+
+
+@pytest.mark.parametrize("build, ref", [
+    (lambda u: u > -1, lambda a: a > -1), (lambda u: -1 < u, lambda a: -1 < a),
+    (lambda u: T.eq(u, 256), lambda a: a == 256), (lambda u: u <= 1000, lambda a: a <= 1000),
+    (lambda u: T.neq(u, -3), lambda a: a != -3), (lambda u: u / 300, lambda a: a / 300),
+    (lambda u: 300 / (u + 1), lambda a: 300 / (a + 1)),
+], ids=["gt", "rlt", "eq", "le", "neq", "true_div", "rtrue_div"])
+@pytest.mark.parametrize("dtype", ["uint8", "int8"])
+def test_out_of_range_python_ints_in_comparisons_and_division(build, ref, dtype):
+    """NumPy 2 computes these exactly although the int does not fit the array's dtype."""
+    x = T.tensor(dtype, shape=(None,), name="x")
+    a = np.array([0, 5, 100, 127]).astype(dtype)
+    got = th.function([x], build(x))(a)
+    expected = ref(a)
+    assert got.dtype == expected.dtype
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_out_of_range_python_ints_in_arithmetic_are_rejected():
+    x = T.tensor("int8", shape=(None,), name="x")
+    with pytest.raises(GraphError, match="The Python int 300 does not fit in x's dtype int8"):
+        x + 300
+    with pytest.raises(GraphError, match="does not fit"):
+        x // 300
+
+
 def test_cast_and_its_gradient(rng):
     x = T.dvector("x")
     f = th.function([x], T.cast(x, "int32"))
@@ -164,6 +211,13 @@ def test_static_broadcast_mismatch_points_at_user_line():
     b = T.tensor("float64", shape=(4, 3))
     with pytest.raises(GraphError, match=r"(?s)cannot be broadcast.*axis 0.*test_elemwise.py"):
         a + b
+
+
+def test_broadcast_error_names_the_users_variables_not_padding_nodes():
+    m = T.tensor("float64", shape=(2, 3), name="m")
+    v = T.tensor("float64", shape=(4,), name="v")
+    with pytest.raises(GraphError, match=r"axis 1: m with shape \(2, 3\), v with shape \(4,\)"):
+        m + v
 
 
 def test_runtime_broadcast_mismatch_is_a_clear_error():

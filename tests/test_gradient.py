@@ -50,6 +50,44 @@ def test_disconnected_inputs():
     assert grad(x ** 2, y, disconnected_inputs="ignore", return_disconnected="none") is None
 
 
+@pytest.mark.parametrize("build", [
+    T.floor, T.round, T.ceil, lambda v: T.cast(v, "int32"), lambda v: T.cast(v.argmax(), "float64"),
+    lambda v: T.cast(v > 0, "float64"), T.sign,
+], ids=["floor", "round", "ceil", "cast_int", "argmax", "comparison", "sign"])
+def test_a_zero_derivative_is_a_zero_gradient_not_a_disconnection(build):
+    x = T.dvector("x")
+    g = grad(T.sum(build(x) * 1.0), x)
+    assert g.dtype == "float64"
+    out = th.function([x], g, on_unused_input="ignore")(np.array([0.3, -1.7]))
+    np.testing.assert_array_equal(out, [0.0, 0.0])
+
+
+def test_a_shape_does_not_connect_the_values():
+    x = T.dvector("x")
+    with pytest.raises(DisconnectedInputError, match="does not depend on x"):
+        grad(T.cast(x.shape[0], "float64") * 2.0, x)
+    g = grad(x.sum() / T.cast(x.shape[0], "float64"), x)  # mean: connected through the sum
+    np.testing.assert_allclose(th.function([x], g)(np.ones(4)), np.full(4, 0.25))
+
+
+def test_integer_wrt_gets_float_zeros():
+    x, i = T.dvector("x"), T.ivector("i")
+    g = grad(T.sum(x * i), i)
+    assert g.dtype == th.config.floatX
+    out = th.function([x, i], g, on_unused_input="ignore")([1.0, 2.0], [3, 4])
+    np.testing.assert_array_equal(out, [0.0, 0.0])
+    assert grad(T.sum(x), i, disconnected_inputs="ignore").dtype == th.config.floatX
+
+
+def test_return_disconnected_is_validated():
+    x, y = T.dscalar("x"), T.dscalar("y")
+    with pytest.raises(ValueError, match="return_disconnected must be 'zero', 'none' or"):
+        grad(x ** 2, y, disconnected_inputs="ignore", return_disconnected="Zero!")
+    assert grad(x ** 2, y, disconnected_inputs="ignore", return_disconnected="None") is None
+    assert grad(x ** 2, y, disconnected_inputs="ignore",
+                return_disconnected="Disconnected") is None
+
+
 def test_consider_constant_and_stop_gradients():
     x = T.dscalar("x")
     y = x ** 2
@@ -98,6 +136,28 @@ def test_jacobian_and_hessian_of_nonlinear_functions():
     expected_h = np.diag(6 * xv)
     expected_h[0, 1] = expected_h[1, 0] = 1
     np.testing.assert_allclose(H(xv), expected_h, rtol=1e-12)
+
+
+def test_jacobian_and_hessian_with_shared_variables():
+    x = T.dvector("x")
+    W = th.shared(np.arange(6.0).reshape(2, 3), name="W")
+    J = th.function([x], th.jacobian(T.dot(W, x) ** 2, x))
+    H = th.function([x], th.hessian(T.sum(T.dot(W, x) ** 2), x))
+    xv = np.array([1.0, 2.0, 3.0])
+    Wv = W.get_value()
+    np.testing.assert_allclose(J(xv), 2 * (Wv @ xv)[:, None] * Wv, rtol=1e-12)
+    np.testing.assert_allclose(H(xv), 2 * Wv.T @ Wv, rtol=1e-12)
+    W.set_value(2 * Wv)  # the inner function reads the shared value at call time
+    np.testing.assert_allclose(J(xv), 8 * (Wv @ xv)[:, None] * Wv, rtol=1e-12)
+    Jw = th.function([x], th.jacobian(T.dot(W, x), W))
+    assert Jw(xv).shape == (2, 2, 3)
+    np.testing.assert_array_equal(Jw(xv)[1, 1], xv)
+
+
+def test_jacobian_of_variables_that_share_a_name():
+    a, b = T.dvector("x"), T.dvector("x")
+    J = th.function([a, th.In(b, name="y")], th.jacobian(a * b, a))
+    np.testing.assert_array_equal(J(np.ones(2), np.array([2.0, 3.0])), np.diag([2.0, 3.0]))
 
 
 def test_jacobian_of_matrix_output_has_combined_shape():

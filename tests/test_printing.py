@@ -17,10 +17,31 @@ def test_pp_infix_calls_names_and_constants():
     assert pp(foo ** 2) == "(foo ** 2)"
     assert pp(x * y + z) == "((x * y) + z)"
     assert pp(T.exp(T.sin(x ** 2))) == "exp(sin((x ** 2)))"
-    assert pp(-x / 0.5) == "(-x / 0.5)"
+    assert pp(-x / 0.5) == "((-x) / 0.5)"
     assert pp(T.dscalar() * 3) == "(<TensorType(float64, shape=())> * 3)"
     assert pp(T.constant(np.array([1, 2])) + T.lvector("i")) == "([1, 2] + i)"
     assert pp(T.dmatrix("m").T) == "m.T"
+
+
+def test_pp_parenthesizes_unary_operands():
+    x = T.dvector("x")
+    assert pp((-x) ** 2) == "((-x) ** 2)"
+    assert pp(-(x ** 2)) == "-(x ** 2)"
+    assert pp(T.neg(-x)) == "-(-x)"
+    assert pp(x ** -1) == "(x ** (-1))"
+    assert pp(~T.lvector("i") & 3) == "((~i) & 3)"
+
+
+def test_pp_and_debugprint_handle_deep_graphs():
+    x = T.dvector("x")
+    h = x
+    for _ in range(3000):
+        h = h * 2
+    text = pp(h)
+    assert text.startswith("(" * 3000 + "x * 2)") and text.count("* 2") == 3000
+    lines = debugprint(h, file="str").splitlines()
+    assert len(lines) == 3000 * 3 + 1  # each level: mul, DimShuffle{x}, the constant 2
+    assert lines[-1].strip(" |").startswith("2 [id")
 
 
 def test_pp_shows_named_intermediates_by_name():

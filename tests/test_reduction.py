@@ -6,6 +6,7 @@ import pytest
 
 import theanine.tensor as T
 from theanine.compile.function import function
+from theanine.config import config
 from theanine.gradient import grad, verify_grad
 from theanine.graph.basic import GraphError
 from theanine.tensor import reduction as R
@@ -249,11 +250,13 @@ def test_argmax_all_any_carry_no_gradient():
     np.testing.assert_array_equal(g, np.ones_like(a))
 
 
-def test_integer_input_has_no_gradient():
+def test_integer_input_has_a_zero_gradient():
     i = T.lvector("i")
     x = T.dvector("x")
-    g = grad(R.sum(x * R.sum(i)), i, disconnected_inputs="ignore", return_disconnected="none")
-    assert g is None
+    g = grad(R.sum(x * R.sum(i)), i)
+    assert g.dtype == config.floatX
+    out = function([x, i], g, on_unused_input="ignore")(np.ones(2), np.array([1, 2, 3]))
+    np.testing.assert_array_equal(out, np.zeros(3))
 
 
 # -- infer_shape -------------------------------------------------------------------------------

@@ -57,7 +57,7 @@ def test_merge_shares_equal_nodes_and_constants():
     fg = rewritten([x, y], (x * y) + T.exp(x * y) * T.constant(2.0) + T.constant(2.0),
                    mode="FAST_COMPILE")
     assert names(fg).count("mul") == 2  # x*y once, exp(.)*2 once
-    consts = [v for v in fg.variables if isinstance(v, Constant)]
+    consts = [v for v in fg.clients if isinstance(v, Constant)]
     assert len(consts) == 1
     assert_same_values([x, y], (x * y) + T.exp(x * y), [1.0, 2.0], [3.0, 4.0])
 
@@ -85,14 +85,30 @@ def test_constant_folding_keeps_large_outputs_symbolic():
 # -- canonicalize ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("build", [
-    lambda x: x * 1, lambda x: 1 * x, lambda x: x + 0, lambda x: 0 + x, lambda x: x - 0,
-    lambda x: x / 1, lambda x: T.neg(T.neg(x)), lambda x: x ** 1, lambda x: (x + 0) * 1 - 0,
-], ids=["x*1", "1*x", "x+0", "0+x", "x-0", "x/1", "--x", "x**1", "chain"])
+    lambda x: x * 1, lambda x: 1 * x, lambda x: x + -0.0, lambda x: -0.0 + x, lambda x: x - 0,
+    lambda x: x / 1, lambda x: T.neg(T.neg(x)), lambda x: x ** 1, lambda x: (x + -0.0) * 1 - 0,
+], ids=["x*1", "1*x", "x+(-0)", "(-0)+x", "x-0", "x/1", "--x", "x**1", "chain"])
 def test_identities_are_removed(build):
     x = T.dvector("x")
     fg = rewritten([x], build(x))
     assert fg.nodes == [] and fg.outputs[0] is fg.inputs[0]
-    assert_same_values([x], build(x), [1.5, -2.0, 0.0])
+    got = assert_same_values([x], build(x), [1.5, -2.0, 0.0, -0.0])
+    np.testing.assert_array_equal(np.signbit(got), [False, True, False, True])
+
+
+@pytest.mark.parametrize("build, ref", [
+    (lambda x: x + 0, lambda a: a + 0.0), (lambda x: 0 + x, lambda a: 0.0 + a),
+    (lambda x: x - -0.0, lambda a: a - -0.0), (lambda x: x + T.zeros((3,)), lambda a: a + 0.0),
+], ids=["x+0", "0+x", "x-(-0)", "x+zeros"])
+def test_adding_a_zero_that_changes_the_sign_of_zero_is_kept(build, ref):
+    """NumPy: (-0.0) + 0.0 is +0.0, so x + 0 is not x for floats (it is for ints)."""
+    x = T.dvector("x")
+    a = np.array([-0.0, 0.0, 2.0])
+    got = function([x], build(x))(a)
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(ref(a)))
+    assert not np.signbit(got[0])
+    i = T.lvector("i")
+    assert rewritten([i], i + 0).nodes == [] and rewritten([i], 0 + i - 0).nodes == []
 
 
 def test_non_identities_are_kept():
@@ -348,20 +364,43 @@ def test_failing_or_ill_typed_rewrites_are_skipped_with_a_warning():
 # -- shape -----------------------------------------------------------------------------------
 
 def test_shape_of_an_op_output_does_not_compute_the_output():
-    x, y = T.dmatrix("x"), T.dvector("y")
-    expr = (T.exp(x) + y).shape
-    fg = rewritten([x, y], expr)
-    assert "exp" not in names(fg) and "add" not in names(fg)
-    assert set(names(fg)) == {"ShapeI", "maximum", "MakeVector"}
-    out = function([x, y], expr)(np.ones((2, 3)), np.ones(3))
+    x, s = T.dmatrix("x"), T.dscalar("s")
+    expr = (T.exp(x) + s).shape  # broadcasting a scalar cannot fail: no need to compute
+    fg = rewritten([x, s], expr)
+    assert set(names(fg)) == {"ShapeI", "MakeVector"}
+    out = function([x, s], expr)(np.ones((2, 3)), 1.0)
     np.testing.assert_array_equal(out, [2, 3])
     assert out.dtype == np.int64
-    with pytest.raises(ValueError):  # an impossible broadcast is still reported at run time
-        function([x, y], T.exp(x) + y)(np.ones((2, 3)), np.ones(4))
+
+
+def test_shape_of_an_op_that_checks_shapes_still_checks():
+    """(x + y).shape must fail like x + y when the lengths do not broadcast."""
+    x, y = T.dmatrix("x"), T.dvector("y")
+    for expr in [(x + y).shape, (T.exp(x) + y).shape[1], T.dot(x, y).shape]:
+        f = function([x, y], expr)
+        with pytest.raises(ValueError):
+            f(np.ones((2, 3)), np.ones(4))
+    f = function([x, y], [(x + y).shape, T.dot(x, y).shape])
+    a, b = f(np.ones((2, 3)), np.ones(3))
+    np.testing.assert_array_equal(a, [2, 3])
+    np.testing.assert_array_equal(b, [2])
+    u, v = T.dvector("u"), T.dvector("v")
+    np.testing.assert_array_equal(function([u, v], (u + v).shape)(np.ones(1), np.ones(0)), [0])
+
+
+def test_elemwise_infer_shape_broadcasts_length_one_and_zero():
+    """NumPy broadcasting: lengths 1 and 0 give 0 (a maximum would give 1)."""
+    u, v = T.dvector("u"), T.dvector("v")
+    node = (u + v).owner
+    a, b = T.lscalar("a"), T.lscalar("b")
+    (entry,) = node.op.infer_shape(node, [(a,), (b,)])[0]
+    f = function([a, b], entry)
+    for la, lb in [(1, 0), (0, 1), (3, 1), (1, 3), (1, 1), (0, 0), (4, 4)]:
+        assert f(la, lb) == np.broadcast_shapes((la,), (lb,))[0]
 
 
 def test_long_shape_chains_resolve_in_one_sweep():
-    x, y = T.dmatrix("x"), T.dvector("y")
+    x, y = T.dmatrix("x"), T.dscalar("y")
     h = x
     for _ in range(150):
         h = T.exp(h) + y
@@ -372,7 +411,7 @@ def test_long_shape_chains_resolve_in_one_sweep():
     finally:
         config.rewrite_time_budget = old
     assert "exp" not in names(fg)
-    np.testing.assert_array_equal(function([x, y], h.shape)(np.ones((2, 3)), np.ones(3)), [2, 3])
+    np.testing.assert_array_equal(function([x, y], h.shape)(np.ones((2, 3)), 1.0), [2, 3])
 
 
 def test_static_shapes_become_constants():

@@ -4,20 +4,18 @@ rest through library calls, all driven by one compiled function per graph."""
 from __future__ import annotations
 
 import ctypes
-import re
 
 from theanine.backend import Backend
+from theanine.backends.cpu_c.blas import gemm_pointers
 from theanine.backends.cpu_c.compiler import _openmp_and_headers, build_shared_object, load
 from theanine.backends.cpu_c.dialect import CDialect
 from theanine.backends.cpu_c.library import check_supported
 from theanine.backends.cpu_c.program import render_program
 from theanine.codegen.cstyle import CStyleRenderer
-from theanine.codegen.fusion import KernelStep, NodeStep, lower
-from theanine.graph.basic import Apply, format_trace
+from theanine.codegen.fusion import NodeStep, lower
+from theanine.graph.basic import Apply
 from theanine.graph.fgraph import FunctionGraph
 from theanine.tensor.reduction import Reduce
-
-_STEP_ERROR = re.compile(r"^theanine-step (\d+): (.*)$", re.S)
 
 
 class CBackend(Backend):
@@ -47,34 +45,24 @@ class CBackend(Backend):
         for s in steps:
             if isinstance(s, NodeStep):
                 check_supported(s.node, self.name)
-        program = render_program(fgraph, steps)
+        sgemm, dgemm, ilp64, _ = gemm_pointers()
+        blas = bool(sgemm and dgemm and ilp64)
+        program = render_program(fgraph, steps, blas)
         lib = load(build_shared_object(program.source))
         if lib.th_init() != 0:
             raise RuntimeError("theanine: the C backend could not initialise NumPy's C API")
+        if blas:
+            lib.th_init_blas(ctypes.c_void_p(sgemm), ctypes.c_void_p(dgemm))
         entry = lib.th_run
         entry.restype = ctypes.py_object
         entry.argtypes = [ctypes.py_object, ctypes.py_object]
         state = (program.constants, program.host_functions, [None] * program.n_work)
 
         def run(*inputs):
-            try:
-                return entry(state, inputs)
-            except ValueError as e:
-                raise _explain(e, steps) from None
+            return entry(state, inputs)
 
         run.source = program.source
         run.steps = steps
+        run.host_count = len(program.host_functions)
         return run
 
-
-def _explain(error: ValueError, steps) -> Exception:
-    """Add the graph nodes and the user's line to an error raised inside a compiled step."""
-    m = _STEP_ERROR.match(str(error))
-    if not m:
-        return error
-    step = steps[int(m.group(1))]
-    nodes = step.nodes if isinstance(step, KernelStep) else [step.node]
-    node = nodes[-1]
-    ops = ", ".join(f"{n.op}({', '.join(map(str, n.inputs))})" for n in nodes)
-    return ValueError(f"{node.op}: {m.group(2)} (in {ops})\nThe failing operation was built "
-                      f"at:\n{format_trace(node.trace)}")

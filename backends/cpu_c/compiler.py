@@ -16,6 +16,7 @@ import numpy as np
 from theanine.cache import cached_build
 
 FLAGS = ["-O3", "-march=native", "-fopenmp", "-fPIC", "-shared", "-fno-math-errno",
+         "-ffp-contract=off",
          "-fno-strict-aliasing", "-w"]
 
 
@@ -39,9 +40,9 @@ def find_compiler() -> tuple[str | None, str]:
 @functools.lru_cache(maxsize=1)
 def _openmp_and_headers() -> str:
     """Empty if gcc can build an OpenMP extension against Python and NumPy headers, else why."""
-    cc, _ = find_compiler()
+    cc, why = find_compiler()
     if cc is None:
-        return "no C compiler"
+        return why
     py_inc = sysconfig.get_paths()["include"]
     if not Path(py_inc, "Python.h").exists():
         return f"Python headers are missing ({py_inc}/Python.h); install python3-dev"

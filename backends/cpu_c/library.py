@@ -12,6 +12,7 @@ from __future__ import annotations
 from theanine.gradient import StopGradient
 from theanine.graph.basic import Apply
 from theanine.tensor.allocation import Alloc, ARange
+from theanine.tensor.blas import Gemm
 from theanine.tensor.elemwise import DimShuffle, Elemwise, SumToShapeOf
 from theanine.tensor.jacobian_map import JacobianMap
 from theanine.tensor.join import Join, Split
@@ -28,19 +29,20 @@ from theanine.tensor.subtensor import (
 
 # op class -> what the library call is (shown by `theanine info --coverage` in a later issue)
 LIBRARY_CALLS: dict[type, str] = {
-    Dot: "NumPy dot (BLAS gemm/gemv)",
+    Dot: "BLAS gemm (NumPy's OpenBLAS) for float32/64, else NumPy dot",
+    Gemm: "BLAS gemm with alpha and beta (NumPy's OpenBLAS), else NumPy",
     TensorDot: "NumPy tensordot (BLAS)",
     MatMul: "NumPy matmul (BLAS)",
     Elemwise: "NumPy ufunc (dtypes or ops the C renderer does not support)",
     Reduce: "NumPy ufunc.reduce (dtypes the C renderer does not support)",
     ArgReduce: "NumPy argmax/argmin",
-    DimShuffle: "NumPy view (transpose / new axes)",
+    DimShuffle: "a view built in C (transpose / new axes)",
     Reshape: "NumPy reshape (view where possible)",
     SpecifyShape: "shape check",
     Shape: "array shape",
-    ShapeI: "array shape",
+    ShapeI: "array shape (in C)",
     MakeVector: "NumPy array from scalars",
-    SumToShapeOf: "NumPy sum over broadcast axes",
+    SumToShapeOf: "no-op in C when shapes agree, else NumPy sum over broadcast axes",
     Alloc: "NumPy broadcast copy",
     ARange: "NumPy arange",
     Join: "NumPy concatenate",
@@ -49,8 +51,8 @@ LIBRARY_CALLS: dict[type, str] = {
     AdvancedSubtensor: "NumPy advanced indexing",
     IncSubtensor: "NumPy copy and slice assignment",
     AdvancedIncSubtensor: "NumPy copy and np.add.at",
-    Softmax: "NumPy softmax",
-    LogSoftmax: "NumPy log-softmax",
+    Softmax: "a C loop per line (float32/64), else NumPy",
+    LogSoftmax: "a C loop per line (float32/64), else NumPy",
     OneHot: "NumPy one-hot",
     CrossentropyCategorical1Hot: "NumPy indexing",
     StopGradient: "identity",

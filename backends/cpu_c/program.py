@@ -20,6 +20,12 @@ from theanine.codegen.cstyle import PRELUDE
 from theanine.codegen.fusion import KernelStep, NodeStep, Step
 from theanine.graph.basic import Constant, Variable
 from theanine.graph.fgraph import FunctionGraph
+from theanine.graph.traversal import buffer_root
+from theanine.tensor.blas import Gemm
+from theanine.tensor.elemwise import DimShuffle, SumToShapeOf
+from theanine.tensor.linalg import Dot
+from theanine.tensor.nnet import LogSoftmax, Softmax
+from theanine.tensor.shape_ops import ShapeI
 
 NPY_TYPES = {"bool": "NPY_BOOL", "int8": "NPY_INT8", "int16": "NPY_INT16", "int32": "NPY_INT32",
              "int64": "NPY_INT64", "uint8": "NPY_UINT8", "uint16": "NPY_UINT16",
@@ -49,8 +55,8 @@ static int th_fail_shapes(int step, int n, PyArrayObject **arrs)
             PyTuple_SET_ITEM(t, d, PyLong_FromSsize_t(PyArray_DIM(arrs[i], d)));
         if (t) { PyList_Append(shapes, t); Py_DECREF(t); }
     }
-    PyErr_Format(PyExc_ValueError, "theanine-step %d: shapes %R cannot be broadcast together",
-                 step, shapes);
+    PyErr_Format(PyExc_ValueError, "shapes %R cannot be broadcast together (step %d)",
+                 shapes, step);
     Py_XDECREF(shapes);
     return -1;
 }
@@ -59,9 +65,198 @@ static void th_fail_empty(int step, const char *kind, int nd, npy_intp *shape)
 {
     PyObject *t = PyTuple_New(nd);
     for (int d = 0; t && d < nd; ++d) PyTuple_SET_ITEM(t, d, PyLong_FromSsize_t(shape[d]));
-    PyErr_Format(PyExc_ValueError, "theanine-step %d: cannot take the %s over an empty axis of "
-                 "an input with shape %R", step, kind, t);
+    PyErr_Format(PyExc_ValueError, "cannot take the %s over an empty axis of an input with "
+                 "shape %R (step %d)", kind, t, step);
     Py_XDECREF(t);
+}
+
+/* BLAS gemm from NumPy's bundled OpenBLAS (ILP64 cblas interface), set by th_init_blas */
+typedef void (*th_sgemm_t)(int, int, int, int64_t, int64_t, int64_t, float, const float *,
+                           int64_t, const float *, int64_t, float, float *, int64_t);
+typedef void (*th_dgemm_t)(int, int, int, int64_t, int64_t, int64_t, double, const double *,
+                           int64_t, const double *, int64_t, double, double *, int64_t);
+static th_sgemm_t th_sgemm = NULL;
+static th_dgemm_t th_dgemm = NULL;
+int th_init_blas(void *s, void *d) { th_sgemm = (th_sgemm_t)s; th_dgemm = (th_dgemm_t)d; return 0; }
+
+typedef struct { char *data; npy_intp rows, cols, s0, s1; } th_mat;
+
+/* BLAS layout of a strided matrix: 111 (as is) or 112 (transposed) and its leading dimension;
+ * -1 if it must be copied first */
+static int th_blas_layout(const th_mat *m, npy_intp it, int *trans, int64_t *ld)
+{
+    npy_intp s0 = m->rows <= 1 ? m->cols * it : m->s0;
+    npy_intp s1 = m->cols <= 1 ? it : m->s1;
+    if (s1 == it && s0 > 0 && s0 % it == 0 && s0 >= m->cols * it) {
+        *trans = 111; *ld = s0 / it > 1 ? s0 / it : 1; return 0;
+    }
+    s0 = m->rows <= 1 ? it : m->s0;
+    s1 = m->cols <= 1 ? m->rows * it : m->s1;
+    if (s0 == it && s1 > 0 && s1 % it == 0 && s1 >= m->rows * it) {
+        *trans = 112; *ld = s1 / it > 1 ? s1 / it : 1; return 0;
+    }
+    return -1;
+}
+
+/* out = alpha * a.b (+ beta * z): a and b 1-d or 2-d (np.dot semantics), z NULL or an array
+ * of the product's shape. Returns a new array, or NULL with an exception set. */
+static void th_as_mat(PyArrayObject *a, int as_row, th_mat *m)
+{
+    if (PyArray_NDIM(a) == 2) {
+        m->rows = PyArray_DIM(a, 0); m->cols = PyArray_DIM(a, 1);
+        m->s0 = PyArray_STRIDE(a, 0); m->s1 = PyArray_STRIDE(a, 1);
+    } else if (as_row) {
+        m->rows = 1; m->cols = PyArray_DIM(a, 0); m->s0 = 0; m->s1 = PyArray_STRIDE(a, 0);
+    } else {
+        m->rows = PyArray_DIM(a, 0); m->cols = 1; m->s0 = PyArray_STRIDE(a, 0); m->s1 = 0;
+    }
+    m->data = PyArray_BYTES(a);
+}
+
+/* out = alpha * a.b (+ beta * z): a and b 1-d or 2-d (np.dot semantics), z NULL or an array
+ * of the product's shape. Returns a new array, or NULL with an exception set. */
+static PyObject *th_dot(int step, PyArrayObject *a, PyArrayObject *b, PyArrayObject *z,
+                        double alpha, double beta)
+{
+    int type = PyArray_TYPE(a);
+    npy_intp it = PyArray_ITEMSIZE(a);
+    PyObject *ca = NULL, *cb = NULL, *out = NULL;
+    th_mat A, B;
+    th_as_mat(a, 1, &A);
+    th_as_mat(b, 0, &B);
+    if (A.cols != B.rows) {
+        PyObject *sa = PyObject_GetAttrString((PyObject *)a, "shape");
+        PyObject *sb = PyObject_GetAttrString((PyObject *)b, "shape");
+        PyErr_Format(PyExc_ValueError, "shapes %R and %R are not aligned for dot (inner "
+                     "dimensions %zd and %zd differ; step %d)", sa, sb, A.cols, B.rows, step);
+        Py_XDECREF(sa); Py_XDECREF(sb);
+        return NULL;
+    }
+    npy_intp dims[2]; int nd = 0;
+    if (PyArray_NDIM(a) == 2) dims[nd++] = A.rows;
+    if (PyArray_NDIM(b) == 2) dims[nd++] = B.cols;
+    out = PyArray_EMPTY(nd, dims, type, 0);
+    if (!out) return NULL;
+    npy_intp M = A.rows, N = B.cols, K = A.cols;
+    char *C = PyArray_BYTES((PyArrayObject *)out);
+    if (z) {
+        if (PyArray_CopyInto((PyArrayObject *)out, z) < 0) goto fail;
+    } else {
+        beta = 0.0;
+    }
+    if (M == 0 || N == 0) return out;
+    if (K == 0) {  /* an empty sum: beta * z, or zeros */
+        for (npy_intp i = 0; i < M * N; ++i) {
+            if (type == NPY_FLOAT64) ((double *)C)[i] = z ? beta * ((double *)C)[i] : 0.0;
+            else ((float *)C)[i] = z ? (float)beta * ((float *)C)[i] : 0.0f;
+        }
+        return out;
+    }
+    int ta, tb; int64_t lda, ldb;
+    if (th_blas_layout(&A, it, &ta, &lda) < 0) {
+        ca = PyArray_NewCopy(a, NPY_CORDER);
+        if (!ca) goto fail;
+        th_as_mat((PyArrayObject *)ca, 1, &A);
+        th_blas_layout(&A, it, &ta, &lda);
+    }
+    if (th_blas_layout(&B, it, &tb, &ldb) < 0) {
+        cb = PyArray_NewCopy(b, NPY_CORDER);
+        if (!cb) goto fail;
+        th_as_mat((PyArrayObject *)cb, 0, &B);
+        th_blas_layout(&B, it, &tb, &ldb);
+    }
+    if (type == NPY_FLOAT64)
+        th_dgemm(101, ta, tb, M, N, K, alpha, (const double *)A.data, lda,
+                 (const double *)B.data, ldb, beta, (double *)C, N);
+    else
+        th_sgemm(101, ta, tb, M, N, K, (float)alpha, (const float *)A.data, lda,
+                 (const float *)B.data, ldb, (float)beta, (float *)C, N);
+    Py_XDECREF(ca); Py_XDECREF(cb);
+    return out;
+fail:
+    Py_XDECREF(ca); Py_XDECREF(cb); Py_XDECREF(out);
+    return NULL;
+}
+
+/* a view of x with axes reordered ('x' axes of length 1 inserted, dropped axes of length 1) */
+static PyObject *th_dimshuffle(int step, PyArrayObject *x, int nd, const int *order,
+                               int ndrop, const int *drop)
+{
+    for (int i = 0; i < ndrop; ++i)
+        if (PyArray_DIM(x, drop[i]) != 1) {
+            PyErr_Format(PyExc_ValueError, "cannot drop axis %d of length %zd (only length-1 "
+                         "axes can be dropped; step %d)", drop[i], PyArray_DIM(x, drop[i]), step);
+            return NULL;
+        }
+    npy_intp dims[TH_MAXDIMS], strides[TH_MAXDIMS];
+    for (int j = 0; j < nd; ++j) {
+        if (order[j] < 0) { dims[j] = 1; strides[j] = 0; }
+        else { dims[j] = PyArray_DIM(x, order[j]); strides[j] = PyArray_STRIDE(x, order[j]); }
+    }
+    PyArray_Descr *descr = PyArray_DESCR(x);
+    Py_INCREF(descr);
+    PyObject *v = PyArray_NewFromDescr(&PyArray_Type, descr, nd, dims, strides,
+                                       PyArray_DATA(x), PyArray_FLAGS(x) & NPY_ARRAY_WRITEABLE,
+                                       NULL);
+    if (!v) return NULL;
+    Py_INCREF(x);
+    if (PyArray_SetBaseObject((PyArrayObject *)v, (PyObject *)x) < 0) { Py_DECREF(v); return NULL; }
+    return v;
+}
+
+/* softmax / log-softmax along one axis of a C-contiguous array seen as (outer, n, inner):
+ * each line is shifted by its max (0 if that is not finite, as the reference does) */
+#define TH_DEF_SOFTMAX(T, SFX) \
+static void th_softmax_##T(int logmode, npy_intp outer, npy_intp n, npy_intp inner, \
+                           const T *x, T *y) \
+{ \
+    npy_intp lines = outer * inner; \
+    _Pragma("omp parallel for if (lines * n > 32768) schedule(static)") \
+    for (npy_intp l = 0; l < lines; ++l) { \
+        npy_intp o = l / inner, i = l % inner; \
+        const T *xl = x + o * n * inner + i; \
+        T *yl = y + o * n * inner + i; \
+        T m = -INFINITY; \
+        for (npy_intp k = 0; k < n; ++k) { T v = xl[k * inner]; if (v > m || v != v) m = v; } \
+        if (!isfinite(m)) m = 0; \
+        T s = 0; \
+        for (npy_intp k = 0; k < n; ++k) { \
+            T e = exp##SFX(xl[k * inner] - m); s += e; if (!logmode) yl[k * inner] = e; } \
+        if (logmode) { T ls = log##SFX(s); \
+            for (npy_intp k = 0; k < n; ++k) yl[k * inner] = (xl[k * inner] - m) - ls; } \
+        else { for (npy_intp k = 0; k < n; ++k) yl[k * inner] = yl[k * inner] / s; } \
+    } \
+}
+TH_DEF_SOFTMAX(float, f)
+TH_DEF_SOFTMAX(double, )
+
+static PyObject *th_softmax(PyArrayObject *x, int axis, int logmode)
+{
+    PyArrayObject *c = (PyArrayObject *)PyArray_GETCONTIGUOUS(x);
+    if (!c) return NULL;
+    int nd = PyArray_NDIM(c);
+    npy_intp outer = 1, inner = 1, n = PyArray_DIM(c, axis);
+    for (int d = 0; d < axis; ++d) outer *= PyArray_DIM(c, d);
+    for (int d = axis + 1; d < nd; ++d) inner *= PyArray_DIM(c, d);
+    PyObject *y = PyArray_EMPTY(nd, PyArray_DIMS(c), PyArray_TYPE(c), 0);
+    if (y) {
+        if (PyArray_TYPE(c) == NPY_FLOAT64)
+            th_softmax_double(logmode, outer, n, inner, (const double *)PyArray_DATA(c),
+                              (double *)PyArray_DATA((PyArrayObject *)y));
+        else
+            th_softmax_float(logmode, outer, n, inner, (const float *)PyArray_DATA(c),
+                             (float *)PyArray_DATA((PyArrayObject *)y));
+    }
+    Py_DECREF(c);
+    return y;
+}
+
+/* the length of axis i as a 0-d int64 array */
+static PyObject *th_shape_i(PyArrayObject *x, int i)
+{
+    PyObject *r = PyArray_ZEROS(0, NULL, NPY_INT64, 0);
+    if (r) *(int64_t *)PyArray_DATA((PyArrayObject *)r) = PyArray_DIM(x, i);
+    return r;
 }
 
 /* a reusable buffer for an intermediate: the one kept in `work[slot]` if its shape matches */
@@ -93,15 +288,10 @@ class Program:
     n_work: int
 
 
-def _buffer_root(v: Variable) -> Variable:
-    while v.owner is not None and v.index in v.owner.op.view_of:
-        v = v.owner.inputs[v.owner.op.view_of[v.index]]
-    return v
-
-
 class _Emitter:
-    def __init__(self, fgraph: FunctionGraph, steps: list[Step]):
+    def __init__(self, fgraph: FunctionGraph, steps: list[Step], blas: bool):
         self.fgraph = fgraph
+        self.blas = blas
         self.steps = steps
         self.slot: dict[Variable, int] = {}
         self.constants: list = []
@@ -110,7 +300,7 @@ class _Emitter:
         self.kernels: list[str] = []
         self.n_work = 0
         self.renderer = CKernelRenderer()
-        self.held = {_buffer_root(v) for v in fgraph.outputs}
+        self.held = {buffer_root(v) for v in fgraph.outputs}
         self.last_use = self._last_uses()
 
     def _reads(self, step: Step) -> list[Variable]:
@@ -265,7 +455,7 @@ class _Emitter:
     def _alloc(self, v: Variable, nd: int, shape: str) -> None:
         s = self.new_slot(v)
         typ = NPY_TYPES[v.dtype]
-        if _buffer_root(v) in self.held:
+        if buffer_root(v) in self.held:
             self.lines.append(f"    v[{s}] = PyArray_EMPTY({nd}, {shape}, {typ}, 0); "
                               f"if (!v[{s}]) goto fail;")
         else:
@@ -276,6 +466,78 @@ class _Emitter:
 
     def node_step(self, k: int, step: NodeStep) -> None:
         node = step.node
+        op = node.op
+        if isinstance(op, DimShuffle):
+            return self._dimshuffle(k, node)
+        if isinstance(op, (Softmax, LogSoftmax)) and node.inputs[0].dtype in ("float32",
+                                                                             "float64"):
+            return self._simple(node, f"th_softmax({self.ref(node.inputs[0])}, {op.axis}, "
+                                      f"{int(isinstance(op, LogSoftmax))})")
+        if isinstance(op, ShapeI):
+            return self._simple(node, f"th_shape_i({self.ref(node.inputs[0])}, {op.i})")
+        if isinstance(op, SumToShapeOf):
+            return self._sum_to_shape(k, node)
+        dtype = node.outputs[0].dtype
+        floats = dtype in ("float32", "float64") and all(v.dtype == dtype for v in node.inputs)
+        if self.blas and floats and isinstance(op, Dot):
+            return self._blas(k, node, None, 1.0, 0.0)
+        if self.blas and floats and isinstance(op, Gemm):
+            return self._blas(k, node, node.inputs[0], op.alpha, op.beta)
+        return self._host_call(k, node)
+
+    def _simple(self, node, call: str) -> None:
+        """An output computed by one C call returning a new reference (NULL on error)."""
+        s = self.new_slot(node.outputs[0])
+        self.lines.append(f"    v[{s}] = {call}; if (!v[{s}]) goto fail;")
+
+    def _sum_to_shape(self, k: int, node) -> None:
+        """g itself when it already has x's shape (the usual case), else NumPy's sum."""
+        g, x = (self.ref(v) for v in node.inputs)
+        self.host.append(node.op.py_fn(node))
+        s = self.new_slot(node.outputs[0])
+        L = self.lines
+        L.append(f"    if (PyArray_NDIM({g}) == PyArray_NDIM({x}) && PyArray_CompareLists("
+                 f"PyArray_DIMS({g}), PyArray_DIMS({x}), PyArray_NDIM({g}))) {{")
+        L.append(f"        v[{s}] = (PyObject *){g}; Py_INCREF(v[{s}]);")
+        L.append("    } else {")
+        L.append(f"        v[{s}] = PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(fns, "
+                 f"{len(self.host) - 1}), {g}, {x}, NULL);")
+        L.append(f"        if (!v[{s}]) goto fail;")
+        L.append("    }")
+
+    def _dimshuffle(self, k: int, node) -> None:
+        op = node.op
+        order = [-1 if d == "x" else d for d in op.new_order]
+        s = self.new_slot(node.outputs[0])
+        x = self.ref(node.inputs[0])
+        drop = list(op.drop) or [0]
+        self.lines.append(
+            f"    {{ static const int order[] = {{{', '.join(map(str, order)) or '0'}}}; "
+            f"static const int drop[] = {{{', '.join(map(str, drop))}}}; "
+            f"v[{s}] = th_dimshuffle({k}, {x}, {len(order)}, order, {len(op.drop)}, drop); "
+            f"if (!v[{s}]) goto fail; }}")
+
+    def _blas(self, k: int, node, z, alpha: float, beta: float) -> None:
+        a, b = node.inputs[-2:]
+        s = self.new_slot(node.outputs[0])
+        L = self.lines
+        za = self.ref(z) if z is not None else "NULL"
+        call = (f"th_dot({k}, {self.ref(a)}, {self.ref(b)}, {za}, {alpha!r}, {beta!r})")
+        if z is None:
+            L.append(f"    v[{s}] = {call}; if (!v[{s}]) goto fail;")
+            return
+        # z must have the product's shape for an in-place gemm; otherwise NumPy broadcasts it
+        self.host.append(node.op.py_fn(node))
+        L.append(f"    if (PyArray_DIM({za}, 0) == PyArray_DIM({self.ref(a)}, 0) && "
+                 f"PyArray_DIM({za}, 1) == PyArray_DIM({self.ref(b)}, 1)) {{")
+        L.append(f"        v[{s}] = {call};")
+        L.append("    } else {")
+        L.append(f"        v[{s}] = PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(fns, "
+                 f"{len(self.host) - 1}), {za}, {self.ref(a)}, {self.ref(b)}, NULL);")
+        L.append("    }")
+        L.append(f"    if (!v[{s}]) goto fail;")
+
+    def _host_call(self, k: int, node) -> None:
         self.host.append(node.op.py_fn(node))
         args = ", ".join(f"(PyObject *){self.ref(v)}" for v in node.inputs)
         L = self.lines
@@ -291,13 +553,15 @@ class _Emitter:
             for j, o in enumerate(node.outputs):
                 s = self.new_slot(o)
                 L.append(f"    {{ PyObject *item = PySequence_GetItem(r, {j}); v[{s}] = item ? "
-                         f"PyArray_FromAny(item, NULL, 0, 0, 0, NULL) : NULL; Py_XDECREF(item); }}")
+                         f"PyArray_FromAny(item, NULL, 0, 0, 0, NULL) : NULL; "
+                         f"Py_XDECREF(item); }}")
             L.append("    Py_DECREF(r);")
             L.append("    " + " || ".join(f"!v[{self.slot[o]}]" for o in node.outputs)
                      .join(["if (", ") goto fail;"]))
         L.append("    }")
 
 
-def render_program(fgraph: FunctionGraph, steps: list[Step]) -> Program:
-    """Render `steps` (from theanine.codegen.fusion.lower) of `fgraph` as one C source."""
-    return _Emitter(fgraph, steps).emit()
+def render_program(fgraph: FunctionGraph, steps: list[Step], blas: bool) -> Program:
+    """Render `steps` (from theanine.codegen.fusion.lower) of `fgraph` as one C source;
+    `blas`: call gemm directly for Dot and Gemm (th_init_blas must be given its address)."""
+    return _Emitter(fgraph, steps, blas).emit()

@@ -85,12 +85,13 @@ def _lower(fgraph, can_fuse, can_reduce, name_prefix: str, exports: bool) -> lis
     outputs = set(fgraph.outputs)
     clients = fgraph.clients
     index = {node: k for k, node in enumerate(fgraph.nodes)}
+    leaves = _leaves(fgraph, can_fuse)
     cluster_of: dict[Apply, _Cluster] = {}
     # Reverse topological order: every consumer is placed before its producers.
     for node in reversed(fgraph.nodes):
         if not (isinstance(node.op, Elemwise) and can_fuse(node)):
             continue
-        target = _join_target(node, cluster_of, clients, outputs, index, exports)
+        target = _join_target(node, cluster_of, clients, outputs, index, leaves, exports)
         if target is None:
             cluster_of[node] = _Cluster(node)
         else:
@@ -123,7 +124,7 @@ def _lower(fgraph, can_fuse, can_reduce, name_prefix: str, exports: bool) -> lis
     return _order(steps)
 
 
-def _join_target(node: Apply, cluster_of: dict, clients, outputs, index,
+def _join_target(node: Apply, cluster_of: dict, clients, outputs, index, leaves,
                  exports: bool) -> _Cluster | None:
     """The cluster `node` may join (that of its elementwise consumers), or None."""
     out = node.outputs[0]
@@ -141,7 +142,7 @@ def _join_target(node: Apply, cluster_of: dict, clients, outputs, index,
         return None
     # Exported as an extra output of the loop: its shape must be the loop's, and no outside
     # consumer may lead back into the cluster (that would make the kernel depend on itself).
-    if not _covers_cluster_inputs(node, target):
+    if not leaves[out] >= leaves[target.nodes[0].outputs[0]]:
         return None
     members = target.node_set()
     limit = max(index[m] for m in members)
@@ -158,29 +159,22 @@ def _join_target(node: Apply, cluster_of: dict, clients, outputs, index,
     return target
 
 
-def _covers_cluster_inputs(node: Apply, cluster: _Cluster) -> bool:
-    """True if `node` depends on every non-constant input of `cluster` (so its shape at run
-    time equals the loop shape)."""
-    inner = cluster.node_set() | {node}
-    return _external_inputs(cluster.nodes + [node], inner) <= _external_inputs([node], inner)
-
-
-def _external_inputs(nodes: list[Apply], inner: set[Apply]) -> set[Variable]:
-    """Non-constant variables read by `nodes` (transitively through `inner`) from outside."""
-    found: set[Variable] = set()
-    stack = list(nodes)
-    seen: set[Apply] = set()
-    while stack:
-        n = stack.pop()
-        if n in seen:
-            continue
-        seen.add(n)
-        for v in n.inputs:
-            if v.owner in inner:
-                stack.append(v.owner)
-            elif not isinstance(v, Constant):
-                found.add(v)
-    return found
+def _leaves(fgraph: FunctionGraph, can_fuse) -> dict[Variable, frozenset]:
+    """For each variable, the non-constant values it is computed from through fusable
+    elementwise nodes. An elementwise value's run-time shape is the broadcast of its leaves'
+    shapes, so a value whose leaves include the cluster root's leaves has the loop's shape."""
+    leaves: dict[Variable, frozenset] = {v: frozenset([v]) for v in fgraph.inputs}
+    for node in fgraph.nodes:
+        if isinstance(node.op, Elemwise) and can_fuse(node):
+            found: frozenset = frozenset()
+            for v in node.inputs:
+                if not isinstance(v, Constant):
+                    found |= leaves.get(v, frozenset([v]))
+            leaves[node.outputs[0]] = found
+        else:
+            for o in node.outputs:
+                leaves[o] = frozenset([o])
+    return leaves
 
 
 def _exports(c: _Cluster, clients, outputs) -> list[Variable]:

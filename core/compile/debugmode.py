@@ -90,7 +90,8 @@ def debug_executor(fgraph: FunctionGraph, original: FunctionGraph, run: Callable
         produced = run(*values)
         for k, (a, b) in enumerate(zip(produced, reference)):
             _compare(a, b, "the backend and the NumPy reference", k, fgraph)
-        unrewritten = _evaluate(original, values, check=False)
+        with np.errstate(all="ignore"):  # the overflows stabilization removed are not news
+            unrewritten = _evaluate(original, values, check=False)
         for k, (a, b) in enumerate(zip(reference, unrewritten)):
             _compare(a, b, "the rewritten and the original graph", k, fgraph,
                      stabilized_ok=True)

@@ -249,9 +249,10 @@ class Function:
         return "(" + ", ".join(i.name or f"<unnamed {k}>" for k, i in enumerate(self.inputs)) + ")"
 
     def _locate_error(self, exc: Exception, values: tuple) -> Exception | None:
-        """An exception like `exc` whose message names the node that failed and the user's line
-        that built it, found by re-running the graph node by node on the NumPy reference; None
-        when `exc` already says where it comes from or the reference does not fail."""
+        """The error the NumPy reference raises for these values, with the node that failed and
+        the user's line that built it, found by re-running the graph node by node; so every
+        backend reports a bad call the same way. None when `exc` already says where it comes
+        from or the reference does not fail (then the backend's own error stands)."""
         if "built at:" in str(exc).lower():
             return None
         env = dict(zip(self.fgraph.inputs, values))
@@ -259,8 +260,8 @@ class Function:
             args = [v.data if isinstance(v, Constant) else env[v] for v in node.inputs]
             try:
                 outs = node.op.perform(node, args)
-            except Exception:
-                return _node_exception(exc, node, args)
+            except Exception as reference_error:
+                return _node_exception(reference_error, node, args)
             env.update(zip(node.outputs, outs))
         return None
 

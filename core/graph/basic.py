@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import sysconfig
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +22,9 @@ _SKIP_DIRS = tuple(
     )
 )
 _PYTHON_INTERNAL = ("<frozen", "<theanine")
+# After the user's innermost frame, the trace stops at library code (pytest, runpy, ...).
+_LIBRARY_DIRS = tuple({os.path.join(sysconfig.get_paths()[k], "")
+                       for k in ("stdlib", "purelib", "platlib")})
 
 # A rewrite or gradient pass sets this so new nodes inherit the trace of what they replace.
 _trace_override: list[tuple] = []
@@ -36,6 +40,8 @@ def user_trace(limit: int = 3) -> tuple:
     while f is not None and len(frames) < limit:
         fn = f.f_code.co_filename
         if not fn.startswith(_SKIP_DIRS) and not fn.startswith(_PYTHON_INTERNAL):
+            if frames and fn.startswith(_LIBRARY_DIRS):
+                break
             frames.append((fn, f.f_lineno, f.f_code.co_name))
         f = f.f_back
     return tuple(frames)
@@ -112,9 +118,6 @@ class Variable:
         v.tag = dict(self.tag)
         v.trace = self.trace
         return v
-
-    def get_parents(self) -> list[Apply]:
-        return [self.owner] if self.owner is not None else []
 
     def eval(self, inputs_to_values: dict | None = None) -> Any:
         """Compile (cached per set of inputs) and evaluate this variable on the given values."""
@@ -196,6 +199,10 @@ class Op:
     - `pullback(node, inputs, outputs, output_grads) -> list`: symbolic input gradients
       (None where an input is disconnected or not differentiable).
     - `infer_shape(node, input_shapes) -> list`: symbolic output shapes from input shapes.
+
+    - optional `connection_pattern(node) -> list`: per input, one bool per output saying
+      whether gradients may flow from that output to that input (default: all connected); an
+      input connected only through zero derivatives (floor, argmax) is still connected.
 
     `__props__` names the attributes that make two Ops equal (and lets merge find duplicates).
     `view_of` maps an output index to the input it may alias, so compile can copy where needed.

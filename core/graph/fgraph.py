@@ -9,7 +9,8 @@ from theanine.graph.traversal import clone_graph, toposort
 
 
 class FunctionGraph:
-    """Outputs computed from inputs, with a client map so a variable can be replaced everywhere.
+    """Outputs computed from inputs, with a client map (`clients`: variable -> [(node or
+    "output", input index)]) so rewrites can point every user of a variable elsewhere.
 
     The graph is cloned on construction (unless `clone=False`) so rewrites never touch the
     user's variables.
@@ -52,28 +53,6 @@ class FunctionGraph:
                 self.clients.setdefault(o, [])
         for i, v in enumerate(self.outputs):
             self.clients.setdefault(v, []).append(("output", i))
-
-    def replace(self, old: Variable, new: Variable) -> None:
-        """Make every user of `old` use `new` instead (types must agree)."""
-        if old is new:
-            return
-        if not old.type.is_compatible(new.type):
-            raise TypeError(f"Cannot replace {old} of type {old.type} with {new} of type "
-                            f"{new.type}")
-        for client, i in list(self.clients.get(old, [])):
-            if client == "output":
-                self.outputs[i] = new
-            else:
-                client.inputs[i] = new
-        self.rebuild_clients()
-
-    def replace_all(self, pairs: Sequence[tuple[Variable, Variable]]) -> None:
-        for old, new in pairs:
-            self.replace(old, new)
-
-    @property
-    def variables(self) -> list[Variable]:
-        return list(self.clients)
 
     def __str__(self) -> str:
         return f"FunctionGraph({', '.join(map(str, self.outputs))})"

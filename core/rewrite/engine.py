@@ -119,7 +119,7 @@ def apply_node_rewriters(fgraph: FunctionGraph, rewriters: Sequence[NodeRewriter
 def _replace(fgraph: FunctionGraph, old: Variable, new: Variable,
              new_nodes: list[Apply]) -> None:
     """Point every user of `old` at `new`, updating the client map instead of re-sorting the
-    whole graph (FunctionGraph.replace does, which makes a pass quadratic). Nodes behind
+    whole graph (re-sorting per replacement would make a pass quadratic). Nodes behind
     `new` that the graph did not have are appended to `new_nodes`, inputs first."""
     clients = fgraph.clients
     users = clients.get(old, [])

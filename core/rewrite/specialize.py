@@ -38,3 +38,14 @@ def local_pow_specialize(fgraph, node):
 
 
 register_rewrite(local_pow_specialize, "specialize")
+
+
+@node_rewriter(["add", "sub"])
+def local_gemm_rewrite(fgraph, node):
+    """beta*z + alpha*dot(x, y) (and the sub form) -> one Gemm."""
+    from theanine.tensor.blas import local_gemm
+
+    return local_gemm(fgraph, node)
+
+
+register_rewrite(local_gemm_rewrite, "specialize")

@@ -27,15 +27,21 @@ def constant(value, dtype=None, name: str | None = None) -> TensorConstant:
     return TensorConstant(TensorType(arr.dtype, arr.shape), arr, name=name)
 
 
-def weak_constant(value, like: TensorVariable) -> TensorConstant:
+def weak_constant(value, like: TensorVariable, widen: bool = False) -> TensorConstant:
     """A Python scalar combined with a tensor takes the tensor's dtype where its value fits
-    (NumPy 2's rule): `x_float32 * 2` stays float32, `x_int8 + 1.5` becomes float64."""
+    (NumPy 2's rule): `x_float32 * 2` stays float32, `x_int8 + 1.5` becomes float64.
+
+    A Python int outside the tensor's integer range is an error (as in NumPy), unless `widen`:
+    then it gets the smallest dtype holding both, which is how NumPy 2 evaluates comparisons
+    and true division with such ints (`x_uint8 > -1`, `x_int8 / 300`)."""
     dtype = np.result_type(like.type.numpy_dtype, value)
     if isinstance(value, bool) or np.dtype(dtype).kind not in "biu":
         return constant(np.asarray(value, dtype=dtype))
     info = np.iinfo(dtype)
     if not info.min <= value <= info.max:
-        raise graph_error(f"The Python int {value} does not fit in {like}'s dtype {dtype}")
+        if not widen:
+            raise graph_error(f"The Python int {value} does not fit in {like}'s dtype {dtype}")
+        dtype = np.result_type(dtype, np.min_scalar_type(value))
     return constant(np.asarray(value, dtype=dtype))
 
 
@@ -59,12 +65,13 @@ def as_tensor_variable(x, name: str | None = None, ndim: int | None = None) -> T
     return v
 
 
-def as_tensor_pair(a, b) -> tuple[TensorVariable, TensorVariable]:
-    """Convert two operands, giving a Python scalar the dtype of the other (tensor) operand."""
+def as_tensor_pair(a, b, widen: bool = False) -> tuple[TensorVariable, TensorVariable]:
+    """Convert two operands, giving a Python scalar the dtype of the other (tensor) operand
+    (`widen`: see weak_constant)."""
     if isinstance(a, _PY_SCALARS) and isinstance(b, TensorVariable):
-        return weak_constant(a, b), b
+        return weak_constant(a, b, widen), b
     if isinstance(b, _PY_SCALARS) and isinstance(a, TensorVariable):
-        return a, weak_constant(b, a)
+        return a, weak_constant(b, a, widen)
     return as_tensor_variable(a), as_tensor_variable(b)
 
 

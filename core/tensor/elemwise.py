@@ -91,12 +91,12 @@ class Elemwise(Op):
         if len(inputs) != sop.nin:
             raise graph_error(f"{sop.name} takes {sop.nin} inputs, got {len(inputs)}")
         inputs = [as_tensor_variable(x) for x in inputs]
-        names = [str(x) for x in inputs]  # the user's variables, before rank padding
-        ndim = max(x.ndim for x in inputs)
+        # checked on the user's variables (names and shapes), before rank padding
+        shape = broadcast_static_shapes([x.type.shape for x in inputs], [str(x) for x in inputs])
+        ndim = len(shape)
         inputs = [x if x.ndim == ndim else
                   dimshuffle(x, ("x",) * (ndim - x.ndim) + tuple(range(x.ndim)))
                   for x in inputs]
-        shape = broadcast_static_shapes([x.type.shape for x in inputs], names)
         try:
             dtype = sop.dtype_rule(*[x.dtype for x in inputs])
         except TypeError as e:

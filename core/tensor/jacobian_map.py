@@ -41,9 +41,11 @@ class JacobianMap(Op):
     def _compiled(self):
         if self._fn is None:
             from theanine.compile.function import function
+            from theanine.compile.io import In
 
-            self._fn = function([self.index, *self.free], self.inner_grad,
-                                on_unused_input="ignore")
+            # positional only: the user's variables may share names
+            inputs = [In(v, name=f"input{k}") for k, v in enumerate([self.index, *self.free])]
+            self._fn = function(inputs, self.inner_grad, on_unused_input="ignore")
         return self._fn
 
     def perform(self, node, inputs):

@@ -30,11 +30,16 @@ def _unary(name: str):
     return fn
 
 
+# ops whose result NumPy 2 computes correctly for Python ints outside the tensor's range
+_WIDENING = {"lt", "gt", "le", "ge", "eq", "neq", "true_div"}
+
+
 def _binary(name: str):
     op = ELEMWISE[name]
+    widen = name in _WIDENING
 
     def fn(a, b) -> TensorVariable:
-        return op(*as_tensor_pair(a, b))
+        return op(*as_tensor_pair(a, b, widen))
 
     fn.__name__ = name
     fn.__doc__ = f"Elementwise {name}(a, b) with NumPy broadcasting."

@@ -46,6 +46,10 @@ class Shape(Op):
     def pullback(self, node, inputs, outputs, output_grads):
         return [None]
 
+    def connection_pattern(self, node) -> list[list[bool]]:
+        """A shape does not depend on x's values: for grad(), x is disconnected through it."""
+        return [[False]]
+
     def infer_shape(self, node, input_shapes):
         return [(node.inputs[0].ndim,)]
 
@@ -73,6 +77,10 @@ class ShapeI(Op):
 
     def pullback(self, node, inputs, outputs, output_grads):
         return [None]
+
+    def connection_pattern(self, node) -> list[list[bool]]:
+        """The length does not depend on x's values: for grad(), x is disconnected here."""
+        return [[False]]
 
     def infer_shape(self, node, input_shapes):
         return [()]

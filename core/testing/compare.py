@@ -1,0 +1,240 @@
+"""Compile one graph on a backend and on the NumPy reference and compare what they compute:
+outputs (dtype, shape, values within per-dtype tolerances) and gradients of a random projection
+of the outputs; the inputs must come back unmodified.
+
+`PreparedComparison` compiles once and checks many input draws; `compare_backend` is the
+one-shot form (PyTensor's `compare_jax_and_py` is the model of its shape).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from theanine.testing.strategies import describe_array
+
+REFERENCE = "numpy"
+# relative tolerance per dtype; integers and bools must match exactly
+RTOL = {"float16": 1e-3, "float32": 1e-5, "float64": 1e-12, "complex64": 1e-5,
+        "complex128": 1e-12}
+
+
+class ConformanceError(AssertionError):
+    """A backend computed something other than the reference (the message says what)."""
+
+
+class Unsupported(Exception):
+    """The graph needs a dtype or op the backend declares unsupported (`capabilities`)."""
+
+
+def rtol_for(dtype: str) -> float:
+    """The relative tolerance for values of `dtype` (0 for exact dtypes)."""
+    return RTOL.get(str(dtype), 0.0)
+
+
+def unsupported_reason(backend, variables: Sequence, nodes: Sequence) -> str | None:
+    """Why `backend` cannot run a graph with these variables and nodes according to its optional
+    `capabilities` = {"dtypes": {...}, "unsupported_ops": {OpClassName or scalar op: reason}},
+    or None when it declares nothing against it."""
+    caps = getattr(backend, "capabilities", None) or {}
+    allowed = caps.get("dtypes")
+    if allowed is not None:
+        for v in variables:
+            if v.dtype not in allowed:
+                return f"backend {backend.name!r} does not support dtype {v.dtype}"
+    ops = caps.get("unsupported_ops") or {}
+    for node in nodes:
+        keys = [type(node.op).__name__]
+        scalar = getattr(node.op, "scalar_op", None)
+        if scalar is not None:
+            keys.append(scalar.name)
+        for key in keys:
+            if key in ops:
+                return f"backend {backend.name!r} does not support {key}: {ops[key]}"
+    return None
+
+
+def _graph(outputs: Sequence) -> tuple[list, list]:
+    from theanine.graph.traversal import toposort
+
+    nodes = toposort(list(outputs))
+    variables = {id(v): v for n in nodes for v in [*n.inputs, *n.outputs]}
+    variables.update({id(v): v for v in outputs})
+    return list(variables.values()), nodes
+
+
+def _is_float(dtype: str) -> bool:
+    return np.dtype(dtype).kind == "f"
+
+
+class PreparedComparison:
+    """`outputs` of `inputs` compiled on `backend` and on the reference, plus (when `grad`) the
+    gradients of sum_k sum(outputs[k] * projection[k]) with respect to every float input, the
+    projections being extra inputs drawn at random per check. Raises Unsupported at creation
+    when the backend's capabilities exclude the graph."""
+
+    def __init__(self, backend: str, inputs: Sequence, outputs, grad: bool = True,
+                 label: str = "", reference: str = REFERENCE, accumulates: bool = False,
+                 mode=None):
+        from theanine.backend import backends
+        from theanine.compile.function import function
+        from theanine.tensor.basic import as_tensor_variable
+
+        self.backend, self.reference, self.label = backend, reference, label
+        self.inputs = list(inputs)
+        self.outputs = [as_tensor_variable(o) for o in
+                        (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
+        self.accumulates = accumulates
+        self.projections, self.grads, self.wrt, self.projected = [], [], [], []
+        if grad:
+            self._build_grads()
+        all_out = self.outputs + self.grads
+        registered = backends()
+        if backend not in registered:
+            raise ValueError(f"unknown backend {backend!r}; registered: {sorted(registered)}")
+        why = unsupported_reason(registered[backend], *_graph(all_out))
+        if why:
+            raise Unsupported(why)
+        args = self.inputs + self.projections
+        kw = {"mode": mode, "on_unused_input": "ignore"}
+        self.ref_forward = function(self.inputs, self.outputs, backend=reference, **kw)
+        self.ref_full = function(args, all_out, backend=reference, **kw)
+        try:
+            self.run = function(args, all_out, backend=backend, **kw)
+        except Exception as e:
+            raise ConformanceError(f"{self._title()}: compiling on backend {backend!r} failed: "
+                                   f"{type(e).__name__}: {e}") from e
+
+    def _build_grads(self) -> None:
+        from theanine.gradient import grad
+        from theanine.tensor.reduction import sum as sum_
+        from theanine.tensor.type import TensorType
+
+        self.wrt = [k for k, i in enumerate(self.inputs) if _is_float(i.dtype)]
+        self.projected = [k for k, o in enumerate(self.outputs) if _is_float(o.dtype)]
+        if not self.wrt or not self.projected:
+            return
+        cost = None
+        for k in self.projected:
+            o = self.outputs[k]
+            p = TensorType(o.dtype, (None,) * o.ndim)(f"projection_{k}")
+            self.projections.append(p)
+            term = sum_(o * p)
+            cost = term if cost is None else cost + term
+        try:
+            self.grads = grad(cost, [self.inputs[k] for k in self.wrt],
+                              disconnected_inputs="ignore")
+        except Exception as e:
+            raise ConformanceError(f"{self.label}: building the gradient failed: "
+                                   f"{type(e).__name__}: {e}") from e
+
+    def _title(self) -> str:
+        return f"{self.label or 'graph'} on backend {self.backend!r} vs {self.reference!r}"
+
+    def check(self, values: Sequence, rng: np.random.Generator | None = None) -> None:
+        """Run both compiled functions on `values` and raise ConformanceError on a difference."""
+        rng = rng or np.random.default_rng(0)
+        before = [np.array(v, copy=True) for v in values]
+        with np.errstate(all="ignore"):
+            try:
+                forward = self.ref_forward(*values)
+            except Exception as e:
+                raise ConformanceError(self._message(
+                    f"the reference backend raised {type(e).__name__}: {e}", values)) from e
+            projs = [rng.uniform(-1, 1, np.shape(forward[k])).astype(p.dtype)
+                     for k, p in zip(self.projected, self.projections)]
+            expected = self.ref_full(*values, *projs)
+            try:
+                actual = self.run(*values, *projs)
+            except Exception as e:
+                raise ConformanceError(self._message(
+                    f"backend raised {type(e).__name__}: {e}", values)) from e
+        for k, (b, v) in enumerate(zip(before, values)):
+            if not _same(b, np.asarray(v)):
+                raise ConformanceError(self._message(f"input {k} ({self.inputs[k]}) was "
+                                                     "modified in place", values))
+        n_out = len(self.outputs)
+        for k, (e, a) in enumerate(zip(expected, actual)):
+            if k < n_out:
+                var, what, scaled = self.outputs[k], f"output {k}", self.accumulates
+            else:
+                i = self.wrt[k - n_out]
+                var, scaled = self.grads[k - n_out], True
+                what = f"gradient wrt input {i} ({self.inputs[i]})"
+            problem = mismatch(np.asarray(e), np.asarray(a), var.dtype, scaled)
+            if problem:
+                raise ConformanceError(self._message(f"{what} [{var}, dtype {var.dtype}]: "
+                                                     f"{problem}", values, e, a))
+
+    def _message(self, problem: str, values, expected=None, actual=None) -> str:
+        lines = [f"{self._title()}: {problem}"]
+        for k, (var, v) in enumerate(zip(self.inputs, values)):
+            lines.append(f"  input {k} {var}: {describe_array(v)} = {_fmt(v)}")
+        if expected is not None:
+            lines.append(f"  expected: {_fmt(expected)}")
+            lines.append(f"  actual:   {_fmt(actual)}")
+        return "\n".join(lines)
+
+
+def _fmt(a) -> str:
+    text = np.array2string(np.asarray(a), threshold=64, precision=17, separator=", ")
+    return text.replace("\n", " ")
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == \
+        np.ascontiguousarray(b).tobytes()
+
+
+def mismatch(expected: np.ndarray, actual: np.ndarray, dtype: str, scaled: bool) -> str | None:
+    """What differs between an expected and an actual result of variable dtype `dtype` (None
+    when they agree): dtype, shape, NaN/inf positions, then values within rtol_for(dtype) of
+    |expected| plus an absolute floor of rtol (times max|expected| when `scaled`: sums and
+    products accumulate rounding across elements)."""
+    if actual.dtype != np.dtype(dtype) or expected.dtype != actual.dtype:
+        return (f"dtype differs: expected {expected.dtype} (graph says {dtype}), got "
+                f"{actual.dtype}")
+    if expected.shape != actual.shape:
+        return f"shape differs: expected {expected.shape}, got {actual.shape}"
+    if expected.size == 0:
+        return None
+    rtol = rtol_for(dtype)
+    if rtol == 0:
+        bad = expected != actual
+        if not bad.any():
+            return None
+        return _worst(expected, actual, bad, np.zeros(expected.shape), "exactly")
+    e, a = expected.astype(np.complex128), actual.astype(np.complex128)
+    e_nan, a_nan = np.isnan(e), np.isnan(a)
+    finite = np.isfinite(e) & np.isfinite(a)
+    bad = (e_nan != a_nan) | (~finite & ~e_nan & ~a_nan & (e != a))
+    scale = max(1.0, float(np.abs(e[finite]).max(initial=0))) if scaled else 1.0
+    with np.errstate(all="ignore"):
+        err = np.where(finite, np.abs(e - a), 0)
+        tol = rtol * np.abs(e) + rtol * scale
+    bad |= finite & ~(err <= tol)
+    if not bad.any():
+        return None
+    return _worst(expected, actual, bad, err, f"within rtol {rtol} (atol {rtol * scale:.3g})")
+
+
+def _worst(expected, actual, bad, err, how: str) -> str:
+    idx = np.unravel_index(int(np.argmax(np.where(bad, err, -1).ravel())), expected.shape)
+    where = tuple(int(i) for i in idx)
+    return (f"{int(bad.sum())} of {expected.size} elements differ (must agree {how}); "
+            f"at index {where}: expected {expected[idx]!r}, got {actual[idx]!r}")
+
+
+def compare_backend(backend_name: str, inputs: Sequence, outputs, values: Sequence,
+                    grad: bool = True, label: str = "", rng: np.random.Generator | None = None,
+                    accumulates: bool = False) -> None:
+    """Compile `outputs` of `inputs` on `backend_name` and on the NumPy reference, run both on
+    `values`, and raise ConformanceError if outputs (or gradients, when `grad`) differ; raise
+    Unsupported if the backend's capabilities exclude the graph."""
+    PreparedComparison(backend_name, inputs, outputs, grad, label,
+                       accumulates=accumulates).check(values, rng)
+
+
+__all__ = ["REFERENCE", "RTOL", "ConformanceError", "Unsupported", "PreparedComparison",
+           "compare_backend", "mismatch", "rtol_for", "unsupported_reason"]

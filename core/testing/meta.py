@@ -1,0 +1,97 @@
+"""What the op library defines versus what the conformance cases exercise: the op keys (Op
+class names and elementwise scalar op names) and the public functions that have no case."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+from collections.abc import Iterable
+
+from theanine.testing.cases import Case, all_cases, case_dtypes, covered_op_keys
+
+# the modules whose public functions build ops (their `__all__`), plus theanine.gradient's helpers
+FUNCTION_MODULES = ("math", "reduction", "linalg", "shape_ops", "join", "allocation", "subtensor",
+                    "nnet")
+GRADIENT_FUNCTIONS = ("zero_grad", "disconnected_grad", "jacobian", "hessian")
+# public functions that build no op, with the reason
+NO_OP_FUNCTIONS = {"ndim": "returns a Python int; the number of dimensions is always static"}
+# op classes exercised through their scalar ops rather than by class
+COVERED_BY_SCALAR_OPS = {"Elemwise"}
+
+
+def library_op_classes() -> dict[str, type]:
+    """Every public Op subclass defined in a module of theanine.tensor or in theanine.gradient,
+    by class name."""
+    import theanine.tensor
+    from theanine.graph.basic import Op
+
+    names = [f"theanine.tensor.{m.name}" for m in pkgutil.iter_modules(theanine.tensor.__path__)]
+    found = {}
+    for modname in [*names, "theanine.gradient"]:
+        module = importlib.import_module(modname)
+        for name, obj in vars(module).items():
+            if (inspect.isclass(obj) and issubclass(obj, Op) and obj.__module__ == modname
+                    and not name.startswith("_") and name not in COVERED_BY_SCALAR_OPS):
+                found[name] = obj
+    return found
+
+
+def library_op_keys() -> set[str]:
+    """The op keys every backend must run: Op class names, every SCALAR_OPS name and the cast
+    to every dtype (cast scalar ops are created on demand, one per target dtype)."""
+    from theanine.tensor.scalar_ops import SCALAR_OPS
+    from theanine.tensor.type import DTYPES
+
+    scalar = {n for n in SCALAR_OPS if not n.startswith("cast_")}
+    return set(library_op_classes()) | scalar | {f"cast_{d}" for d in DTYPES}
+
+
+def covered_keys(cases: Iterable[Case] | None = None) -> set[str]:
+    """Op keys exercised by `cases` (default: all registered) over all their dtypes."""
+    keys: set[str] = set()
+    for case in all_cases() if cases is None else cases:
+        for dtype in case_dtypes(case, extended=False):
+            keys |= covered_op_keys(case, dtype)
+    return keys
+
+
+def uncovered_ops(cases: Iterable[Case] | None = None) -> list[str]:
+    """Op keys of the library that no case exercises."""
+    return sorted(library_op_keys() - covered_keys(cases))
+
+
+def public_functions() -> dict[str, object]:
+    """The public op-building functions (by name; Theano aliases of one function appear once)."""
+    import theanine.gradient
+
+    seen, out = set(), {}
+    for modname in FUNCTION_MODULES:
+        module = importlib.import_module(f"theanine.tensor.{modname}")
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if inspect.isclass(obj) or name in NO_OP_FUNCTIONS or id(obj) in seen:
+                continue
+            seen.add(id(obj))
+            out[name] = obj
+    for name in GRADIENT_FUNCTIONS:
+        out[name] = getattr(theanine.gradient, name)
+    return out
+
+
+def uncovered_functions(cases: Iterable[Case] | None = None) -> list[str]:
+    """Public functions that appear in no case's `functions` (aliases count for their target)."""
+    import theanine.gradient
+    import theanine.tensor as T
+
+    named = set()
+    for case in all_cases() if cases is None else cases:
+        for name in case.functions:
+            obj = getattr(T, name, None) or getattr(theanine.gradient, name)
+            named.add(id(obj))
+    return sorted(name for name, obj in public_functions().items() if id(obj) not in named)
+
+
+__all__ = ["FUNCTION_MODULES", "GRADIENT_FUNCTIONS", "NO_OP_FUNCTIONS", "library_op_classes",
+           "library_op_keys", "covered_keys", "uncovered_ops", "public_functions",
+           "uncovered_functions"]

@@ -1,0 +1,176 @@
+"""The pytest plugin of the conformance suite.
+
+`--theanine-backend NAME` (repeatable; default: every available registered backend) selects the
+backends held to the NumPy reference; `--theanine-extended-dtypes` adds float16 and complex
+dtypes. Tests that take `conformance_backend` are parametrized over the selected backends (an
+unavailable one is skipped with its reason), tests that take `conformance_case` over every
+(case, dtype); at the end of the run an op x dtype coverage matrix is printed per backend.
+
+Use it with `-p theanine.testing.pytest_plugin`, or `pytest_plugins = [...]` in a test module.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from theanine.testing.strategies import DEFAULT_DTYPES, EXTENDED_DTYPES
+
+_RESULTS = pytest.StashKey[dict]()
+_RANK = {"passed": 0, "skipped": 1, "failed": 2}
+_PROFILE = "theanine-conformance"
+
+
+def pytest_addoption(parser) -> None:
+    group = parser.getgroup("theanine", "theanine conformance suite")
+    group.addoption("--theanine-backend", action="append", dest="theanine_backends",
+                    metavar="NAME", default=None,
+                    help="backend to hold to the NumPy reference (repeatable; default: every "
+                         "available registered backend)")
+    group.addoption("--theanine-extended-dtypes", action="store_true",
+                    dest="theanine_extended", default=False,
+                    help="also test float16, complex64 and complex128 where an op has them")
+    group.addoption("--theanine-jobs", type=int, dest="theanine_jobs", default=None,
+                    metavar="N",
+                    help="compile the case graphs in N processes before the tests run "
+                         "(default: one per CPU; 1 turns it off)")
+
+
+def pytest_configure(config) -> None:
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile(_PROFILE, max_examples=10, derandomize=True, deadline=None,
+                              suppress_health_check=[HealthCheck.too_slow])
+    chosen = config.getoption("hypothesis_profile", default=None)
+    if not chosen and settings.get_current_profile_name() == "default":
+        settings.load_profile(_PROFILE)
+    config.stash[_RESULTS] = {}
+
+
+def selected_backends(config) -> list[str]:
+    """The backend names given with --theanine-backend, else every available registered one."""
+    from theanine.backend import backends
+
+    registry = backends()
+    names = config.getoption("theanine_backends", default=None)
+    if names:
+        unknown = [n for n in names if n not in registry]
+        if unknown:
+            raise pytest.UsageError(f"--theanine-backend: unknown backend(s) {', '.join(unknown)};"
+                                    f" registered: {', '.join(sorted(registry))}")
+        return list(dict.fromkeys(names))
+    return [n for n, b in registry.items() if b.available()[0]]
+
+
+def pytest_generate_tests(metafunc) -> None:
+    if "conformance_backend" in metafunc.fixturenames:
+        metafunc.parametrize("conformance_backend", selected_backends(metafunc.config),
+                             indirect=True)
+    if "conformance_case" in metafunc.fixturenames:
+        from theanine.testing.cases import all_cases, case_dtypes
+
+        extended = metafunc.config.getoption("theanine_extended", default=False)
+        metafunc.parametrize("conformance_case", [
+            pytest.param((case, dt), id=f"{case.name}-{dt}")
+            for case in all_cases() for dt in case_dtypes(case, extended)])
+
+
+@pytest.fixture
+def conformance_backend(request) -> str:
+    """The name of the backend under test; skips when it is not available here."""
+    from theanine.backend import backends
+
+    name = request.param
+    ok, why = backends()[name].available()
+    if not ok:
+        pytest.skip(f"backend {name!r} is not available: {why}")
+    return name
+
+
+def pytest_collection_finish(session) -> None:
+    """Compile the selected case graphs of each compiling backend in parallel first."""
+    from theanine.testing.compare import REFERENCE
+    from theanine.testing.prewarm import default_jobs, prewarm
+
+    jobs = session.config.getoption("theanine_jobs", default=None) or default_jobs()
+    todo: dict[str, list] = {}
+    for item in session.items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "conformance_case" in params and params["conformance_backend"] != REFERENCE:
+            case, dtype = params["conformance_case"]
+            todo.setdefault(params["conformance_backend"], []).append((case.name, dtype))
+    for backend, items in todo.items():
+        from theanine.backend import backends
+
+        if backends()[backend].available()[0]:
+            prewarm(backend, items, jobs)
+
+
+def _cell(item) -> tuple[str, str, str] | None:
+    """(backend, row, dtype) of a conformance test item, else None."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    if "conformance_backend" not in params:
+        return None
+    if "conformance_case" in params:
+        case, dtype = params["conformance_case"]
+        return params["conformance_backend"], case.row, dtype
+    row = getattr(item, "originalname", item.name).removeprefix("test_").replace("_", " ")
+    return params["conformance_backend"], row, str(params.get("conformance_dtype", "any"))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    cell = _cell(item)
+    if cell is None or not (report.when == "call" or report.outcome != "passed"):
+        return
+    reason = ""
+    if report.skipped and isinstance(report.longrepr, tuple):
+        reason = report.longrepr[2].removeprefix("Skipped: ")
+    results = item.config.stash.get(_RESULTS, None)
+    if results is None:
+        return
+    old = results.get(cell)
+    if old is None or _RANK[report.outcome] > _RANK[old[0]]:
+        results[cell] = (report.outcome, reason)
+
+
+def coverage_lines(results: dict) -> list[str]:
+    """The op x dtype matrix per backend: ok, FAIL, s<n> (skipped for reason n), '.' untested."""
+    lines = []
+    for backend in dict.fromkeys(b for b, _, _ in results):
+        cells = {(r, d): v for (b, r, d), v in results.items() if b == backend}
+        rows = list(dict.fromkeys(r for r, _ in cells))
+        used = {d for _, d in cells}
+        cols = [d for d in (*DEFAULT_DTYPES, *EXTENDED_DTYPES) if d in used] + \
+            sorted(used - set(DEFAULT_DTYPES) - set(EXTENDED_DTYPES))
+        width = max(len(r) for r in rows) + 2
+        reasons: dict[str, int] = {}
+        lines.append(f"backend {backend!r} vs the numpy reference")
+        lines.append(" " * width + "".join(f"{c:>11}" for c in cols))
+        counts = dict.fromkeys(_RANK, 0)
+        for r in rows:
+            text = []
+            for c in cols:
+                outcome, why = cells.get((r, c), ("", ""))
+                if outcome:
+                    counts[outcome] += 1
+                if outcome == "skipped":
+                    text.append(f"s{reasons.setdefault(why, len(reasons) + 1)}")
+                else:
+                    text.append({"passed": "ok", "failed": "FAIL"}.get(outcome, "."))
+            lines.append(f"{r:<{width}}" + "".join(f"{t:>11}" for t in text))
+        lines.append(f"{counts['passed']} ok, {counts['failed']} failed, "
+                     f"{counts['skipped']} skipped")
+        lines += [f"  s{n}: {why}" for why, n in reasons.items()]
+        lines.append("")
+    return lines
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    results = config.stash.get(_RESULTS, None)
+    if not results:
+        return
+    terminalreporter.write_sep("=", "theanine conformance: op x dtype coverage")
+    for line in coverage_lines(results):
+        terminalreporter.write_line(line)

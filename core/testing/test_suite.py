@@ -1,0 +1,70 @@
+"""The conformance suite: every registered case for each of its dtypes (forward and gradient,
+drawn shapes, layouts and values) and random expression graphs, run on each selected backend
+against the NumPy reference.
+
+    pytest --pyargs theanine.testing -p theanine.testing.pytest_plugin --theanine-backend c
+
+A project's own tests can import these test functions into a test module (with
+`pytest_plugins = ["theanine.testing.pytest_plugin"]` there).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from theanine.testing.compare import PreparedComparison, Unsupported, mismatch
+from theanine.testing.strategies import FLOATS, expression_graphs
+
+pytest_plugins = ["theanine.testing.pytest_plugin"]
+
+# compiling happens before the examples run, so per-example time is small but varies with
+# the machine: no deadline
+SUITE_SETTINGS = {"deadline": None,
+                  "suppress_health_check": [HealthCheck.too_slow, HealthCheck.filter_too_much,
+                                            HealthCheck.function_scoped_fixture,
+                                            HealthCheck.data_too_large]}
+_SEEDS = st.integers(0, 2**32 - 1)
+
+
+def _prepare(backend: str, inputs, outputs, **kw) -> PreparedComparison:
+    try:
+        return PreparedComparison(backend, inputs, outputs, **kw)
+    except Unsupported as e:
+        pytest.skip(str(e))
+
+
+def test_case(conformance_backend: str, conformance_case) -> None:
+    """One case at one dtype: a graph compiled once, checked on several draws."""
+    case, dtype = conformance_case
+    inputs, outputs = case.graph(dtype)
+    prepared = _prepare(conformance_backend, inputs, outputs, grad=case.grad,
+                        label=f"case {case.name!r} [{dtype}]", accumulates=case.accumulates)
+
+    @settings(**SUITE_SETTINGS)
+    @given(data=st.data())
+    def check(data):
+        values = case.draw_values(data, dtype)
+        prepared.check(values, np.random.default_rng(data.draw(_SEEDS, label="seed")))
+
+    check()
+
+
+@pytest.mark.parametrize("conformance_dtype", FLOATS)
+@settings(**SUITE_SETTINGS)
+@given(data=st.data())
+def test_random_graph(conformance_backend: str, conformance_dtype: str, data) -> None:
+    """A random expression (elementwise, reductions, transposes, dot) and its gradient: the
+    reference matches NumPy, and the backend matches the reference."""
+    graph = data.draw(expression_graphs(dtypes=(conformance_dtype,)), label="graph")
+    prepared = _prepare(conformance_backend, graph.inputs, graph.outputs,
+                        label=f"random graph {graph.text} [{conformance_dtype}]",
+                        accumulates=True)
+    with np.errstate(all="ignore"):
+        reference = prepared.ref_forward(*graph.values)
+    for k, (e, r) in enumerate(zip(graph.expected, reference)):
+        problem = mismatch(e, np.asarray(r), graph.outputs[k].dtype, scaled=True)
+        assert problem is None, f"reference backend vs NumPy on {graph.text}: {problem}"
+    prepared.check(graph.values, np.random.default_rng(data.draw(_SEEDS, label="seed")))
