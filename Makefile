@@ -21,7 +21,8 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/python -m pip install -q -e ".[bench]"
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py --backend numpy
+	$(BIN)/python benchmarks/c_backend.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -89,14 +89,15 @@ def _omp_library() -> ctypes.CDLL | None:
     if gcc is None:
         NOTES.append("c-loop column skipped: gcc not found")
         return None
-    out = Path(tempfile.mkdtemp(prefix="theanine-bench-")) / "omp_poly.so"
-    cmd = [gcc, "-O3", "-march=native", "-fopenmp", "-shared", "-fPIC",
-           str(_HERE / "omp_poly.c"), "-o", str(out)]
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode != 0:
-        NOTES.append(f"c-loop column skipped: {' '.join(cmd)} failed: {done.stderr.strip()}")
-        return None
-    lib = ctypes.CDLL(str(out))
+    with tempfile.TemporaryDirectory(prefix="theanine-bench-") as tmp:
+        out = Path(tmp) / "omp_poly.so"
+        cmd = [gcc, "-O3", "-march=native", "-fopenmp", "-shared", "-fPIC",
+               str(_HERE / "omp_poly.c"), "-o", str(out)]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            NOTES.append(f"c-loop column skipped: {' '.join(cmd)} failed: {done.stderr.strip()}")
+            return None
+        lib = ctypes.CDLL(str(out))  # stays mapped after its directory is removed
     for name in ("poly_f64", "poly_f32"):
         fn = getattr(lib, name)
         fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long]

@@ -26,6 +26,10 @@ class Backend:
         """(True, "") if this backend can run here, else (False, reason)."""
         return True, ""
 
+    def describe(self) -> list[str]:
+        """Facts for `theanine info`: compilers, libraries and devices this backend found."""
+        return []
+
     def compile(self, fgraph: FunctionGraph) -> Callable[..., Sequence]:
         """Return a callable taking the fgraph's input values in order and returning its output
         values in order."""

@@ -33,6 +33,11 @@ def info_lines() -> list[str]:
         ok, why = b.available()
         status = "available" if ok else f"unavailable: {why}"
         lines.append(f"  {name:<12} devices={','.join(b.devices):<16} {status}")
+        lines += [f"  {'':<12} {fact}" for fact in b.describe()]
+    from theanine.cache import cache_usage
+
+    root, entries, size = cache_usage()
+    lines += ["", f"compile cache: {root} ({entries} entries, {size / 1e6:.1f} MB)"]
     from theanine.rewrite import format_rewrites
 
     lines += ["", "rewrites (pass: rewrite, tags):"]

@@ -4,10 +4,17 @@ rest through library calls, all driven by one compiled function per graph."""
 from __future__ import annotations
 
 import ctypes
+import os
 
 from theanine.backend import Backend
 from theanine.backends.cpu_c.blas import gemm_pointers
-from theanine.backends.cpu_c.compiler import _openmp_and_headers, build_shared_object, load
+from theanine.backends.cpu_c.compiler import (
+    _openmp_and_headers,
+    build_shared_object,
+    find_compiler,
+    load,
+    vector_math,
+)
 from theanine.backends.cpu_c.dialect import CDialect
 from theanine.backends.cpu_c.library import check_supported
 from theanine.backends.cpu_c.program import render_program
@@ -32,6 +39,14 @@ class CBackend(Backend):
         why = _openmp_and_headers()
         return (not why, why)
 
+    def describe(self) -> list[str]:
+        cc, version = find_compiler()
+        blas = gemm_pointers()[3]
+        return [f"compiler: {version if cc else 'none (' + version + ')'}",
+                f"BLAS: {blas}",
+                f"SIMD math: {'glibc libmvec' if vector_math() else 'none (scalar libm)'}",
+                f"device cpu: {os.cpu_count()} cores (OpenMP threads)"]
+
     def can_fuse(self, node: Apply) -> bool:
         return self.renderer.supports(node.op.scalar_op.name,
                                       [v.dtype for v in node.inputs], node.outputs[0].dtype)
@@ -47,7 +62,7 @@ class CBackend(Backend):
                 check_supported(s.node, self.name)
         sgemm, dgemm, ilp64, _ = gemm_pointers()
         blas = bool(sgemm and dgemm and ilp64)
-        program = render_program(fgraph, steps, blas)
+        program = render_program(fgraph, steps, blas, vector_math())
         lib = load(build_shared_object(program.source))
         if lib.th_init() != 0:
             raise RuntimeError("theanine: the C backend could not initialise NumPy's C API")

@@ -15,7 +15,7 @@ import numpy as np
 
 from theanine.cache import cached_build
 
-FLAGS = ["-O3", "-march=native", "-fopenmp", "-fPIC", "-shared", "-fno-math-errno",
+FLAGS = ["-O2", "-march=native", "-fopenmp", "-fPIC", "-shared", "-fno-math-errno",
          "-ffp-contract=off",
          "-fno-strict-aliasing", "-w"]
 
@@ -63,6 +63,14 @@ def target_id() -> str:
     return f"{platform.machine()}-{hashlib.sha256(flags.encode()).hexdigest()[:16]}"
 
 
+@functools.lru_cache(maxsize=1)
+def vector_math() -> bool:
+    """True if glibc's libmvec (SIMD exp, log, tanh, ...) can be linked."""
+    import ctypes.util
+
+    return ctypes.util.find_library("mvec") is not None
+
+
 def include_dirs() -> list[str]:
     return [sysconfig.get_paths()["include"], np.get_include(), str(Path(__file__).parent)]
 
@@ -78,7 +86,8 @@ def build_shared_object(source: str) -> Path:
              "numpy": np.__version__, "runtime": hashlib.sha256(runtime.encode()).hexdigest()}
 
     def build(src: Path, out: Path) -> None:
-        cmd = [cc, *FLAGS, *[f"-I{d}" for d in include_dirs()], str(src), "-o", str(out)]
+        libs = ["-lmvec", "-lm"] if "omp declare simd" in source else ["-lm"]
+        cmd = [cc, *FLAGS, *[f"-I{d}" for d in include_dirs()], str(src), "-o", str(out), *libs]
         res = subprocess.run(cmd, capture_output=True, text=True)
         if res.returncode != 0:
             raise CompileError(f"gcc failed ({' '.join(cmd)}):\n{res.stderr[-4000:]}")

@@ -46,93 +46,112 @@ def combine(op: str, acc: str, value: str, dtype: str, d: Dialect) -> str:
 
 
 class CKernelRenderer:
-    """Renders kernel IR as C inner-loop functions for runtime.h."""
+    """Renders kernel IR as C inner-loop functions for runtime.h.
+
+    Each function has a contiguous version (typed `restrict` pointers hoisted out of the loop,
+    so gcc vectorizes with plain loads and stores) and a strided version.
+    """
 
     def __init__(self):
         self.dialect = CDialect()
         self.r = CStyleRenderer(self.dialect)
 
-    def _prologue(self, k: Kernel) -> list[str]:
+    def _head(self, k: Kernel) -> list[str]:
         t = self.dialect.type
-        return [f"    const {t(dt)} P{j} = *(const {t(dt)} *)prm[{j}];"
-                for j, dt in enumerate(k.params)]
+        lines = [f"static void {k.name}(int64_t n, char **p, const int64_t *s, "
+                 f"const void *params)", "{",
+                 "    const char *const *prm = (const char *const *)params;", "    (void)prm;"]
+        lines += [f"    const {t(dt)} P{j} = *(const {t(dt)} *)prm[{j}];"
+                  for j, dt in enumerate(k.params)]
+        return lines
 
-    def _loop_body(self, k: Kernel, n_out: int, contiguous: bool) -> tuple[list[str], list[str]]:
+    def _pointers(self, k: Kernel, n_out: int, out_dtypes: list[str]) -> list[str]:
+        """Typed restrict pointers O<j> (outputs) and I<b> (inputs) for the contiguous loop."""
+        t = self.dialect.type
+        lines = [f"        {t(dt)} *restrict O{j} = ({t(dt)} *)p[{j}];"
+                 for j, dt in enumerate(out_dtypes)]
+        lines += [f"        const {t(dt)} *restrict I{b} = (const {t(dt)} *)p[{n_out + b}];"
+                  for b, (dt, _) in enumerate(k.inputs)]
+        return lines
+
+    def _body(self, k: Kernel, n_out: int, contiguous: bool) -> tuple[list[str], list[str]]:
         t = self.dialect.type
         if contiguous:
             def load(b, dt):
-                return f"((const {t(dt)} *)p[{n_out + b}])[i]"
+                return f"I{b}[i]"
         else:
             def load(b, dt):
                 return f"*(const {t(dt)} *)(p[{n_out + b}] + i * s[{n_out + b}])"
         return self.r.body(k, load, lambda j: f"P{j}")
 
-    def _contiguous_test(self, k: Kernel, n_out: int, out_dtypes: list[str]) -> str:
-        sizes = [f"sizeof({self.dialect.type(dt)})" for dt in out_dtypes] + \
-            [f"sizeof({self.dialect.type(dt)})" for dt, _ in k.inputs]
-        return " && ".join(f"s[{j}] == {size}" for j, size in enumerate(sizes)) or "1"
+    def _unit_strides(self, dtypes: list[str], first: int) -> str:
+        return " && ".join(f"s[{first + j}] == sizeof({self.dialect.type(dt)})"
+                           for j, dt in enumerate(dtypes)) or "1"
+
+    def _loop(self, body: list[str], tail: list[str], indent: str, simd: str) -> list[str]:
+        lines = [f"{indent}{simd}"] if simd else []
+        lines.append(f"{indent}for (int64_t i = 0; i < n; ++i) {{")
+        lines += [f"{indent}    {b}" for b in body + tail]
+        lines.append(f"{indent}}}")
+        return lines
 
     def elementwise(self, k: Kernel) -> str:
         """An elementwise kernel: writes every output at each index of the run."""
         t = self.dialect.type
         n_out = len(k.outputs)
-        lines = [f"static void {k.name}(int64_t n, char **p, const int64_t *s, "
-                 f"const void *params)", "{",
-                 "    const char *const *prm = (const char *const *)params;", "    (void)prm;"]
-        lines += self._prologue(k)
-        test = self._contiguous_test(k, n_out, k.output_dtypes)
-        for contiguous in (True, False):
-            body, outs = self._loop_body(k, n_out, contiguous)
-            lines.append(f"    {'if (' + test + ') {' if contiguous else 'else {'}")
-            if contiguous:
-                lines.append("        #pragma omp simd")
-            lines.append("        for (int64_t i = 0; i < n; ++i) {")
-            lines += [f"            {b}" for b in body]
-            for j, (name, dt) in enumerate(zip(outs, k.output_dtypes)):
-                target = (f"(({t(dt)} *)p[{j}])[i]" if contiguous
-                          else f"*({t(dt)} *)(p[{j}] + i * s[{j}])")
-                lines.append(f"            {target} = {name};")
-            lines += ["        }", "    }"]
-        lines.append("}")
+        lines = self._head(k)
+        test = self._unit_strides(k.output_dtypes + [dt for dt, _ in k.inputs], 0)
+        body, outs = self._body(k, n_out, True)
+        lines.append(f"    if ({test}) {{")
+        lines += self._pointers(k, n_out, k.output_dtypes)
+        lines += self._loop(body, [f"O{j}[i] = {o};" for j, o in enumerate(outs)],
+                            "        ", "#pragma omp simd")
+        lines.append("    } else {")
+        body, outs = self._body(k, n_out, False)
+        stores = [f"*({t(dt)} *)(p[{j}] + i * s[{j}]) = {o};"
+                  for j, (o, dt) in enumerate(zip(outs, k.output_dtypes))]
+        lines += self._loop(body, stores, "        ", "")
+        lines += ["    }", "}"]
         return "\n".join(lines)
 
     def reduction(self, k: Kernel) -> str:
-        """A reduction kernel: operand 0 is the output (stride 0 along reduced axes)."""
+        """A reduction kernel: operand 0 is the output (stride 0 along reduced axes): either
+        one accumulator for the whole run, or one output element per index of the run."""
         t = self.dialect.type
         acc_t = t(k.acc_dtype)
         op = k.reduce_op
-        lines = [f"static void {k.name}(int64_t n, char **p, const int64_t *s, "
-                 f"const void *params)", "{",
-                 "    const char *const *prm = (const char *const *)params;", "    (void)prm;"]
-        lines += self._prologue(k)
-        in_test = " && ".join(f"s[{1 + j}] == sizeof({t(dt)})" for j, (dt, _) in
-                              enumerate(k.inputs)) or "1"
-        simd = "#pragma omp simd reduction(+:acc)" if op == "add" else \
-            "#pragma omp simd reduction(*:acc)" if op == "mul" else ""
+        d = self.dialect
+        lines = self._head(k)
+        in_test = self._unit_strides([dt for dt, _ in k.inputs], 1)
+        simd = {"add": "#pragma omp simd reduction(+:acc)",
+                "mul": "#pragma omp simd reduction(*:acc)"}.get(op, "")
         lines.append("    if (s[0] == 0) {")
         lines.append(f"        {acc_t} acc = *({acc_t} *)p[0];")
-        for contiguous in (True, False):
-            body, outs = self._loop_body(k, 1, contiguous)
-            lines.append(f"        {'if (' + in_test + ') {' if contiguous else 'else {'}")
-            if contiguous and simd:
-                lines.append(f"            {simd}")
-            lines.append("            for (int64_t i = 0; i < n; ++i) {")
-            lines += [f"                {b}" for b in body]
-            step = combine(op, "acc", outs[0], k.acc_dtype, self.dialect)
-            lines.append(f"                acc = {step};")
-            lines += ["            }", "        }"]
-        lines.append(f"        *({acc_t} *)p[0] = acc;")
+        body, outs = self._body(k, 1, True)
+        lines.append(f"        if ({in_test}) {{")
+        lines += ["    " + x for x in self._pointers(k, 1, [])]
+        lines += self._loop(body, [f"acc = {combine(op, 'acc', outs[0], k.acc_dtype, d)};"],
+                            "            ", simd)
+        lines.append("        } else {")
+        body, outs = self._body(k, 1, False)
+        lines += self._loop(body, [f"acc = {combine(op, 'acc', outs[0], k.acc_dtype, d)};"],
+                            "            ", "")
+        lines += ["        }", f"        *({acc_t} *)p[0] = acc;"]
+        lines.append(f"    }} else if (s[0] == sizeof({acc_t}) && {in_test}) {{")
+        body, outs = self._body(k, 1, True)
+        lines += self._pointers(k, 1, [k.acc_dtype])
+        lines += self._loop(body, [f"O0[i] = {combine(op, 'O0[i]', outs[0], k.acc_dtype, d)};"],
+                            "        ", "#pragma omp simd")
         lines.append("    } else {")
-        body, outs = self._loop_body(k, 1, False)
-        lines.append("        for (int64_t i = 0; i < n; ++i) {")
-        lines += [f"            {b}" for b in body]
-        lines.append(f"            {acc_t} *o = ({acc_t} *)(p[0] + i * s[0]);")
-        lines.append(f"            *o = {combine(op, '*o', outs[0], k.acc_dtype, self.dialect)};")
-        lines += ["        }", "    }", "}"]
+        body, outs = self._body(k, 1, False)
+        lines += self._loop(body, [f"{acc_t} *o = ({acc_t} *)(p[0] + i * s[0]);",
+                                   f"*o = {combine(op, '*o', outs[0], k.acc_dtype, d)};"],
+                            "        ", "")
+        lines += ["    }", "}"]
         lines.append(f"static void {k.name}_combine(int64_t n, char *dst, const char *src)")
         lines.append("{")
         lines.append(f"    {acc_t} *d = ({acc_t} *)dst; const {acc_t} *q = (const {acc_t} *)src;")
         lines.append("    for (int64_t i = 0; i < n; ++i) "
-                     f"d[i] = {combine(op, 'd[i]', 'q[i]', k.acc_dtype, self.dialect)};")
+                     f"d[i] = {combine(op, 'd[i]', 'q[i]', k.acc_dtype, d)};")
         lines.append("}")
         return "\n".join(lines)

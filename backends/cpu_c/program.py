@@ -278,6 +278,20 @@ static PyArrayObject *th_buffer(PyObject *work, int slot, int nd, npy_intp *shap
 """
 
 
+# libm functions glibc's libmvec has SIMD versions of; declared so that gcc vectorizes loops
+# calling them (otherwise it only does under -ffast-math, which would change NaN semantics)
+VECTOR_MATH = ["exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sin", "cos", "tan",
+               "asin", "acos", "atan", "sinh", "cosh", "tanh"]
+
+
+def vector_math_declarations() -> str:
+    lines = []
+    for fn in VECTOR_MATH:
+        lines += ["#pragma omp declare simd notinbranch", f"extern double {fn}(double);",
+                  "#pragma omp declare simd notinbranch", f"extern float {fn}f(float);"]
+    return "\n".join(lines)
+
+
 @dataclass
 class Program:
     """A rendered program and the state th_run needs."""
@@ -289,9 +303,11 @@ class Program:
 
 
 class _Emitter:
-    def __init__(self, fgraph: FunctionGraph, steps: list[Step], blas: bool):
+    def __init__(self, fgraph: FunctionGraph, steps: list[Step], blas: bool,
+                 vector_math: bool):
         self.fgraph = fgraph
         self.blas = blas
+        self.vector_math = vector_math
         self.steps = steps
         self.slot: dict[Variable, int] = {}
         self.constants: list = []
@@ -368,7 +384,8 @@ class _Emitter:
         body.append(f"    for (int i = 0; i < {n_vals}; ++i) Py_XDECREF(v[i]);")
         body.append("    return NULL;")
         body.append("}")
-        source = "\n".join([HEADER, PRELUDE, *self.kernels, *body]) + "\n"
+        simd_math = vector_math_declarations() if self.vector_math else ""
+        source = "\n".join([HEADER, simd_math, PRELUDE, *self.kernels, *body]) + "\n"
         return Program(source, tuple(self.constants), tuple(self.host), self.n_work)
 
     # -- steps ---------------------------------------------------------------------------------
@@ -561,7 +578,11 @@ class _Emitter:
         L.append("    }")
 
 
-def render_program(fgraph: FunctionGraph, steps: list[Step], blas: bool) -> Program:
-    """Render `steps` (from theanine.codegen.fusion.lower) of `fgraph` as one C source;
-    `blas`: call gemm directly for Dot and Gemm (th_init_blas must be given its address)."""
-    return _Emitter(fgraph, steps, blas).emit()
+def render_program(fgraph: FunctionGraph, steps: list[Step], blas: bool,
+                   vector_math: bool) -> Program:
+    """Render `steps` (from theanine.codegen.fusion.lower) of `fgraph` as one C source.
+
+    blas: call gemm directly for Dot and Gemm (th_init_blas must be given its address);
+    vector_math: declare libmvec's SIMD math so loops calling exp/log/tanh vectorize.
+    """
+    return _Emitter(fgraph, steps, blas, vector_math).emit()

@@ -58,6 +58,23 @@ static int64_t th_simplify(th_space *sp)
     return total;
 }
 
+/* Reorder axes so that operand `op`'s strides decrease (its innermost axis has the smallest
+ * stride): reductions then read their input in memory order whatever its layout. */
+static void th_sort_axes(th_space *sp, int op)
+{
+    for (int i = 1; i < sp->ndim; ++i) {
+        for (int j = i; j > 0; --j) {
+            int64_t a = sp->strides[op][j - 1], b = sp->strides[op][j];
+            if ((a < 0 ? -a : a) >= (b < 0 ? -b : b)) break;
+            int64_t t = sp->shape[j]; sp->shape[j] = sp->shape[j - 1]; sp->shape[j - 1] = t;
+            for (int o = 0; o < sp->nop; ++o) {
+                t = sp->strides[o][j]; sp->strides[o][j] = sp->strides[o][j - 1];
+                sp->strides[o][j - 1] = t;
+            }
+        }
+    }
+}
+
 /* Visit the box lo[d] <= i[d] < hi[d] in C order, one inner-axis run per call. */
 static void th_walk(const th_space *sp, const int64_t *lo, const int64_t *hi, th_inner_fn fn,
                     const void *params)
@@ -135,6 +152,7 @@ typedef void (*th_combine_fn)(int64_t n, char *dst, const char *src);
 static int th_reduce(th_space *sp, th_inner_fn fn, const void *params, int64_t grain,
                      int64_t out_count, size_t out_itemsize, th_combine_fn combine)
 {
+    if (sp->nop > 1) th_sort_axes(sp, 1);
     int64_t total = th_simplify(sp);
     if (total == 0) return 0;
     int64_t lo[TH_MAXDIMS], hi[TH_MAXDIMS];

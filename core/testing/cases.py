@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 import numpy as np
 from hypothesis import strategies as st
 
-from theanine.testing.strategies import DEFAULT_DTYPES, EXTENDED_DTYPES, REAL, Domain, arrays
+from theanine.testing.strategies import (
+    DEFAULT_DTYPES,
+    EXTENDED_DTYPES,
+    REAL,
+    Domain,
+    arrays,
+    lengths,
+)
 from theanine.testing.strategies import broadcast_shapes as _broadcast_shapes
 
 Shape = tuple[int, ...]
@@ -100,6 +107,12 @@ class Case:
         return values
 
 
+def sized(n: int, make: Callable, min_side: int = 0) -> Callable[[], st.SearchStrategy]:
+    """A `Case.shapes` for inputs whose shapes are tied by hand: `n` lengths (strategies.lengths)
+    turned into one shape per arg by `make`."""
+    return lambda: lengths(n, min_side).map(lambda d: make(*d))
+
+
 _REGISTRY: dict[str, Case] = {}
 
 
@@ -113,7 +126,12 @@ def register(case: Case) -> Case:
 
 def all_cases() -> list[Case]:
     """Every registered case, the built-in library's first, in registration order."""
-    from theanine.testing import elemwise_cases, shape_cases, tensor_cases  # noqa: F401
+    from theanine.testing import (  # noqa: F401 (they register)
+        elemwise_cases,
+        kernel_cases,
+        shape_cases,
+        tensor_cases,
+    )
 
     return list(_REGISTRY.values())
 
@@ -176,5 +194,5 @@ ALL = DEFAULT_DTYPES
 NUMERIC = tuple(d for d in DEFAULT_DTYPES if d != "bool")
 FLOAT = ("float32", "float64")
 
-__all__ = ["Arg", "Case", "free", "register", "all_cases", "case_dtypes", "builds",
+__all__ = ["Arg", "Case", "free", "sized", "register", "all_cases", "case_dtypes", "builds",
            "graph_op_keys", "covered_op_keys", "ALL", "NUMERIC", "FLOAT"]

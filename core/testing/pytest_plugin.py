@@ -44,6 +44,7 @@ def pytest_configure(config) -> None:
     if not chosen and settings.get_current_profile_name() == "default":
         settings.load_profile(_PROFILE)
     config.stash[_RESULTS] = {}
+    selected_backends(config)  # an unknown name is a usage error before anything runs
 
 
 def selected_backends(config) -> list[str]:

@@ -6,10 +6,9 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
-from theanine.testing.cases import Arg, Case, free, register
+from theanine.testing.cases import Arg, Case, free, register, sized
 from theanine.testing.elemwise_cases import RS
-from theanine.testing.strategies import Domain, sides
-from theanine.testing.tensor_cases import sized
+from theanine.testing.strategies import Domain, lengths
 
 MOVE = ("bool", "int16", "float32", "float64")
 NUMERIC_MOVE = ("int8", "int16", "float32", "float64")
@@ -163,8 +162,7 @@ def _advanced_index(x, i):
 register(Case("getitem[advanced]", _advanced_index,
               (free(3, domain=RS, name="x"), Arg((None,), "int64", _in_range, "i")), MOVE,
               functions=("getitem",), label="getitem (advanced)",
-              shapes=lambda: st.tuples(sides(1, 4), sides(1, 4), sides(1, 4), sides(0, 5)).map(
-                  lambda d: [d[:3], d[3:]])))
+              shapes=lambda: st.tuples(lengths(3, 1), lengths(1, 0, 5)).map(list)))
 
 
 def _set_or_inc(fn_name: str):
@@ -181,8 +179,7 @@ for _name, _dtypes in (("set_subtensor", MOVE), ("inc_subtensor", NUMERIC_MOVE))
     register(Case(_name, _set_or_inc(_name),
                   (free(3, domain=RS, name="x"), free(1, domain=RS, name="y"),
                    Arg((None,), "int64", _in_range, "i")), _dtypes, functions=(_name,),
-                  shapes=lambda: st.tuples(sides(1, 4), sides(1, 4), sides(1, 4),
-                                           st.booleans(), sides(0, 5)).map(
-                      lambda d: [d[:3], (d[2] if d[3] else 1,), (d[4],)])))
+                  shapes=lambda: st.tuples(lengths(3, 1), st.booleans(), lengths(1, 0, 5)).map(
+                      lambda d: [d[0], (d[0][2] if d[1] else 1,), d[2]])))
 
 __all__ = ["MOVE", "NUMERIC_MOVE", "SHAPE_ONLY"]

@@ -18,6 +18,7 @@ FLOATS = ("float32", "float64")
 INTS = ("int8", "int16", "int32", "int64", "uint8")
 LAYOUTS = ("C", "F", "strided", "reversed", "broadcast")
 SPECIAL_FLOATS = (math.nan, math.inf, -math.inf, -0.0)
+LARGE = 2048  # arrays with more elements are filled by NumPy from a drawn seed
 Shape = tuple[int, ...]
 
 
@@ -91,8 +92,30 @@ REAL_SPECIAL = Domain(specials=True)
 
 
 def sides(min_side: int = 1, max_side: int = 4) -> st.SearchStrategy[int]:
-    """One axis length."""
+    """One axis length (hypothesis-chosen: small and boundary lengths come first)."""
     return st.integers(min_side, max_side)
+
+
+def _rng(draw) -> np.random.Generator:
+    """A NumPy generator seeded by hypothesis: shapes and layouts drawn from it are spread
+    evenly, where hypothesis itself favours the smallest and repeats them."""
+    return np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+
+
+def _frame(rng: np.random.Generator, n: int, min_side: int, max_side: int) -> list[int]:
+    """`n` lengths in [max(min_side, 1), max_side]; when min_side is 0, one of them is 0 in
+    about one draw of eight."""
+    out = [int(v) for v in rng.integers(max(min_side, 1), max_side, size=n, endpoint=True)]
+    if min_side == 0 and n and rng.random() < 1 / 8:
+        out[int(rng.integers(n))] = 0
+    return out
+
+
+@st.composite
+def lengths(draw, n: int, min_side: int = 0, max_side: int = 4) -> tuple[int, ...]:
+    """`n` axis lengths spread evenly over [1, max_side], one of them 0 now and then when
+    min_side is 0 (for cases whose inputs' shapes are tied by hand, like dot's)."""
+    return tuple(_frame(_rng(draw), n, min_side, max_side))
 
 
 @st.composite
@@ -101,41 +124,33 @@ def broadcast_shapes(draw, patterns: Sequence[Sequence[int | None]], min_side: i
     """Run-time shapes for inputs with static shapes `patterns` (ints where fixed, None where
     free) that broadcast together as NumPy does: a common frame of lengths (one of them 0 now
     and then when min_side is 0), with free axes of some inputs set to 1."""
+    rng = _rng(draw)
     nd = max((len(p) for p in patterns), default=0)
-    frame = [draw(sides(max(min_side, 1), max_side)) for _ in range(nd)]
-    fixed = set()
-    for p in patterns:
-        for i, s in enumerate(p):
-            if s is not None and s != 1:
-                frame[nd - len(p) + i] = s
-                fixed.add(nd - len(p) + i)
-    free = [a for a in range(nd) if a not in fixed]
-    if min_side == 0 and free and draw(st.sampled_from([False, False, False, True])):
-        frame[draw(st.sampled_from(free))] = 0
-    shapes = []
-    for p in patterns:
-        shp = []
-        for i, s in enumerate(p):
-            one = s is None and draw(st.sampled_from([False, False, True]))
-            shp.append(s if s is not None else 1 if one else frame[nd - len(p) + i])
-        shapes.append(tuple(shp))
-    return shapes
+    fixed = {nd - len(p) + i: s for p in patterns for i, s in enumerate(p)
+             if s is not None and s != 1}
+    frame = _frame(rng, nd, min_side if not fixed else max(min_side, 1), max_side)
+    frame = [fixed.get(a, v) for a, v in enumerate(frame)]
+    return [tuple(s if s is not None else 1 if rng.random() < 1 / 3 else
+                  frame[nd - len(p) + i] for i, s in enumerate(p)) for p in patterns]
 
 
 @st.composite
 def arrays(draw, dtype: str, shape: Shape, domain: Domain = REAL,
            layouts: Sequence[str] = LAYOUTS) -> np.ndarray:
     """An array of `dtype` and `shape` with elements in `domain` (specials in about a third of
-    the arrays of a domain that allows them), in one of `layouts`: 'C'
-    (contiguous), 'F' (a transposed view), 'strided' (every other element, offset by one),
-    'reversed' (negative strides on every axis) or 'broadcast' (read-only, zero strides)."""
+    the arrays of a domain that allows them), in one of `layouts`: 'C' (contiguous), 'F' (a
+    transposed view), 'strided' (every other element, offset by one), 'reversed' (negative
+    strides on every axis) or 'broadcast' (read-only, zero strides)."""
     shape = tuple(shape)
-    if domain.specials and not draw(st.sampled_from([False, False, True])):
+    rng = _rng(draw)
+    if domain.specials and rng.random() >= 1 / 3:
         domain = replace(domain, specials=False)  # most arrays stay finite
     elements = domain.elements(dtype)
-    layout = draw(st.sampled_from(tuple(layouts))) if shape else "C"
+    layout = layouts[int(rng.integers(len(layouts)))] if shape else "C"
 
     def base(shp):
+        if math.prod(shp) > LARGE:
+            return random_fill(rng, dtype, shp, domain)
         return draw(hnp.arrays(np.dtype(dtype), tuple(shp), elements=elements))
 
     if layout == "F":
@@ -145,9 +160,37 @@ def arrays(draw, dtype: str, shape: Shape, domain: Domain = REAL,
     if layout == "reversed":
         return base(shape)[(slice(None, None, -1),) * len(shape)]
     if layout == "broadcast":
-        small = tuple(1 if draw(st.booleans()) else s for s in shape)
+        small = tuple(1 if rng.random() < .5 else s for s in shape)
         return np.broadcast_to(base(small), shape)
     return base(shape)
+
+
+def random_fill(rng: np.random.Generator, dtype: str, shape: Shape,
+                domain: Domain) -> np.ndarray:
+    """A large array of `dtype` in `domain` from a NumPy generator (drawing it element by element
+    through hypothesis would be slow); specials land at a few random positions."""
+    dt = np.dtype(dtype)
+    if dt.kind == "b":
+        out = np.ones(shape, bool) if domain.nonzero or domain.lo > 0 else rng.random(shape) < .5
+        return out
+    if dt.kind in "iu":
+        info = np.iinfo(dt)
+        lo, hi = max(math.ceil(domain.lo), int(info.min)), min(math.floor(domain.hi), int(info.max))
+        out = rng.integers(lo, hi, size=shape, endpoint=True).astype(dt)
+        if domain.nonzero:
+            out[out == 0] = hi
+        return out
+    out = rng.uniform(domain.lo, domain.hi, size=shape)
+    if dt.kind == "c":
+        out = out + 1j * rng.uniform(domain.lo, domain.hi, size=shape)
+    out = out.astype(dt)
+    if domain.specials and out.size:
+        flat = out.reshape(-1)
+        picks = rng.integers(0, flat.size, size=min(8, flat.size))
+        flat[picks] = rng.choice(np.array(SPECIAL_FLOATS), size=picks.size)
+    if domain.nonzero:
+        out[out == 0] = domain.hi
+    return out
 
 
 def describe_array(a: np.ndarray) -> str:
@@ -265,5 +308,5 @@ def expression_graphs(draw, dtypes: Sequence[str] = FLOATS, max_depth: int = 4,
 
 
 __all__ = ["DEFAULT_DTYPES", "EXTENDED_DTYPES", "FLOATS", "INTS", "LAYOUTS", "Domain", "REAL",
-           "REAL_SPECIAL", "GraphExample", "dtypes", "sides", "broadcast_shapes", "arrays",
-           "describe_array", "expression_graphs"]
+           "REAL_SPECIAL", "GraphExample", "dtypes", "sides", "lengths", "broadcast_shapes",
+           "arrays", "random_fill", "describe_array", "expression_graphs"]

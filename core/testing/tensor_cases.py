@@ -5,16 +5,11 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from theanine.testing.cases import ALL, FLOAT, Arg, Case, free, register
+from theanine.testing.cases import ALL, FLOAT, Arg, Case, free, register, sized
 from theanine.testing.elemwise_cases import COMPARE, LOGIC, MATH, RS, TIES
-from theanine.testing.strategies import Domain, sides
+from theanine.testing.strategies import Domain, lengths
 
 MATMUL = ("int32", "float32", "float64")
-
-
-def sized(n: int, make, min_side: int = 0):
-    """A shapes strategy: `n` axis lengths turned into the args' shapes by `make`."""
-    return lambda: st.tuples(*[sides(min_side, 4)] * n).map(lambda d: make(*d))
 
 
 def _module(name: str):
@@ -112,6 +107,21 @@ register(Case("batched_dot", _batched_dot,
                                                   (b, n)])))
 
 
+def _gemm(z, x, y, r):
+    from theanine.tensor.blas import Gemm
+
+    dot = _fn("dot")
+    return [Gemm(0.5, 2.0)(z, x, y), Gemm(-1.0, 1.0)(r, x, y), z - 0.1 * dot(x, y),
+            2 * z + dot(x, y)]
+
+
+register(Case("gemm", _gemm, (free(2, name="z"), free(2, name="x"), free(2, name="y"),
+                              free(2, name="r")), FLOAT, accumulates=True,
+              notes="Gemm is formed by the specialize rewrites from z +- a * dot(x, y)",
+              shapes=sized(4, lambda n, k, m, row: [(n, m), (n, k), (k, m),
+                                                    (1, m) if row % 2 else (n, 1)])))
+
+
 # -- neural-network functions --------------------------------------------------------------------
 def _nnet(name: str):
     return getattr(_module("tensor.nnet"), name)
@@ -151,8 +161,8 @@ register(Case("categorical_crossentropy", _crossentropy,
                free(2, domain=Domain(0, 1), name="true_dist"),
                Arg((None,), "int64", lambda shapes: Domain(0, shapes[0][1] - 1), "labels")),
               FLOAT, functions=("categorical_crossentropy",), accumulates=True,
-              shapes=lambda: st.tuples(sides(0, 4), sides(1, 4)).map(
-                  lambda d: [d, d, d[:1]])))
+              shapes=lambda: st.tuples(lengths(1), lengths(1, 1)).map(
+                  lambda d: [d[0] + d[1], d[0] + d[1], d[0]])))
 
 register(Case("to_one_hot",
               lambda y: [_nnet("to_one_hot")(y, 5), _nnet("to_one_hot")(y, 5, dtype="int32")],
@@ -176,4 +186,4 @@ register(Case("hessian",
               lambda v: _fn("hessian", "gradient")(_fn("sum")(v ** 3 * _fn("cos")(v)), v),
               (free(1, name="v"),), FLOAT, functions=("hessian",), grad=False))
 
-__all__ = ["reduction_case", "sized"]
+__all__ = ["reduction_case"]

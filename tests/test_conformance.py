@@ -1,0 +1,166 @@
+"""The conformance suite (theanine.testing) over every available backend, the meta-tests that
+every op and public function of the library has a conformance case, and tests of the kit
+itself: a backend that computes something else, changes its inputs or declares a dtype
+unsupported is caught (or skipped with the reason)."""
+
+import numpy as np
+import pytest
+
+import theanine.tensor as T
+from theanine.backend import backends
+from theanine.backends.numpy.backend import NumpyBackend
+from theanine.testing import meta
+from theanine.testing.cases import all_cases
+from theanine.testing.compare import ConformanceError, Unsupported, compare_backend, mismatch
+from theanine.testing.test_suite import test_case, test_random_graph  # noqa: F401 (run here)
+
+pytest_plugins = ["pytester", "theanine.testing.pytest_plugin"]
+
+
+# -- meta-tests ----------------------------------------------------------------------------------
+def test_every_op_has_a_conformance_case():
+    missing = meta.uncovered_ops()
+    assert not missing, (f"ops with no conformance case: {missing}; add one to "
+                         "theanine.testing (elemwise_cases, tensor_cases or shape_cases)")
+
+
+def test_every_public_function_has_a_conformance_case():
+    missing = meta.uncovered_functions()
+    assert not missing, f"public functions with no conformance case: {missing}"
+
+
+def test_meta_tests_notice_a_missing_case():
+    without = [c for c in all_cases() if c.name not in ("log10", "softmax")]
+    assert {"log10", "Softmax"} <= set(meta.uncovered_ops(without))
+    assert {"log10", "softmax"} <= set(meta.uncovered_functions(without))
+
+
+def test_library_op_classes_are_found():
+    classes = meta.library_op_classes()
+    assert {"Dot", "Reduce", "Subtensor", "StopGradient", "JacobianMap"} <= set(classes)
+    assert "Elemwise" not in classes and "_SoftmaxBase" not in classes
+
+
+# -- the kit catches a misbehaving backend -------------------------------------------------------
+class _Tampering(NumpyBackend):
+    """The reference backend with its results changed by `tamper(inputs, outputs)`."""
+
+    def __init__(self, name, tamper, capabilities=None):
+        self.name, self.tamper, self.capabilities = name, tamper, capabilities
+
+    def compile(self, fgraph):
+        run = super().compile(fgraph)
+        return lambda *args: self.tamper(args, list(run(*args)))
+
+
+@pytest.fixture
+def install(monkeypatch):
+    def add(tamper, capabilities=None, name="tampering"):
+        monkeypatch.setitem(backends(), name, _Tampering(name, tamper, capabilities))
+        return name
+
+    return add
+
+
+def _exp_graph(dtype="float32"):
+    x = T.tensor(dtype, shape=(None, None), name="x")
+    value = np.linspace(-1, 2, 6, dtype=dtype).reshape(2, 3)
+    return [x], [T.exp(x)], [value]
+
+
+def _scale(factor, which=0):
+    def tamper(args, outs):
+        outs[which] = outs[which] * np.asarray(factor, outs[which].dtype)
+        return outs
+
+    return tamper
+
+
+def test_a_backend_agreeing_with_the_reference_passes(install):
+    compare_backend(install(_scale(1 + 3e-7)), *_exp_graph(), label="exp")
+
+
+def test_a_wrong_output_is_reported_with_case_dtype_and_shapes(install):
+    with pytest.raises(ConformanceError, match=r"(?s)exp \[float32\].*output 0 \[.*dtype "
+                                               r"float32\]: \d of 6 elements differ.*"
+                                               r"float32\[2, 3\]"):
+        compare_backend(install(_scale(1 + 3e-5)), *_exp_graph(), label="exp [float32]")
+
+
+def test_a_wrong_gradient_is_reported(install):
+    with pytest.raises(ConformanceError, match="gradient wrt input 0 \\(x\\)"):
+        compare_backend(install(_scale(1 + 1e-9, which=1)), *_exp_graph("float64"))
+
+
+def test_a_wrong_dtype_is_reported(install):
+    def widen(args, outs):
+        return [o.astype(np.float64) for o in outs]
+
+    with pytest.raises(ConformanceError, match="dtype differs: expected float32"):
+        compare_backend(install(widen), *_exp_graph(), grad=False)
+
+
+def test_a_backend_writing_into_its_inputs_is_caught(install):
+    def scribble(args, outs):
+        args[0][...] = 0
+        return outs
+
+    with pytest.raises(ConformanceError, match="input 0 \\(x\\) was modified in place"):
+        compare_backend(install(scribble), *_exp_graph(), grad=False)
+
+
+def test_declared_capabilities_skip_instead_of_failing(install):
+    no_f64 = install(_scale(1), {"dtypes": {"float32", "bool", "int64"}}, name="no-float64")
+    compare_backend(no_f64, *_exp_graph("float32"))
+    with pytest.raises(Unsupported, match="'no-float64' does not support dtype float64"):
+        compare_backend(no_f64, *_exp_graph("float64"))
+    no_exp = install(_scale(1), {"unsupported_ops": {"exp": "no exp kernel"}}, name="no-exp")
+    with pytest.raises(Unsupported, match="does not support exp: no exp kernel"):
+        compare_backend(no_exp, *_exp_graph())
+
+
+@pytest.mark.parametrize("expected, actual, dtype, problem", [
+    ([1.0, np.nan, np.inf], [1.0 + 1e-6, np.nan, np.inf], "float32", None),
+    ([1.0, np.nan], [1.0, 1.0], "float64", "1 of 2 elements differ"),
+    ([np.inf], [-np.inf], "float64", "1 of 1 elements differ"),
+    ([3, 4], [3, 5], "int32", "must agree exactly"),
+    ([1000.0, 0.0], [1000.0, 1e-3], "float32", "1 of 2"),
+])
+def test_mismatch(expected, actual, dtype, problem):
+    e, a = np.array(expected, dtype), np.array(actual, dtype)
+    found = mismatch(e, a, dtype, scaled=False)
+    assert (found is None) if problem is None else (problem in found)
+
+
+def test_scaled_tolerance_allows_rounding_relative_to_the_largest_value():
+    e = np.array([1000.0, 0.0], "float32")
+    assert mismatch(e, np.array([1000.0, 1e-3], "float32"), "float32", scaled=True) is None
+
+
+# -- the pytest plugin ---------------------------------------------------------------------------
+def _run_suite(pytester, *args):
+    return pytester.runpytest_inprocess("--pyargs", "theanine.testing", "-p",
+                                        "theanine.testing.pytest_plugin", "--theanine-jobs", "1",
+                                        "-p", "no:cacheprovider", *args)
+
+
+def test_plugin_prints_the_coverage_matrix_with_skip_reasons(pytester, install):
+    name = install(_scale(1), {"dtypes": {"float32", "bool", "int64"}}, name="no-float64")
+    result = _run_suite(pytester, "--theanine-backend", name, "-k", "test_case and sqrt-float")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.re_match_lines([r".*op x dtype coverage.*",
+                                  r"backend 'no-float64' vs the numpy reference",
+                                  r"sqrt\s+ok\s+s1$", r"1 ok, 0 failed, 1 skipped",
+                                  r"\s+s1: backend 'no-float64' does not support dtype float64"])
+
+
+def test_plugin_reports_failures_in_the_matrix(pytester, install):
+    name = install(_scale(2), name="doubling")
+    result = _run_suite(pytester, "--theanine-backend", name, "-k", "test_case and exp2-float64")
+    result.assert_outcomes(failed=1)
+    result.stdout.re_match_lines([r"exp2\s+FAIL$", r"0 ok, 1 failed, 0 skipped"])
+
+
+def test_plugin_rejects_an_unknown_backend(pytester):
+    result = _run_suite(pytester, "--theanine-backend", "no-such-backend")
+    result.stderr.re_match_lines([r".*unknown backend\(s\) no-such-backend; registered: .*"])
