@@ -5,13 +5,22 @@ unsupported is caught (or skipped with the reason)."""
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import theanine.tensor as T
 from theanine.backend import backends
 from theanine.backends.numpy.backend import NumpyBackend
 from theanine.testing import meta
 from theanine.testing.cases import all_cases
-from theanine.testing.compare import ConformanceError, Unsupported, compare_backend, mismatch
+from theanine.testing.compare import (
+    ConformanceError,
+    PreparedComparison,
+    Unsupported,
+    compare_backend,
+    mismatch,
+)
+from theanine.testing.strategies import Domain, arrays, broadcast_shapes, dtypes
 from theanine.testing.test_suite import test_case, test_random_graph  # noqa: F401 (run here)
 
 pytest_plugins = ["pytester", "theanine.testing.pytest_plugin"]
@@ -109,6 +118,29 @@ def test_a_backend_writing_into_its_inputs_is_caught(install):
         compare_backend(install(scribble), *_exp_graph(), grad=False)
 
 
+def test_a_result_sharing_memory_with_an_input_is_caught(install):
+    def hand_back_input(args, outs):
+        return [args[0]]
+
+    with pytest.raises(ConformanceError, match="result 0 shares memory with input 0"):
+        compare_backend(install(hand_back_input), *_exp_graph(), grad=False)
+
+
+def test_a_backend_reusing_a_returned_buffer_is_caught(install):
+    kept = {}
+
+    def reuse(args, outs):
+        buf = kept.setdefault("buf", np.empty_like(outs[0]))
+        buf[...] = outs[0]
+        return [buf]
+
+    inputs, outputs, values = _exp_graph()
+    prepared = PreparedComparison(install(reuse), inputs, outputs, grad=False)
+    prepared.check(values)
+    with pytest.raises(ConformanceError, match="result 0 of the previous call changed"):
+        prepared.check([values[0] + 1])
+
+
 def test_declared_capabilities_skip_instead_of_failing(install):
     no_f64 = install(_scale(1), {"dtypes": {"float32", "bool", "int64"}}, name="no-float64")
     compare_backend(no_f64, *_exp_graph("float32"))
@@ -135,6 +167,25 @@ def test_mismatch(expected, actual, dtype, problem):
 def test_scaled_tolerance_allows_rounding_relative_to_the_largest_value():
     e = np.array([1000.0, 0.0], "float32")
     assert mismatch(e, np.array([1000.0, 1e-3], "float32"), "float32", scaled=True) is None
+
+
+# -- strategies ----------------------------------------------------------------------------------
+@given(broadcast_shapes([(None, None, None), (None, 1), (None,), ()]))
+def test_broadcast_shapes_broadcast_together(shapes):
+    assert [len(s) for s in shapes] == [3, 2, 1, 0] and shapes[1][1] == 1
+    np.broadcast_shapes(*shapes)
+
+
+@given(st.data())
+def test_arrays_have_the_dtype_shape_and_domain_asked_for(data):
+    dtype = data.draw(dtypes(with_float16=True, with_complex=True))
+    shape = data.draw(st.tuples(*[st.integers(0, 3)] * data.draw(st.integers(0, 3))))
+    a = data.draw(arrays(dtype, shape, Domain(-2, 3, specials=True)))
+    assert a.dtype == dtype and a.shape == shape
+    parts = [a.real, a.imag] if a.dtype.kind == "c" else [a]
+    for p in parts:
+        finite = p[np.isfinite(p)].astype(np.float64)
+        assert ((finite >= -2) & (finite <= 3)).all()
 
 
 # -- the pytest plugin ---------------------------------------------------------------------------

@@ -176,3 +176,18 @@ def test_steps_of_a_pure_numeric_graph_need_no_python_calls():
     assert all(isinstance(s, KernelStep) or type(s.node.op).__name__ == "Dot"
                for s in f._run.steps)
     assert not f._run.host_count
+
+
+def test_an_output_array_is_reused_only_after_the_caller_lets_it_go():
+    x = T.dvector("x")
+    f = c_function([x], T.exp(x) + 1)
+    kept = f(np.zeros(1000))
+    again = f(np.ones(1000))
+    assert again is not kept  # still held: a new array
+    np.testing.assert_array_equal(kept, np.full(1000, 2.0))
+    address = again.__array_interface__["data"][0]
+    del again
+    third = f(np.full(1000, 2.0))
+    assert third.__array_interface__["data"][0] == address  # reused, no new page faults
+    np.testing.assert_allclose(third, np.exp(2.0) + 1)
+    np.testing.assert_array_equal(kept, np.full(1000, 2.0))

@@ -125,8 +125,11 @@ class CKernelRenderer:
         in_test = self._unit_strides([dt for dt, _ in k.inputs], 1)
         simd = {"add": "#pragma omp simd reduction(+:acc)",
                 "mul": "#pragma omp simd reduction(*:acc)"}.get(op, "")
+        # a float32 sum over one run accumulates in double: NumPy sums float32 pairwise, and a
+        # long run added in float32 would lose digits it keeps
+        local_t = "double" if (op == "add" and k.acc_dtype == "float32") else acc_t
         lines.append("    if (s[0] == 0) {")
-        lines.append(f"        {acc_t} acc = *({acc_t} *)p[0];")
+        lines.append(f"        {local_t} acc = *({acc_t} *)p[0];")
         body, outs = self._body(k, 1, True)
         lines.append(f"        if ({in_test}) {{")
         lines += ["    " + x for x in self._pointers(k, 1, [])]
@@ -136,7 +139,7 @@ class CKernelRenderer:
         body, outs = self._body(k, 1, False)
         lines += self._loop(body, [f"acc = {combine(op, 'acc', outs[0], k.acc_dtype, d)};"],
                             "            ", "")
-        lines += ["        }", f"        *({acc_t} *)p[0] = acc;"]
+        lines += ["        }", f"        *({acc_t} *)p[0] = ({acc_t})acc;"]
         lines.append(f"    }} else if (s[0] == sizeof({acc_t}) && {in_test}) {{")
         body, outs = self._body(k, 1, True)
         lines += self._pointers(k, 1, [k.acc_dtype])

@@ -3,8 +3,9 @@
 `th_run(state, inputs)` receives the graph's input arrays and returns its outputs: kernels run
 in C; the remaining nodes are called through their NumPy implementations (library calls) from
 C. So one Python-level call runs the whole graph. `state` holds what differs between graphs
-that share the same source (constant values, the library callables, the reusable buffers of
-intermediates), so identical graphs share one compiled object.
+that share the same source (constant values, the library callables, the arrays kernels filled
+on the last call, reused once nobody holds them), so identical graphs share one compiled
+object.
 
 Generated source only contains generated names and numbers, never a user string.
 """
@@ -20,7 +21,6 @@ from theanine.codegen.cstyle import PRELUDE
 from theanine.codegen.fusion import KernelStep, NodeStep, Step
 from theanine.graph.basic import Constant, Variable
 from theanine.graph.fgraph import FunctionGraph
-from theanine.graph.traversal import buffer_root
 from theanine.tensor.blas import Gemm
 from theanine.tensor.elemwise import DimShuffle, SumToShapeOf
 from theanine.tensor.linalg import Dot
@@ -259,7 +259,8 @@ static PyObject *th_shape_i(PyArrayObject *x, int i)
     return r;
 }
 
-/* a reusable buffer for an intermediate: the one kept in `work[slot]` if its shape matches */
+/* the array kept in `work[slot]` if its shape and type match and only `work` refers to it
+ * (whoever received it on an earlier call has let it go), else a new one kept there */
 static PyArrayObject *th_buffer(PyObject *work, int slot, int nd, npy_intp *shape, int type)
 {
     PyObject *w = PyList_GET_ITEM(work, slot);
@@ -316,7 +317,6 @@ class _Emitter:
         self.kernels: list[str] = []
         self.n_work = 0
         self.renderer = CKernelRenderer()
-        self.held = {buffer_root(v) for v in fgraph.outputs}
         self.last_use = self._last_uses()
 
     def _reads(self, step: Step) -> list[Variable]:
@@ -470,16 +470,13 @@ class _Emitter:
         return strides
 
     def _alloc(self, v: Variable, nd: int, shape: str) -> None:
+        """A kernel's output array: the one this step filled on the previous call when nobody
+        else holds it any more (so large arrays are not page-faulted in again), else new."""
         s = self.new_slot(v)
-        typ = NPY_TYPES[v.dtype]
-        if buffer_root(v) in self.held:
-            self.lines.append(f"    v[{s}] = PyArray_EMPTY({nd}, {shape}, {typ}, 0); "
-                              f"if (!v[{s}]) goto fail;")
-        else:
-            w = self.n_work
-            self.n_work += 1
-            self.lines.append(f"    v[{s}] = (PyObject *)th_buffer(work, {w}, {nd}, {shape}, "
-                              f"{typ}); if (!v[{s}]) goto fail;")
+        w = self.n_work
+        self.n_work += 1
+        self.lines.append(f"    v[{s}] = (PyObject *)th_buffer(work, {w}, {nd}, {shape}, "
+                          f"{NPY_TYPES[v.dtype]}); if (!v[{s}]) goto fail;")
 
     def node_step(self, k: int, step: NodeStep) -> None:
         node = step.node

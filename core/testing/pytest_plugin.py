@@ -92,6 +92,8 @@ def pytest_collection_finish(session) -> None:
     from theanine.testing.compare import REFERENCE
     from theanine.testing.prewarm import default_jobs, prewarm
 
+    if session.config.option.collectonly:
+        return
     jobs = session.config.getoption("theanine_jobs", default=None) or default_jobs()
     todo: dict[str, list] = {}
     for item in session.items:

@@ -25,7 +25,8 @@ pytest_plugins = ["theanine.testing.pytest_plugin"]
 SUITE_SETTINGS = {"deadline": None,
                   "suppress_health_check": [HealthCheck.too_slow, HealthCheck.filter_too_much,
                                             HealthCheck.function_scoped_fixture,
-                                            HealthCheck.data_too_large]}
+                                            HealthCheck.data_too_large,
+                                            HealthCheck.large_base_example]}
 _SEEDS = st.integers(0, 2**32 - 1)
 
 
