@@ -23,7 +23,7 @@ from theanine.testing.compare import (
 from theanine.testing.strategies import Domain, arrays, broadcast_shapes, dtypes
 from theanine.testing.test_suite import test_case, test_random_graph  # noqa: F401 (run here)
 
-pytest_plugins = ["pytester", "theanine.testing.pytest_plugin"]
+pytest_plugins = ["pytester"]
 
 
 # -- meta-tests ----------------------------------------------------------------------------------

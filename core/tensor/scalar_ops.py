@@ -35,6 +35,19 @@ def ufunc_rule(ufunc: np.ufunc):
     return rule
 
 
+def real_rule(ufunc: np.ufunc):
+    """ufunc's dtype rule for ops defined on real numbers only (their NumPy implementation
+    has no complex loop): complex inputs are a TypeError when the graph is built."""
+    base = ufunc_rule(ufunc)
+
+    def rule(*dtypes):
+        if any(np.dtype(d).kind == "c" for d in dtypes):
+            raise TypeError(f"expected real inputs, got {', '.join(map(str, dtypes))}")
+        return base(*dtypes)
+
+    return rule
+
+
 def _upcast(*dtypes) -> str:
     return _no_half(dtypes, np.result_type(*[np.dtype(d) for d in dtypes]))
 
@@ -155,9 +168,9 @@ _def("floor", 1, np.floor, ufunc_rule(np.floor), _zero_grads)
 _def("ceil", 1, np.ceil, ufunc_rule(np.ceil), _zero_grads)
 _def("round", 1, np.round, _upcast, _zero_grads)
 _def("trunc", 1, np.trunc, ufunc_rule(np.trunc), _zero_grads)
-_def("sigmoid", 1, lambda x: _sigmoid(x), ufunc_rule(np.exp),
+_def("sigmoid", 1, lambda x: _sigmoid(x), real_rule(np.exp),
      lambda i, o, g: [g * o * (1 - o)])
-_def("softplus", 1, lambda x: _softplus(x), ufunc_rule(np.exp),
+_def("softplus", 1, lambda x: _softplus(x), real_rule(np.exp),
      lambda i, o, g: [g * _m().sigmoid(i[0])])
 
 # -- comparisons and logic (no gradient) -------------------------------------------------------

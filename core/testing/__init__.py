@@ -1,1 +1,18 @@
-"""The conformance kit: strategies and a suite that holds any backend to the reference."""
+"""The conformance kit: the suite that holds any backend to the NumPy reference.
+
+Run it against a backend (a third party's too, once its plugin is installed):
+
+    pytest --pyargs theanine.testing -p theanine.testing.pytest_plugin --theanine-backend NAME
+
+Modules: `strategies` (hypothesis strategies: dtypes, broadcastable shapes, arrays with value
+domains and strided / reversed / transposed / zero-stride layouts, random expression graphs),
+`cases` (the registry of conformance cases; `elemwise_cases`, `tensor_cases`, `shape_cases` and
+`kernel_cases` fill it for the built-in library), `compare` (compile one graph on a backend and
+on the reference and compare outputs and gradients), `meta` (which ops and functions have no
+case), `prewarm` (compile the case graphs in parallel first), `pytest_plugin` (options,
+parametrization, the op x dtype coverage matrix) and `test_suite` (the tests).
+
+A backend may declare `capabilities = {"dtypes": {...}, "unsupported_ops": {name: reason}}`
+(op class names or elementwise scalar op names): cases needing anything else are skipped with
+the reason instead of failing.
+"""
