@@ -30,6 +30,11 @@ class Backend:
         """Facts for `theanine info`: compilers, libraries and devices this backend found."""
         return []
 
+    def for_device(self, device: str) -> Backend:
+        """The backend serving `device` (e.g. 'opencl:0:1'); backends with one device return
+        themselves."""
+        return self
+
     def compile(self, fgraph: FunctionGraph) -> Callable[..., Sequence]:
         """Return a callable taking the fgraph's input values in order and returning its output
         values in order."""
@@ -108,6 +113,6 @@ def get_backend(name_or_device: str | None = None) -> Backend:
     for b in candidates:
         ok, why = b.available()
         if ok:
-            return b
+            return b.for_device(target)
         reasons.append(f"{b.name}: {why}")
     raise BackendUnavailable(f"no available backend for device {target!r}: {'; '.join(reasons)}")

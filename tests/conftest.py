@@ -16,3 +16,11 @@ settings.load_profile(os.environ.get("THEANINE_HYPOTHESIS", "ci"))
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+def pytest_configure(config):
+    """The project's run holds the CPU backends to the reference by default; the OpenCL and CUDA
+    backends have their own tests here and run the whole kit with `--theanine-backend opencl`
+    (or cuda), which takes far longer on PoCL than CI's budget allows (see the README)."""
+    if config.getoption("theanine_backends", default=None) is None:
+        config.option.theanine_backends = ["numpy", "c"]

@@ -3,46 +3,14 @@ model), called by runtime.h once per run; a contiguous version of each loop is v
 
 from __future__ import annotations
 
-from theanine.codegen.cstyle import C_TYPES, CStyleRenderer, Dialect
+from theanine.codegen.cstyle import CStyleRenderer, Dialect, combine
 from theanine.codegen.ir import Kernel
-
-REDUCE_IDENTITY_FLOAT = {"add": "0", "mul": "1", "max": "-INFINITY", "min": "INFINITY",
-                         "and": "1", "or": "0"}
-INT_LIMITS = {"int8": ("INT8_MIN", "INT8_MAX"), "int16": ("INT16_MIN", "INT16_MAX"),
-              "int32": ("INT32_MIN", "INT32_MAX"), "int64": ("INT64_MIN", "INT64_MAX"),
-              "uint8": ("0", "UINT8_MAX"), "uint16": ("0", "UINT16_MAX"),
-              "uint32": ("0", "UINT32_MAX"), "uint64": ("0", "UINT64_MAX"),
-              "bool": ("0", "1")}
 
 
 class CDialect(Dialect):
     """Plain C99 with OpenMP."""
 
     name = "c"
-    kernel_prefix = "static"
-    restrict = "restrict"
-    type_names = C_TYPES
-
-
-def reduce_identity(op: str, dtype: str) -> str:
-    """C text of the neutral element of reduction `op` in `dtype`."""
-    if op in ("max", "min") and not dtype.startswith("float"):
-        lo, hi = INT_LIMITS[dtype]
-        return lo if op == "max" else hi
-    return REDUCE_IDENTITY_FLOAT[op]
-
-
-def combine(op: str, acc: str, value: str, dtype: str, d: Dialect) -> str:
-    """C text merging `value` into accumulator `acc`."""
-    if op == "add":
-        return f"{acc} + {value}"
-    if op == "mul":
-        return f"{acc} * {value}"
-    if op in ("max", "min"):
-        return f"{d.helper(op, dtype)}({acc}, {value})"
-    if op == "and":
-        return f"({acc} && {value})"
-    return f"({acc} || {value})"
 
 
 class CKernelRenderer:

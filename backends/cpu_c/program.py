@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from theanine.backends.cpu_c.dialect import CKernelRenderer, reduce_identity
-from theanine.codegen.cstyle import PRELUDE
+from theanine.backends.cpu_c.dialect import CKernelRenderer
+from theanine.codegen.cstyle import reduce_identity
 from theanine.codegen.fusion import KernelStep, NodeStep, Step
 from theanine.graph.basic import Constant, Variable
 from theanine.graph.fgraph import FunctionGraph
@@ -385,7 +385,8 @@ class _Emitter:
         body.append("    return NULL;")
         body.append("}")
         simd_math = vector_math_declarations() if self.vector_math else ""
-        source = "\n".join([HEADER, simd_math, PRELUDE, *self.kernels, *body]) + "\n"
+        source = "\n".join([HEADER, simd_math, self.renderer.dialect.prelude(), *self.kernels,
+                            *body]) + "\n"
         return Program(source, tuple(self.constants), tuple(self.host), self.n_work)
 
     # -- steps ---------------------------------------------------------------------------------
@@ -456,7 +457,7 @@ class _Emitter:
             L.append(f"    {{ npy_intp red = 1; for (int d = 0; d < {nd}; ++d) if ({axes}) "
                      f"red *= shape[d]; if (red == 0) {{ th_fail_empty({k}, "
                      f"\"{kern.reduce_op}\", {nd}, shape); goto fail; }} }}")
-        ident = reduce_identity(kern.reduce_op, kern.acc_dtype)
+        ident = reduce_identity(kern.reduce_op, kern.acc_dtype, self.renderer.dialect)
         L.append(f"    {{ {acc_t} *o = ({acc_t} *)PyArray_DATA({o}); "
                  f"for (npy_intp i = 0; i < out_count; ++i) o[i] = ({acc_t})({ident}); }}")
         strides = []

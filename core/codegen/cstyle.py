@@ -16,10 +16,11 @@ C_TYPES = {"bool": "npy_bool", "int8": "int8_t", "int16": "int16_t", "int32": "i
            "int64": "int64_t", "uint8": "uint8_t", "uint16": "uint16_t", "uint32": "uint32_t",
            "uint64": "uint64_t", "float32": "float", "float64": "double"}
 
-# Helpers with NumPy semantics, emitted once per source file (T = float type, suffix f or "").
+# Helpers with NumPy semantics, emitted once per source (T = float type, SFX = the suffix of its
+# math functions: f for float in C and CUDA, none in OpenCL where builtins are overloaded).
 PRELUDE = r"""
 #define TH_DEF_FLOAT_HELPERS(T, SFX) \
-static inline T th_divmod_##T(T a, T b, T *modp) { \
+TH_FN T th_divmod_##T(T a, T b, T *modp) { \
     T mod = fmod##SFX(a, b); \
     if (b == 0) { *modp = mod; return a / b; } \
     T div = (a - mod) / b; \
@@ -29,30 +30,27 @@ static inline T th_divmod_##T(T a, T b, T *modp) { \
     if (div != 0) { fl = floor##SFX(div); if (div - fl > (T)0.5) fl += 1; } \
     else { fl = copysign##SFX((T)0, a / b); } \
     *modp = mod; return fl; } \
-static inline T th_floordiv_##T(T a, T b) { T m; return th_divmod_##T(a, b, &m); } \
-static inline T th_mod_##T(T a, T b) { T m; th_divmod_##T(a, b, &m); return m; } \
-static inline T th_max_##T(T a, T b) { return (a >= b || a != a) ? a : b; } \
-static inline T th_min_##T(T a, T b) { return (a <= b || a != a) ? a : b; } \
-static inline T th_sign_##T(T a) { return a != a ? a : (T)((a > 0) - (a < 0)); } \
-static inline T th_sigmoid_##T(T a) { return (T)1 / ((T)1 + exp##SFX(-a)); } \
-static inline T th_softplus_##T(T a) { \
+TH_FN T th_floordiv_##T(T a, T b) { T m; return th_divmod_##T(a, b, &m); } \
+TH_FN T th_mod_##T(T a, T b) { T m; th_divmod_##T(a, b, &m); return m; } \
+TH_FN T th_max_##T(T a, T b) { return (a >= b || a != a) ? a : b; } \
+TH_FN T th_min_##T(T a, T b) { return (a <= b || a != a) ? a : b; } \
+TH_FN T th_sign_##T(T a) { return a != a ? a : (T)((a > 0) - (a < 0)); } \
+TH_FN T th_sigmoid_##T(T a) { return (T)1 / ((T)1 + exp##SFX(-a)); } \
+TH_FN T th_softplus_##T(T a) { \
     return a > 0 ? a + log1p##SFX(exp##SFX(-a)) : log1p##SFX(exp##SFX(a)); }
-TH_DEF_FLOAT_HELPERS(float, f)
-TH_DEF_FLOAT_HELPERS(double, )
 
 #define TH_DEF_INT_HELPERS(T) \
-static inline T th_floordiv_##T(T a, T b) { \
+TH_FN T th_floordiv_##T(T a, T b) { \
     if (b == 0) return 0; \
     T q = a / b; if ((a % b != 0) && ((a < 0) != (b < 0))) q -= 1; return q; } \
-static inline T th_mod_##T(T a, T b) { \
+TH_FN T th_mod_##T(T a, T b) { \
     if (b == 0) return 0; \
     T r = a % b; if (r != 0 && ((r < 0) != (b < 0))) r += b; return r; } \
-static inline T th_max_##T(T a, T b) { return a >= b ? a : b; } \
-static inline T th_min_##T(T a, T b) { return a <= b ? a : b; }
-TH_DEF_INT_HELPERS(int8_t) TH_DEF_INT_HELPERS(int16_t) TH_DEF_INT_HELPERS(int32_t)
-TH_DEF_INT_HELPERS(int64_t) TH_DEF_INT_HELPERS(uint8_t) TH_DEF_INT_HELPERS(uint16_t)
-TH_DEF_INT_HELPERS(uint32_t) TH_DEF_INT_HELPERS(uint64_t) TH_DEF_INT_HELPERS(npy_bool)
+TH_FN T th_max_##T(T a, T b) { return a >= b ? a : b; } \
+TH_FN T th_min_##T(T a, T b) { return a <= b ? a : b; }
 """
+
+INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool")
 
 _MATH_1 = {"exp": "exp", "exp2": "exp2", "expm1": "expm1", "log": "log", "log2": "log2",
            "log10": "log10", "log1p": "log1p", "sin": "sin", "cos": "cos", "tan": "tan",
@@ -82,21 +80,68 @@ class Dialect:
     """What differs between C-like languages. Subclasses override data, not logic."""
 
     name = "c"
-    kernel_prefix = "static"
-    buffer_qualifier = ""
     restrict = "restrict"
     type_names = C_TYPES
+    fn_qualifier = "static inline"  # helper functions
+    math_suffix = {"float32": "f", "float64": ""}
+    math_names: dict[str, str] = {}  # renamed builtins (OpenCL's rint for nearbyint)
+    float_dtypes: tuple[str, ...] = ("float32", "float64")
+    header = ""  # type definitions and pragmas the prelude needs
+
+    def prelude(self, body: str | None = None) -> str:
+        """The helper functions a kernel source starts with: those `body` calls (all of them
+        when body is None), since every unused one still costs device compilers time."""
+        def used(dtype: str) -> bool:
+            return body is None or f"_{self.type(dtype)}(" in body
+
+        lines = [self.header, f"#define TH_FN {self.fn_qualifier}", PRELUDE]
+        lines += [f"TH_DEF_FLOAT_HELPERS({self.type(d)}, {self.math_suffix[d]})"
+                  for d in self.float_dtypes if used(d)]
+        lines += [f"TH_DEF_INT_HELPERS({self.type(d)})" for d in INT_DTYPES if used(d)]
+        return "\n".join(lines)
 
     def type(self, dtype: str) -> str:
         return self.type_names[dtype]
 
     def math(self, fn: str, dtype: str) -> str:
         """The name of a C math function for `dtype` (C uses expf for float, exp for double)."""
-        return fn + ("f" if dtype == "float32" else "")
+        return self.math_names.get(fn, fn) + self.math_suffix.get(dtype, "")
 
     def helper(self, name: str, dtype: str) -> str:
         """The name of a PRELUDE helper for `dtype`."""
         return f"th_{name}_{self.type(dtype)}"
+
+
+REDUCE_IDENTITY_FLOAT = {"add": "0", "mul": "1", "max": "-INFINITY", "min": "INFINITY",
+                         "and": "1", "or": "0"}
+
+
+def reduce_identity(op: str, dtype: str, d: Dialect) -> str:
+    """C text of the neutral element of reduction `op` in `dtype`."""
+    if op in ("max", "min") and not _is_float(dtype):
+        import numpy as np
+
+        if dtype == "bool":
+            return "0" if op == "max" else "1"
+        info = np.iinfo(dtype)
+        if op == "max":
+            # the most negative int64 has no literal: write it as an expression
+            return f"(({d.type(dtype)})({info.min + 1}L - 1))" if info.min else "0"
+        return f"(({d.type(dtype)}){info.max}UL)"
+    return REDUCE_IDENTITY_FLOAT[op]
+
+
+def combine(op: str, acc: str, value: str, dtype: str, d: Dialect) -> str:
+    """C text merging `value` into accumulator `acc`."""
+    if op == "add":
+        return f"{acc} + {value}"
+    if op == "mul":
+        return f"{acc} * {value}"
+    if op in ("max", "min"):
+        return f"{d.helper(op, dtype)}({acc}, {value})"
+    if op == "and":
+        return f"({acc} && {value})"
+    return f"({acc} || {value})"
 
 
 class CStyleRenderer:

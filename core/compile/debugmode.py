@@ -82,16 +82,21 @@ def _compare(a, b, what: str, index: int, fgraph: FunctionGraph,
                              f"{b!r}\nThe output was built at:\n{where}")
 
 
+def _host(value):
+    return value if isinstance(value, np.ndarray) or not hasattr(value, "get") else value.get()
+
+
 def debug_executor(fgraph: FunctionGraph, original: FunctionGraph, run: Callable) -> Callable:
     """Wrap a backend executor with the DebugMode checks."""
 
     def checked(*values):
-        reference = _evaluate(fgraph, values, check=True)
+        host_values = [_host(v) for v in values]  # device backends pass device arrays
+        reference = _evaluate(fgraph, host_values, check=True)
         produced = run(*values)
-        for k, (a, b) in enumerate(zip(produced, reference)):
+        for k, (a, b) in enumerate(zip(map(_host, produced), reference)):
             _compare(a, b, "the backend and the NumPy reference", k, fgraph)
         with np.errstate(all="ignore"):  # the overflows stabilization removed are not news
-            unrewritten = _evaluate(original, values, check=False)
+            unrewritten = _evaluate(original, host_values, check=False)
         for k, (a, b) in enumerate(zip(reference, unrewritten)):
             _compare(a, b, "the rewritten and the original graph", k, fgraph,
                      stabilized_ok=True)

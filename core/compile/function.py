@@ -183,9 +183,13 @@ class Function:
             else:
                 body.append(f"    a{k} = filt{k}(a{k})")
         args = params[:]
+        device = getattr(self.backend, "device_memory", False)
+        if device:  # values stay in device memory: pass shared values' device copies
+            env["rt"] = self.backend.runtime()
+            env["tohost"] = _to_host
         for j, s in enumerate(self.shared):
             env[f"s{j}"] = s
-            args.append(f"s{j}.container_value")
+            args.append(f"s{j}.device_value(rt)" if device else f"s{j}.container_value")
         body.append(f"    try:\n        r = run({', '.join(args)})\n"
                     f"    except Exception as e:\n"
                     f"        located = locate(e, ({', '.join(args)}{',' if args else ''}))\n"
@@ -205,8 +209,14 @@ class Function:
         for j, target in enumerate(self._update_targets):
             env[f"u{j}"] = target
             v = outs[self._n_out + j]
-            body.append(f"    u{j}.container_value = {wrap(v)}(r[{self._n_out + j}])")
-        rets = [f"{wrap(outs[j])}(r[{j}])" for j in range(self._n_out)]
+            if device:
+                body.append(f"    u{j}.set_device_value(rt, r[{self._n_out + j}])")
+            else:
+                body.append(f"    u{j}.container_value = {wrap(v)}(r[{self._n_out + j}])")
+        if device:  # device values are immutable and host values are copied on the way out
+            rets = [f"tohost(r[{j}])" for j in range(self._n_out)]
+        else:
+            rets = [f"{wrap(outs[j])}(r[{j}])" for j in range(self._n_out)]
         if self._return_list:
             body.append(f"    return [{', '.join(rets)}]")
         else:
@@ -255,6 +265,7 @@ class Function:
         from or the reference does not fail (then the backend's own error stands)."""
         if "built at:" in str(exc).lower():
             return None
+        values = [_to_host(v) if not isinstance(v, np.ndarray) else v for v in values]
         env = dict(zip(self.fgraph.inputs, values))
         for node in self.fgraph.nodes:
             args = [v.data if isinstance(v, Constant) else env[v] for v in node.inputs]
@@ -272,6 +283,11 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<theanine Function {self._names()} on {self.backend.name}, {self.mode.name}>"
+
+
+def _to_host(value) -> np.ndarray:
+    """A host array the caller owns: device arrays are copied down, host arrays copied."""
+    return np.array(value) if isinstance(value, np.ndarray) else value.get()
 
 
 def _node_exception(exc: Exception, node, args: list) -> Exception | None:

@@ -16,6 +16,10 @@ class SharedVariable(TensorVariable):
 
     `get_value`/`set_value` copy unless `borrow=True`; functions may replace (never mutate) the
     stored array, so a borrowed array stays valid but may stop being the current value.
+
+    A function on a device backend (OpenCL, CUDA) keeps the value in that device's memory:
+    `device_value(runtime)` uploads it once, updates stay there (`set_device_value`), and the
+    host copy is made only when `get_value` asks for it.
     """
 
     def __init__(self, type: TensorType, value: np.ndarray, name: str | None = None,
@@ -23,7 +27,35 @@ class SharedVariable(TensorVariable):
         super().__init__(type, name=name)
         self.strict = strict
         self.allow_downcast = bool(allow_downcast)
-        self.container_value = value
+        self._host = value
+        self._device = None  # (runtime, DeviceArray) when a device holds the current value
+
+    @property
+    def container_value(self) -> np.ndarray:
+        """The current value as a host array (copied from the device when it lives there)."""
+        if self._host is None:
+            self._host = self._device[1].get()
+        return self._host
+
+    @container_value.setter
+    def container_value(self, value: np.ndarray) -> None:
+        self._host = value
+        self._device = None
+
+    def device_value(self, runtime):
+        """The value in `runtime`'s memory, uploaded if the device does not hold it yet."""
+        d = self._device
+        if d is None or d[0] is not runtime:
+            d = self._device = (runtime, runtime.to_device(self.container_value))
+        return d[1]
+
+    def set_device_value(self, runtime, value) -> None:
+        """Store a function's update: a device array stays on the device."""
+        if isinstance(value, np.ndarray):
+            self.container_value = np.array(value)
+        else:
+            self._host = None
+            self._device = (runtime, value)
 
     def get_value(self, borrow: bool = False, return_internal_type: bool = False) -> np.ndarray:
         """The current value (a copy unless borrow=True)."""

@@ -1,0 +1,55 @@
+"""The OpenCL backend (device 'opencl' or 'opencl:P:D'): fused kernels in OpenCL C built
+through pyopencl, values kept in device memory between calls."""
+
+from __future__ import annotations
+
+from theanine.backends.opencl.runtime import OpenCLRuntime, import_cl, list_devices
+from theanine.gpu.backend import GpuBackend
+
+
+class OpenCLBackend(GpuBackend):
+    """OpenCL through pyopencl; one instance per device, the default one for 'opencl'."""
+
+    name = "opencl"
+    devices = ("opencl",)
+    priority = 5
+
+    def __init__(self, spec: str = "opencl"):
+        self.spec = spec
+        self._runtime: OpenCLRuntime | None = None
+        self._per_device: dict[str, OpenCLBackend] = {}
+
+    def available(self) -> tuple[bool, str]:
+        try:
+            import_cl()
+            if not list_devices():
+                return False, "no OpenCL platform or device found (pip install 'pyopencl[pocl]')"
+            self.runtime()
+        except Exception as e:  # any driver failure is a reason, not a crash
+            return False, f"{type(e).__name__}: {e}"
+        return True, ""
+
+    def runtime(self) -> OpenCLRuntime:
+        if self._runtime is None:
+            self._runtime = OpenCLRuntime(self.spec)
+        return self._runtime
+
+    def for_device(self, device: str) -> OpenCLBackend:
+        if device in ("opencl", self.spec):
+            return self
+        if device not in self._per_device:
+            backend = OpenCLBackend(device)
+            backend.runtime()  # a bad device index fails here, naming the devices
+            self._per_device[device] = backend
+        return self._per_device[device]
+
+    def describe(self) -> list[str]:
+        try:
+            devices = list_devices()
+        except ImportError as e:
+            return [str(e)]
+        lines = [f"device opencl:{p}:{d}: {dev.name.strip()} ({dev.platform.name.strip()}, "
+                 f"{dev.max_compute_units} compute units, "
+                 f"{'fp64' if 'cl_khr_fp64' in dev.extensions else 'no fp64'})"
+                 for p, d, dev in devices]
+        return lines or ["no OpenCL devices"]

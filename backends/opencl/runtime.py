@@ -1,0 +1,135 @@
+"""The pyopencl runtime: device choice, a pooled allocator, transfers, program building through
+the on-disk binary cache, and launches of kernel objects built once per program."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from theanine.backends.opencl.dialect import OpenCLDialect
+from theanine.cache import cached_build
+from theanine.codegen.gpu import GpuRenderer
+from theanine.gpu.runtime import Runtime
+
+
+def import_cl():
+    """pyopencl, or ImportError saying how to get it."""
+    try:
+        import pyopencl as cl
+    except ImportError as e:
+        raise ImportError(f"pyopencl is not installed ({e}); pip install 'theanine[opencl]' "
+                          "(or 'pyopencl[pocl]' for a CPU OpenCL platform)") from None
+    return cl
+
+
+def list_devices() -> list[tuple[int, int, Any]]:
+    """(platform index, device index, device) for every OpenCL device."""
+    cl = import_cl()
+    found = []
+    for p, platform in enumerate(cl.get_platforms()):
+        try:
+            devices = platform.get_devices()
+        except cl.Error:
+            continue
+        found += [(p, d, dev) for d, dev in enumerate(devices)]
+    return found
+
+
+def pick_device(spec: str):
+    """The device for 'opencl' (first GPU, else first device) or 'opencl:P:D'."""
+    cl = import_cl()
+    devices = list_devices()
+    if not devices:
+        raise RuntimeError("no OpenCL platform or device found (pip install 'pyopencl[pocl]' "
+                           "gives a CPU platform)")
+    parts = spec.split(":")[1:]
+    if not parts:
+        gpus = [d for d in devices if d[2].type & cl.device_type.GPU]
+        return (gpus or devices)[0]
+    if len(parts) != 2 or not all(x.isdigit() for x in parts):
+        raise ValueError(f"OpenCL device {spec!r}: expected 'opencl' or 'opencl:P:D' "
+                         "(platform and device indices, see `theanine info`)")
+    p, d = int(parts[0]), int(parts[1])
+    for entry in devices:
+        if entry[:2] == (p, d):
+            return entry
+    listing = ", ".join(f"opencl:{a}:{b} ({dev.name.strip()})" for a, b, dev in devices)
+    raise ValueError(f"no OpenCL device {spec!r}; devices: {listing}")
+
+
+class OpenCLRuntime(Runtime):
+    """One OpenCL device with its context, in-order queue and memory pool."""
+
+    def __init__(self, spec: str):
+        cl = import_cl()
+        import pyopencl.tools as cl_tools
+
+        self.cl = cl
+        self.platform_index, self.device_index, dev = pick_device(spec)
+        self.device = dev
+        self.fp64 = "cl_khr_fp64" in dev.extensions
+        is_gpu = bool(dev.type & cl.device_type.GPU)
+        wg = 256 if is_gpu else 64
+        while wg > dev.max_work_group_size:
+            wg //= 2
+        self.workgroup = wg
+        self.max_groups = dev.max_compute_units * (32 if is_gpu else 4)
+        if not self.fp64:
+            self.dtypes = self.dtypes - {"float64"}
+        self.device_name = f"{dev.name.strip()} ({dev.platform.name.strip()})"
+        self.ctx = cl.Context([dev])
+        self.queue = cl.CommandQueue(self.ctx)
+        self.pool = cl_tools.MemoryPool(cl_tools.ImmediateAllocator(self.queue))
+        # Binaries are cached on disk for GPU drivers, which hand them over cheaply. PoCL makes
+        # a binary by compiling every kernel for every work-group size up front (seconds per
+        # program), so on CPU devices builds rely on pyopencl's source-keyed cache and PoCL's
+        # own kernel cache instead.
+        self.binary_cache = not dev.type & cl.device_type.CPU
+        self.options = []
+        if dev.single_fp_config & cl.device_fp_config.CORRECTLY_ROUNDED_DIVIDE_SQRT:
+            self.options.append("-cl-fp32-correctly-rounded-divide-sqrt")
+        super().__init__(GpuRenderer(OpenCLDialect(self.fp64), wg))
+
+    # -- allocator ---------------------------------------------------------------------------
+    def alloc(self, nbytes: int):
+        return self.pool.allocate(nbytes)
+
+    def upload_into(self, buffer, host: np.ndarray) -> None:
+        self.cl.enqueue_copy(self.queue, buffer, host, is_blocking=True)
+
+    def download_into(self, host: np.ndarray, buffer, byte_offset: int) -> None:
+        self.cl.enqueue_copy(self.queue, host, buffer, src_offset=byte_offset, is_blocking=True)
+
+    # -- compiler ----------------------------------------------------------------------------
+    def build(self, source: str, names: list[str]) -> dict[str, Any]:
+        cl = self.cl
+        dev = self.device
+        parts = {"dialect": "opencl", "platform": dev.platform.name, "platform_version":
+                 dev.platform.version, "device": dev.name, "driver": dev.driver_version,
+                 "options": self.options}
+
+        def build_binary(src: Path, out: Path) -> None:
+            program = cl.Program(self.ctx, src.read_text()).build(options=self.options)
+            out.write_bytes(program.binaries[0])
+
+        if not self.binary_cache:
+            program = cl.Program(self.ctx, source).build(options=self.options)
+            return {name: cl.Kernel(program, name) for name in names}
+        path = cached_build("opencl", source, parts, ".clbin", build_binary)
+        try:
+            program = cl.Program(self.ctx, [dev], [path.read_bytes()]).build(
+                options=self.options)
+        except cl.Error:  # a binary this driver no longer accepts: build from source
+            program = cl.Program(self.ctx, source).build(options=self.options)
+        return {name: cl.Kernel(program, name) for name in names}
+
+    # -- launcher ----------------------------------------------------------------------------
+    def launch(self, kernel, global_size: tuple, local_size: tuple, args: list) -> None:
+        kernel.set_args(*args)
+        self.cl.enqueue_nd_range_kernel(self.queue, kernel, global_size, local_size)
+
+    def describe(self) -> str:
+        return json.dumps({"device": self.device_name, "fp64": self.fp64})

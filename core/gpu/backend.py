@@ -1,0 +1,45 @@
+"""The Backend base the GPU backends share: compile through GpuProgram on the backend's
+runtime, keep shared variables in device memory, declare dtypes the device cannot compute."""
+
+from __future__ import annotations
+
+from theanine.backend import Backend
+from theanine.gpu.library import DEVICE_OPS, HOST_OPS
+from theanine.gpu.program import GpuProgram
+from theanine.gpu.runtime import Runtime
+from theanine.graph.fgraph import FunctionGraph
+
+
+class GpuBackend(Backend):
+    """A backend whose values live in device memory (`device_memory`): compiled functions take
+    shared variables' device copies and leave updates there; only inputs and outputs cross."""
+
+    device_memory = True
+
+    def runtime(self) -> Runtime:
+        """This backend's device runtime (created on first use)."""
+        raise NotImplementedError
+
+    @property
+    def capabilities(self) -> dict:
+        ok, _ = self.available()
+        dtypes = set(self.runtime().dtypes) if ok else set()
+        return {"dtypes": dtypes | {"float16", "complex64", "complex128"} if dtypes else set()}
+
+    def compile(self, fgraph: FunctionGraph):
+        rt = self.runtime()
+        for v in [*fgraph.inputs, *(o for n in fgraph.nodes for o in n.outputs)]:
+            if v.type.dtype == "float64" and "float64" not in rt.dtypes:
+                raise TypeError(f"backend {self.name!r}: device {rt.device_name} has no float64 "
+                                f"support, needed by {v}; use floatX=float32 or another "
+                                "device")
+        program = GpuProgram(fgraph, rt, self.name)
+        run = program.run
+        return run
+
+    @staticmethod
+    def coverage() -> dict[str, str]:
+        """Op class name -> how this kind of backend runs it (besides fused kernels)."""
+        table = {t.__name__: desc for t, (_, _, desc) in DEVICE_OPS.items()}
+        table.update({t.__name__: why for t, why in HOST_OPS.items()})
+        return table

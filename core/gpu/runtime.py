@@ -1,0 +1,224 @@
+"""The runtime interface a GPU backend implements (compiler, allocator, launcher) and the
+launch logic built on it: geometry of elementwise and reduction kernels, GEMM, copies.
+
+A backend's runtime subclass supplies `alloc`, `upload`, `download`, `build` and `launch`;
+everything else here is shared by OpenCL and CUDA.
+"""
+
+from __future__ import annotations
+
+from math import prod
+from typing import Any
+
+import numpy as np
+
+from theanine.codegen.gpu import TILE, GpuRenderer
+from theanine.codegen.ir import Kernel, Load
+from theanine.gpu.array import DeviceArray, contiguous_strides
+
+I64 = np.int64
+
+
+class Runtime:
+    """One device: memory, program building and kernel launches."""
+
+    device_name = "?"
+    fp64 = True
+    workgroup = 256  # work-items per group (a power of two the device accepts)
+    max_groups = 1024  # groups to fill the device in a grid-stride launch
+    dtypes = frozenset(["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
+                        "uint64", "float32", "float64"])  # what its kernels compute
+
+    def __init__(self, renderer: GpuRenderer):
+        self.renderer = renderer
+        self._copy_kernels: dict[str, Any] = {}
+
+    # -- what a backend implements ---------------------------------------------------------
+    def alloc(self, nbytes: int) -> Any:
+        raise NotImplementedError
+
+    def upload_into(self, buffer: Any, host: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def download_into(self, host: np.ndarray, buffer: Any, byte_offset: int) -> None:
+        raise NotImplementedError
+
+    def build(self, source: str, names: list[str]) -> dict[str, Any]:
+        """Compile `source` (through the backend's cache) and return its kernels by name."""
+        raise NotImplementedError
+
+    def launch(self, kernel: Any, global_size: tuple, local_size: tuple, args: list) -> None:
+        raise NotImplementedError
+
+    def adopt(self, value: Any) -> DeviceArray | None:
+        """`value` viewed as a DeviceArray without a copy when it is an array already in this
+        device's memory (e.g. a pycuda GPUArray); None when it is not."""
+        return None
+
+    # -- memory ----------------------------------------------------------------------------
+    def empty(self, shape: tuple, dtype) -> DeviceArray:
+        dtype = np.dtype(dtype)
+        n = prod(shape)
+        return DeviceArray(self, self.alloc(max(n, 1) * dtype.itemsize), shape, dtype)
+
+    def to_device(self, host) -> DeviceArray:
+        """A device copy of a host array."""
+        host = np.asarray(host, order="C")  # (ascontiguousarray makes 0-d arrays 1-d)
+        arr = self.empty(host.shape, host.dtype)
+        if host.size:
+            self.upload_into(arr.buffer, host)
+        return arr
+
+    def to_host(self, arr: DeviceArray) -> np.ndarray:
+        """A new host array holding `arr` (made contiguous on the device first if needed)."""
+        if not arr.is_contiguous():
+            arr = self.copy(arr)
+        host = np.empty(arr.shape, arr.dtype)
+        if host.size:
+            self.download_into(host, arr.buffer, arr.offset * arr.dtype.itemsize)
+        return host
+
+    def copy(self, src: DeviceArray, out: DeviceArray | None = None) -> DeviceArray:
+        """Copy `src` (broadcast to `out`'s shape) into `out`, a new contiguous array if None."""
+        if out is None:
+            out = self.empty(src.shape, src.dtype)
+        kernel = self._copy_kernels.get(src.dtype.name + ">" + out.dtype.name)
+        if kernel is None:
+            k = Kernel(f"th_copy_{src.dtype.name}_{out.dtype.name}", 8, [(src.dtype.name, 8)],
+                       [], [_cast(Load(src.dtype.name, 0), out.dtype.name)],
+                       output_dtypes=[out.dtype.name])
+            body = self.renderer.elementwise(k)
+            built = self.build(self.renderer.d.prelude(body) + "\n" + body,
+                               [k.name + "_c", k.name + "_s"])
+            kernel = (k, built[k.name + "_c"], built[k.name + "_s"])
+            self._copy_kernels[src.dtype.name + ">" + out.dtype.name] = kernel
+        k, kc, ks = kernel
+        pad = 8 - out.ndim
+        self.elementwise(k, kc, ks, [_pad(out, pad)], [_pad(src, pad + out.ndim - src.ndim)],
+                         [])
+        return out
+
+    # -- launches --------------------------------------------------------------------------
+    def _grid(self, n: int) -> tuple[tuple, tuple]:
+        wg = self.workgroup
+        return (wg * max(1, min(-(-n // wg), self.max_groups)),), (wg,)
+
+    def elementwise(self, k: Kernel, kc: Any, ks: Any, outs: list[DeviceArray],
+                    ins: list[DeviceArray], params: list) -> None:
+        """Run elementwise kernel `k` (compiled versions kc, ks) writing `outs`."""
+        shape = outs[0].shape
+        n = prod(shape)
+        if n == 0:
+            return
+        grid, local = self._grid(n)
+        if all(a.shape == shape and a.is_contiguous() for a in outs + ins):
+            args: list = [I64(n)]
+            for a in outs + ins:
+                args += [a.buffer, I64(a.offset)]
+            self.launch(kc, grid, local, args + params)
+            return
+        strides = [_broadcast_strides(a, shape) for a in outs + ins]
+        dims, strides = simplify(shape, strides)
+        args = [I64(n)] + [I64(d) for d in dims]
+        for a, s in zip(outs + ins, strides):
+            args += [a.buffer, I64(a.offset)] + [I64(x) for x in s]
+        self.launch(ks, grid, local, args + params)
+
+    def reduce(self, k: Kernel, kr: Any, combine: tuple, x_shape: tuple,
+               ins: list[DeviceArray], params: list) -> DeviceArray:
+        """Run reduction kernel `k` (compiled as kr; `combine` = (Kernel, compiled) merges
+        partial results) over loop shape `x_shape`; returns the (kept-axes) result."""
+        red = set(k.reduce_axes)
+        keep = [a for a in range(k.ndim) if a not in red]
+        rax = [a for a in range(k.ndim) if a in red]
+        out_shape = tuple(x_shape[a] for a in keep)
+        out = self.empty(out_shape, k.acc_dtype)
+        n_out = prod(out_shape)
+        if n_out == 0:
+            return out
+        strides = [_broadcast_strides(a, x_shape) for a in ins]
+        if ins:  # reduced axes in memory order of the first input: neighbours read neighbours
+            rax.sort(key=lambda a: -abs(strides[0][a]))
+        kdims, kstr = simplify(out_shape, [[s[a] for a in keep] for s in strides])
+        rdims, rstr = simplify(tuple(x_shape[a] for a in rax),
+                               [[s[a] for a in rax] for s in strides])
+        n_red = prod(rdims)
+        wg = self.workgroup
+        n_chunks = 1
+        if n_out < self.max_groups and n_red > 4 * wg:
+            n_chunks = max(1, min(-(-n_red // (4 * wg)), self.max_groups // n_out))
+        chunk = -(-n_red // n_chunks) if n_red else 1
+        target = out if n_chunks == 1 else self.empty((n_out, n_chunks), k.acc_dtype)
+        args: list = [I64(n_out), I64(n_red), I64(n_chunks), I64(chunk)]
+        args += [I64(d) for d in kdims] + [I64(d) for d in rdims]
+        args += [target.buffer, I64(target.offset)]
+        for a, ks_, rs_ in zip(ins, kstr, rstr):
+            args += [a.buffer, I64(a.offset)] + [I64(x) for x in ks_] + [I64(x) for x in rs_]
+        groups = min(n_out * n_chunks, self.max_groups)
+        self.launch(kr, (groups * wg,), (wg,), args + params)
+        if n_chunks > 1:
+            ck, ckr = combine
+            final = self.reduce(ck, ckr, combine, (n_out, n_chunks), [target], [])
+            return final.view(out_shape, contiguous_strides(out_shape), final.offset)
+        return out
+
+    def gemm(self, kernel: Any, a: DeviceArray, b: DeviceArray, z: DeviceArray | None,
+             alpha, beta, dtype) -> DeviceArray:
+        """alpha * a @ b + beta * z for 2-d a, b (z broadcast to the product's shape)."""
+        m, kk = a.shape
+        n = b.shape[1]
+        out = self.empty((m, n), dtype)
+        if m == 0 or n == 0:
+            return out
+        zz = z if z is not None and beta != 0 else out
+        zs = _broadcast_strides(zz, (m, n)) if zz is not out else (0, 0)
+        t = np.dtype(dtype).type
+        args = [I64(m), I64(n), I64(kk), t(alpha), t(beta)]
+        for arr, s in ((a, a.strides), (b, b.strides), (zz, zs)):
+            args += [arr.buffer, I64(arr.offset), I64(s[0]), I64(s[1])]
+        args += [out.buffer, I64(out.offset)]
+        self.launch(kernel, (-(-n // TILE) * TILE, -(-m // TILE) * TILE), (TILE, TILE), args)
+        return out
+
+
+def _cast(e, dtype: str):
+    from theanine.codegen.ir import Call
+
+    return e if e.dtype == dtype else Call(dtype, "cast", (e,))
+
+
+def _pad(a: DeviceArray, lead: int) -> DeviceArray:
+    """`a` with `lead` length-1 axes in front."""
+    return a.view((1,) * lead + a.shape, (0,) * lead + a.strides)
+
+
+def _broadcast_strides(a: DeviceArray, shape: tuple) -> list[int]:
+    """a's strides when broadcast to `shape` (0 along broadcast axes)."""
+    lead = len(shape) - a.ndim
+    out = [0] * lead
+    for n, s, full in zip(a.shape, a.strides, shape[lead:]):
+        if n != full and n != 1:
+            raise ValueError(f"shape {a.shape} does not broadcast to {shape}")
+        out.append(s if n == full and n != 1 else 0)
+    return out
+
+
+def simplify(shape: tuple, strides: list[list[int]]) -> tuple[list[int], list[list[int]]]:
+    """The same index space with length-1 axes moved to the front and neighbouring axes merged
+    where every operand steps through them as one; the rank is kept (padded with 1s)."""
+    nd = len(shape)
+    dims: list[int] = []
+    strd: list[list[int]] = [[] for _ in strides]
+    for a in range(nd):
+        if shape[a] == 1:
+            continue
+        if dims and all(s[-1] == st[a] * shape[a] for s, st in zip(strd, strides)):
+            dims[-1] *= shape[a]
+            for s, st in zip(strd, strides):
+                s[-1] = st[a]
+            continue
+        dims.append(shape[a])
+        for s, st in zip(strd, strides):
+            s.append(st[a])
+    pad = nd - len(dims)
+    return [1] * pad + dims, [[0] * pad + s for s in strd]

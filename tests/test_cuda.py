@@ -1,0 +1,707 @@
+"""The CUDA backend.
+
+Everywhere (no GPU needed): every kernel the conformance suite renders for CUDA compiles with
+nvcc, every launch those programs make matches its kernel's signature, the cuBLAS operand
+layouts and the DLPack / CUDA-array-interface readers are right, and without pycuda or a GPU
+the backend says why. On a GPU machine (../shared/GPU.md): values on the device, cuBLAS, GPUArray
+and DLPack inputs, a sample of the conformance suite (tests/test_conformance.py runs all of it
+on every available backend) and the seeds with THEANINE_FLAGS=device=cuda.
+"""
+
+import ctypes
+import hashlib
+import itertools
+import os
+import re
+import struct
+import subprocess
+import sys
+import types
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+import theanine as th
+import theanine.tensor as T
+from theanine.backend import BackendUnavailable, backends, get_backend
+from theanine.backends.cuda import backend as cuda_backend_module
+from theanine.backends.cuda import cublas
+from theanine.backends.cuda import runtime as cuda_runtime_module
+from theanine.backends.cuda.backend import CUDABackend
+from theanine.backends.cuda.compiler import NvccError, compile_cubin, find_nvcc
+from theanine.backends.cuda.dialect import CUDARenderer
+from theanine.backends.cuda.interop import from_cuda_array_interface, from_dlpack
+from theanine.backends.cuda.runtime import kernel_formats, parse_device
+from theanine.backends.numpy.backend import NumpyBackend
+from theanine.gpu.array import DeviceArray
+from theanine.gpu.backend import GpuBackend
+from theanine.gpu.program import GpuProgram
+from theanine.gpu.runtime import Runtime
+from theanine.testing.cases import all_cases, case_dtypes
+from theanine.testing.compare import PreparedComparison, Unsupported
+from theanine.testing.strategies import FLOATS
+from theanine.testing.test_suite import test_case as run_case
+from theanine.testing.test_suite import test_random_graph as run_random_graphs
+
+EXAMPLES = os.path.join(os.path.dirname(__file__), os.pardir, "examples")
+ARCH = "sm_90"  # the H100's architecture; what CI compiles for
+_KERNEL = re.compile(r'^extern "C" __global__ void (\w+)\(', re.M)
+_SCALARS = {"q": np.int64, "Q": np.uint64, "i": np.int32, "I": np.uint32, "h": np.int16,
+            "H": np.uint16, "b": np.int8, "B": np.uint8, "f": np.float32, "d": np.float64}
+
+
+# -- a device that only pretends: records sources, checks launches ------------------------------
+class LaunchMismatch(AssertionError):
+    """A launch whose arguments do not fit the kernel's signature."""
+
+
+class _Address(int):
+    """A fake device buffer (pointer arguments must be buffers, never host objects)."""
+
+
+class _FakeDevice(Runtime):
+    """Records every source it is asked to build; checks every launch's arguments against the
+    parameter format read from the kernel's signature (what pycuda's prepare receives)."""
+
+    device_name = "fake CUDA device"
+
+    def __init__(self):
+        super().__init__(CUDARenderer())
+        self.sources: list[tuple[str, str]] = []  # (source, label of what rendered it)
+        self.label = ""
+        self.launches = 0
+        self._addresses = itertools.count(1)
+
+    def alloc(self, nbytes):
+        return _Address(next(self._addresses) << 32)
+
+    def upload_into(self, buffer, host):
+        pass
+
+    def download_into(self, host, buffer, byte_offset):
+        host[...] = 0
+
+    def build(self, source, names):
+        self.sources.append((source, self.label))
+        formats = kernel_formats(source)
+        return {name: (name, formats[name]) for name in names}
+
+    def launch(self, kernel, global_size, local_size, args):
+        name, fmt = kernel
+        if len(fmt) != len(args):
+            raise LaunchMismatch(f"{name}: {len(args)} arguments for parameters {fmt!r}")
+        for k, (code, arg) in enumerate(zip(fmt, args)):
+            want = _Address if code == "P" else _SCALARS[code]
+            if type(arg) is not want:
+                raise LaunchMismatch(f"{name}: argument {k} is {type(arg).__name__} "
+                                     f"{arg!r}, the kernel takes {want.__name__} ({fmt!r})")
+        if any(g % b for g, b in zip(global_size, local_size)) or np.prod(local_size) > 1024:
+            raise LaunchMismatch(f"{name}: bad geometry {global_size} / {local_size}")
+        self.launches += 1
+
+
+class _ShadowBackend(GpuBackend):
+    """Compiles every graph for the fake CUDA device and runs it there (checking launches), but
+    returns the NumPy reference's results, so whole conformance checks run through it."""
+
+    name = "cuda-shadow"
+    device_memory = False
+
+    def __init__(self):
+        self.device = _FakeDevice()
+
+    def runtime(self):
+        return self.device
+
+    def compile(self, fgraph):
+        program = GpuProgram(fgraph, self.device, self.name)
+        reference = NumpyBackend().compile(fgraph)
+
+        def run(*args):
+            try:
+                program.run(*args)
+            except LaunchMismatch:
+                raise
+            except Exception:  # device values are fake (zeros): value-dependent steps may fail
+                pass
+            return reference(*args)
+
+        return run
+
+
+@pytest.fixture(scope="module")
+def shadow():
+    backend = _ShadowBackend()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(backends(), backend.name, backend)
+        yield backend
+
+
+def _compile_cases(backend: _ShadowBackend) -> None:
+    """Every conformance case at every dtype, forward and gradient, compiled as the suite does."""
+    for case in all_cases():
+        for dtype in case_dtypes(case):
+            backend.device.label = f"case {case.name} [{dtype}]"
+            inputs, outputs = case.graph(dtype)
+            try:
+                PreparedComparison(backend.name, inputs, outputs, grad=case.grad,
+                                   accumulates=case.accumulates)
+            except Unsupported:
+                continue
+
+
+def _unique_kernels(sources: list[tuple[str, str]]) -> dict[str, str]:
+    """Each distinct kernel definition (its name replaced by KNAME), mapped to the label of the
+    first program that rendered it."""
+    kernels: dict[str, str] = {}
+    for source, label in sources:
+        starts = [m.start() for m in _KERNEL.finditer(source)]
+        for a, b in zip(starts, [*starts[1:], len(source)]):
+            text = source[a:b]
+            name = _KERNEL.match(text).group(1)
+            kernels.setdefault(text.replace(f" {name}(", " KNAME(", 1), label)
+    return kernels
+
+
+def _batches(kernels: dict[str, str], prelude: str, n: int) -> list[str]:
+    """Kernels in `n` sources, each kernel renamed after its hash and placed by it, so a batch's
+    source (and its cache entry) only changes when one of its kernels does."""
+    parts: list[list[str]] = [[] for _ in range(n)]
+    for text in sorted(kernels):
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        parts[int(digest, 16) % n].append(f"// {kernels[text]}\n" +
+                                          text.replace(" KNAME(", f" k_{digest[:16]}(", 1))
+    return [prelude + "\n" + "\n".join(p) for p in parts if p]
+
+
+def _program_per_prelude(sources: list[tuple[str, str]]) -> list[str]:
+    """The smallest program as rendered for each distinct prelude (the helpers a program's
+    kernels use), so the helper selection is compiled too, not only the full prelude."""
+    smallest: dict[str, str] = {}
+    for source, _ in sources:
+        prelude = source[:_KERNEL.search(source).start()]
+        if len(source) < len(smallest.get(prelude, source + " ")):
+            smallest[prelude] = source
+    return list(smallest.values())
+
+
+# -- nvcc: every kernel the suite renders compiles ----------------------------------------------
+def test_every_rendered_kernel_compiles_with_nvcc(shadow, tmp_path):
+    if find_nvcc() is None:
+        pytest.skip("nvcc (the CUDA toolkit) is not installed here")
+    _compile_cases(shadow)
+    shadow.device.label = "random expression graphs"
+    for dtype in FLOATS:
+        run_random_graphs(conformance_backend=shadow.name, conformance_dtype=dtype)
+    rt = shadow.device
+    rt.label = "runtime copy kernels"
+    for src, dst in itertools.product(sorted(rt.dtypes), repeat=2):
+        rt.copy(DeviceArray(rt, rt.alloc(2), (2,), src), DeviceArray(rt, rt.alloc(2), (2,), dst))
+    kernels = _unique_kernels(rt.sources)
+    assert len(kernels) > 1000  # elementwise (both layouts), reductions, GEMM, copies
+    sources = _batches(kernels, rt.renderer.d.prelude(), 16) + _program_per_prelude(rt.sources)
+    jobs = len(os.sched_getaffinity(0))
+
+    def build(source):
+        try:
+            compile_cubin(source, ARCH)
+        except NvccError as e:
+            return source, str(e)
+        return source, None
+
+    with ThreadPoolExecutor(jobs) as pool:
+        failed = [(s, e) for s, e in pool.map(build, sources) if e is not None]
+    kept = []
+    for k, (source, _) in enumerate(failed):
+        kept.append(tmp_path / f"batch{k}.cu")
+        kept[-1].write_text(source)
+    assert not failed, (f"{len(failed)} of {len(sources)} sources of rendered CUDA kernels do "
+                        f"not compile (kept as {', '.join(map(str, kept))}; in a batch, each "
+                        "kernel is preceded by what rendered it):\n" + failed[0][1][-6000:])
+
+
+def test_nvcc_check_fails_on_a_broken_kernel():
+    if find_nvcc() is None:
+        pytest.skip("nvcc (the CUDA toolkit) is not installed here")
+    broken = CUDARenderer().d.prelude() + \
+        '\nextern "C" __global__ void k(float *x) { x[0] = th_undefined_helper(x[1]) }\n'
+    with pytest.raises(NvccError, match="(?s)nvcc failed.*th_undefined_helper"):
+        compile_cubin(broken, ARCH)
+
+
+# -- launches fit the kernels --------------------------------------------------------------------
+def _check_draws(case, dtype, prepared: PreparedComparison) -> None:
+    @settings(max_examples=3, derandomize=True, database=None, deadline=None,
+              phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+    @given(st.data())
+    def check(data):
+        prepared.check(case.draw_values(data, dtype))
+
+    check()
+
+
+def test_every_launch_matches_its_kernel_signature(shadow):
+    """The suite's graphs run on drawn inputs through the fake device."""
+    before = shadow.device.launches
+    for case in all_cases():
+        for dtype in case_dtypes(case):
+            inputs, outputs = case.graph(dtype)
+            try:
+                prepared = PreparedComparison(shadow.name, inputs, outputs, grad=case.grad,
+                                              accumulates=case.accumulates)
+            except Unsupported:
+                continue
+            _check_draws(case, dtype, prepared)
+    assert shadow.device.launches - before > 5000
+
+
+def test_kernel_formats_follow_the_signatures():
+    r = CUDARenderer()
+    from theanine.codegen.ir import Kernel, Load
+
+    k = Kernel("th_k1", 2, [("int8", 2), ("bool", 2)], ["float64", "bool"],
+               [Load("int8", 0)], output_dtypes=["float32"])
+    formats = kernel_formats(r.elementwise(k) + "\n" + r.gemm("th_gemm_float32", "float32"))
+    assert formats["th_k1_c"] == "q" + "Pq" * 3 + "dB"
+    assert formats["th_k1_s"] == "qqq" + "Pqqq" * 3 + "dB"
+    assert formats["th_gemm_float32"] == "qqqff" + "Pqqq" * 3 + "Pq"
+
+
+def test_reductions_finish_with_warp_shuffles():
+    from theanine.codegen.ir import Kernel, Load
+
+    for dtype, op, shuffled in [("float32", "add", "__shfl_down_sync(0xffffffffu, red_, 16)"),
+                                ("bool", "and", "__shfl_down_sync(0xffffffffu, (int)red_, 1)"),
+                                ("int64", "max", "th_max_int64_t(red_, (int64_t)__shfl")]:
+        k = Kernel("th_k1", 1, [(dtype, 1)], [], [Load(dtype, 0)], reduce_op=op,
+                   reduce_axes=(0,), acc_dtype=dtype, output_dtypes=[dtype])
+        text = CUDARenderer().reduction(k)
+        assert shuffled in text and "part[lid] = acc" not in text
+    with pytest.raises(ValueError, match="multiple of 32"):
+        CUDARenderer(workgroup=48)
+
+
+# -- cuBLAS operand layouts ----------------------------------------------------------------------
+class _EmulatedCublas(cublas.Cublas):
+    """Cublas whose GEMM is NumPy reading and writing float64 `memory` (at byte address
+    `base`) with BLAS's column-major meaning of (op, m, n, k, pointer, ld)."""
+
+    def __init__(self, memory: np.ndarray, base: int = 0):
+        self.memory, self.base, self.handle = memory, base, None
+        self._fns = {"float64": (self._dgemm, ctypes.c_double)}
+
+    def _dgemm(self, handle, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+        mem, base = self.memory, self.base
+
+        def op(ptr, trans, ld, rows, cols):  # op(M) is rows x cols; M is column-major
+            r, q = (rows, cols) if trans == cublas.OP_N else (cols, rows)
+            stored = np.array([[mem[(ptr - base) // 8 + i + j * ld] for j in range(q)]
+                               for i in range(r)])
+            return stored if trans == cublas.OP_N else stored.T
+
+        product = alpha._obj.value * op(a, transa, lda, m, k) @ op(b, transb, ldb, k, n)
+        for i, j in itertools.product(range(m), range(n)):
+            mem[(c - base) // 8 + i + j * ldc] = product[i, j]
+        return 0
+
+
+VIEWS = {"whole": (lambda x: x, cublas.OP_N), "transposed": (lambda x: x.T, cublas.OP_T),
+         "every other row": (lambda x: x[::2], cublas.OP_N),
+         "columns from 1": (lambda x: x[:, 1:], cublas.OP_N),
+         "one row": (lambda x: x[:1], cublas.OP_N), "one column": (lambda x: x[:, :1],
+                                                                   cublas.OP_N),
+         "one row of the transpose": (lambda x: x.T[:1], cublas.OP_T),
+         "one element": (lambda x: x[2:3, 4:5], cublas.OP_N),
+         "rows reversed": (lambda x: x[::-1], None), "column step 2": (lambda x: x[:, ::2], None),
+         "strided transpose": (lambda x: x[1:, ::3].T, None),
+         "broadcast row": (lambda x: np.broadcast_to(x[:1], (4, 12)), None)}
+
+
+@pytest.mark.parametrize("name", VIEWS)
+def test_cublas_reads_row_major_views_in_place(name):
+    view, op = VIEWS[name]
+    memory = np.zeros(400)
+    base = memory[:96].reshape(8, 12)
+    base[...] = np.arange(1.0, 97.0).reshape(8, 12)
+    x = view(base)
+    strides = tuple(s // 8 for s in x.strides)
+    found = cublas.operand(x.shape, strides)
+    assert (found and found[0]) == op  # None: the runtime copies it first
+    if op is None:
+        return
+    address = x.__array_interface__["data"][0] - memory.__array_interface__["data"][0]
+    blas = _EmulatedCublas(memory)
+    rows, cols = x.shape
+    for left in (True, False):  # x @ w and u @ x, w and u contiguous
+        other = memory[100:100 + 3 * (cols if left else rows)]
+        other[...] = np.arange(other.size) - 7.0
+        o = other.reshape((cols, 3) if left else (3, rows))
+        pair = [(address, *found), (800, *cublas.operand(o.shape, (o.shape[1], 1)))]
+        a, b = pair if left else pair[::-1]
+        m, n = (rows, 3) if left else (3, cols)
+        blas.row_major_gemm("float64", m, n, cols if left else rows, 1.0, a, b, 0.0, 2400)
+        got = memory[300:300 + m * n].reshape(m, n)
+        np.testing.assert_array_equal(got, x @ o if left else o @ x)
+
+
+# -- arrays of other libraries -------------------------------------------------------------------
+def test_dlpack_export_is_read_in_place_and_released():
+    base = np.arange(24, dtype=np.float32).reshape(4, 6).copy()  # owns its memory
+    view = base[::2, 1::2]
+    alive = weakref.ref(base)
+    found = from_dlpack(view)
+    assert found.device == (1, 0) and found.dtype == np.float32
+    assert found.shape == (2, 3) and found.strides == (12, 2)
+    assert int(found.pointer) == view.__array_interface__["data"][0]
+    del base, view
+    assert alive() is not None  # the capsule's owner keeps the memory
+    del found
+    assert alive() is None  # and the producer's deleter ran
+    assert from_dlpack(np.zeros(3, bool)).dtype == np.bool_
+
+
+def test_cuda_array_interface_is_read_in_place():
+    holder = types.SimpleNamespace(__cuda_array_interface__={
+        "shape": (3, 4), "typestr": "<f8", "data": (4096, False), "strides": (8, 24),
+        "version": 3, "stream": 1})
+    found = from_cuda_array_interface(holder)
+    assert (int(found.pointer), found.shape, found.strides) == (4096, (3, 4), (1, 3))
+    assert found.pointer.owner is holder and found.stream == 1
+    holder.__cuda_array_interface__.update(strides=None)
+    assert from_cuda_array_interface(holder).strides == (4, 1)
+    holder.__cuda_array_interface__.update(strides=(8, 4))
+    with pytest.raises(ValueError, match="not multiples of the float64 item size"):
+        from_cuda_array_interface(holder)
+    assert from_cuda_array_interface(np.zeros(3)) is None
+
+
+# -- the runtime over a stand-in for pycuda ------------------------------------------------------
+class _Allocation(int):
+    """A pooled allocation: an address in the stand-in's host memory."""
+
+
+class _Kernel:
+    """A kernel fetched from a loaded module: prepare() and prepared_call() as pycuda has them;
+    launches pack their arguments with the prepared format and are recorded, not run."""
+
+    def __init__(self, name: str, launches: list):
+        self.name, self.launches = name, launches
+
+    def prepare(self, fmt: str):
+        self.fmt = fmt
+        return self
+
+    def prepared_call(self, grid, block, *args):
+        assert len(block) == 3 and all(isinstance(g, int) for g in (*grid, *block))
+        struct.pack(self.fmt, *args)  # the arguments fit the format
+        self.launches.append(self.name)
+
+
+def _stand_in_pycuda(memory: np.ndarray, launches: list) -> dict[str, types.ModuleType]:
+    """pycuda, pycuda.driver, pycuda.tools and pycuda.gpuarray as far as CUDARuntime uses them,
+    over `memory` (device addresses are 4096 + index)."""
+    base, top = 4096, [4096]
+
+    def view(address, nbytes):
+        return memory[address - base:address - base + nbytes]
+
+    class Context:
+        pop = synchronize = staticmethod(lambda: None)
+
+        def push(self):
+            pass
+
+    class Device:
+        count = staticmethod(lambda: 1)
+
+        def __init__(self, index):
+            self.index = index
+
+        def compute_capability(self):
+            return (9, 0)
+
+        def get_attribute(self, attribute):
+            return 132
+
+        def retain_primary_context(self):
+            return Context()
+
+        def name(self):
+            return "stand-in H100"
+
+        def total_memory(self):
+            return memory.size
+
+    class Module:
+        def get_function(self, name):
+            return _Kernel(name, launches)
+
+    def allocate(nbytes):
+        top[0] += -(-nbytes // 256) * 256
+        return _Allocation(top[0] - -(-nbytes // 256) * 256)
+
+    driver = types.ModuleType("pycuda.driver")
+    driver.init = lambda: None
+    driver.Device, driver.Context = Device, Context
+    driver.device_attribute = types.SimpleNamespace(MULTIPROCESSOR_COUNT="sms")
+    driver.module_from_buffer = lambda cubin: Module()
+
+    def htod(dst, host):
+        view(int(dst), host.nbytes)[...] = host.view(np.uint8).ravel()
+
+    def dtoh(host, src):
+        host.view(np.uint8).ravel()[...] = view(int(src), host.nbytes)
+
+    driver.memcpy_htod, driver.memcpy_dtoh = htod, dtoh
+    tools = types.ModuleType("pycuda.tools")
+    tools.DeviceMemoryPool = lambda: types.SimpleNamespace(allocate=allocate)
+    gpuarray = types.ModuleType("pycuda.gpuarray")
+    gpuarray.GPUArray = lambda shape, dtype, gpudata, strides, base: types.SimpleNamespace(
+        shape=shape, dtype=dtype, gpudata=gpudata, strides=strides, base=base)
+    package = types.ModuleType("pycuda")
+    package.driver, package.tools, package.gpuarray = driver, tools, gpuarray
+    return {"pycuda": package, "pycuda.driver": driver, "pycuda.tools": tools,
+            "pycuda.gpuarray": gpuarray}
+
+
+def test_runtime_drives_pycuda_as_documented(monkeypatch):
+    """The runtime's own code (transfers with byte offsets, building, prepared launches,
+    adopting and handing out arrays) run against a stand-in for pycuda; the kernels compile
+    with the real nvcc but do not run."""
+    if find_nvcc() is None:
+        pytest.skip("nvcc (the CUDA toolkit) is not installed here")
+    memory, launches = np.zeros(1 << 20, np.uint8), []
+    for name, module in _stand_in_pycuda(memory, launches).items():
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.setattr(cuda_runtime_module._Current, "runtime", None)
+    backend = CUDABackend()
+    assert backend.available() == (True, "")
+    monkeypatch.setitem(backends(), "cuda", backend)
+    rt = backend.runtime()
+    assert rt.arch == "sm_90" and rt.max_groups == 132 * 32
+    x = T.matrix("x")
+    host = np.arange(12.0).reshape(3, 4)
+    rows = th.function([x], x[1:], backend="cuda")  # a view: upload, then a download at offset
+    np.testing.assert_array_equal(rows(host), host[1:])
+    w = th.shared(np.ones((4, 2)), name="w")
+    step = th.function([x], T.dot(T.exp(x), w).sum(axis=1), updates=[(w, w * 2)],
+                       backend="cuda")
+    step(host)
+    assert "th_gemm_float64" in launches and any(n.endswith("_c") for n in launches)
+    rt.blas = _EmulatedCublas(memory.view(np.float64), base=4096)  # GEMMs now really compute
+    y = T.matrix("y")
+    products = th.function([x, y], [T.dot(x.T, y[:, 1:]), T.dot(x[:, 0], y)], backend="cuda")
+    yv = np.arange(15.0).reshape(3, 5) - 4
+    got = products(host, yv)
+    np.testing.assert_array_equal(got[0], host.T @ yv[:, 1:])
+    np.testing.assert_array_equal(got[1], host[:, 0] @ yv)
+    holder = types.SimpleNamespace(__cuda_array_interface__={
+        "shape": (2, 3), "typestr": "<f8", "data": (int(rt.to_device(host).buffer) + 8, False),
+        "strides": (32, 8), "version": 3, "stream": None})
+    adopted = rt.adopt(holder)
+    assert adopted.buffer.owner is holder and rt.adopt(adopted) is adopted
+    np.testing.assert_array_equal(rt.to_host(adopted.view((2,), (1,))), host[0, 1:3])
+    assert rt.adopt(host) is None
+    shown = rt.to_gpuarray(adopted)
+    assert (shown.gpudata, shown.strides, shown.base) == (int(adopted.buffer), (32, 8), adopted)
+
+
+# -- unavailable is a state ----------------------------------------------------------------------
+def test_device_names():
+    assert [parse_device(s) for s in ("cuda", "gpu", "cuda:3", "gpu:1")] == [0, 0, 3, 1]
+    with pytest.raises(ValueError, match="expected 'cuda' or 'cuda:N'"):
+        parse_device("cuda:x")
+
+
+def test_unavailable_backend_says_why():
+    ok, why = backends()["cuda"].available()
+    if ok:
+        pytest.skip("the CUDA backend is available here")
+    assert why
+    x = T.vector("x")
+    with pytest.raises(BackendUnavailable, match=re.escape(f"backend 'cuda' is not available: "
+                                                           f"{why}")):
+        th.function([x], x * 2, backend="cuda")
+    with pytest.raises(BackendUnavailable, match="no available backend for device 'gpu'"):
+        get_backend("gpu")
+
+
+def _fake_pycuda(monkeypatch, init=None, count=0):
+    driver = types.ModuleType("pycuda.driver")
+    driver.init = init or (lambda: None)
+    driver.Device = types.SimpleNamespace(count=lambda: count)
+    package = types.ModuleType("pycuda")
+    package.driver = driver
+    package.tools = types.ModuleType("pycuda.tools")
+    for name, module in (("pycuda", package), ("pycuda.driver", driver),
+                         ("pycuda.tools", package.tools)):
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.setattr(cuda_backend_module, "find_nvcc", lambda: "/usr/bin/nvcc")
+
+
+def test_driver_failure_and_no_gpu_are_reasons(monkeypatch):
+    def no_driver():
+        raise RuntimeError("cuInit failed: no CUDA-capable device is detected")
+
+    _fake_pycuda(monkeypatch, init=no_driver)
+    assert CUDABackend().available() == (
+        False, "RuntimeError: cuInit failed: no CUDA-capable device is detected")
+    _fake_pycuda(monkeypatch, count=0)
+    assert CUDABackend().available() == (False, "RuntimeError: no CUDA GPU found")
+    monkeypatch.setattr(cuda_backend_module, "find_nvcc", lambda: None)
+    ok, why = CUDABackend().available()
+    assert not ok and "nvcc (CUDA toolkit) not found" in why
+
+
+def test_info_describes_the_cuda_backend():
+    from theanine.info import info_lines
+
+    text = "\n".join(info_lines())
+    assert re.search(r"cuda\s+devices=cuda,gpu\s+(available|unavailable: )", text)
+    assert "nvcc: " in text
+
+
+# -- on a GPU ------------------------------------------------------------------------------------
+@pytest.fixture
+def gpu():
+    ok, why = backends()["cuda"].available()
+    if not ok:
+        pytest.skip(f"CUDA backend unavailable: {why}")
+    return backends()["cuda"]
+
+
+def test_shared_values_stay_on_the_device(gpu):
+    w = th.shared(np.arange(6.0).reshape(2, 3), name="w")
+    x = T.matrix("x")
+    step = th.function([x], (w * x).sum(), updates=[(w, w * 2)], backend="cuda")
+    rt = gpu.runtime()
+    assert float(step(np.ones((2, 3)))) == 15.0
+    assert w._host is None and w._device[0] is rt
+    on_device = w._device[1]
+    assert float(step(np.ones((2, 3)))) == 30.0
+    assert w._device[1] is not on_device
+    np.testing.assert_array_equal(on_device.get(), np.arange(6.0).reshape(2, 3) * 2)
+    np.testing.assert_array_equal(w.get_value(), np.arange(6.0).reshape(2, 3) * 4)
+
+
+def test_get_and_set_value_copy_unless_borrowed(gpu):
+    w = th.shared(np.zeros(3), name="w")
+    f = th.function([], [], updates=[(w, w + 1)], backend="cuda")
+    f()
+    a = w.get_value()
+    a[:] = 100
+    np.testing.assert_array_equal(w.get_value(), [1, 1, 1])
+    v = np.full(3, 5.0)
+    w.set_value(v, borrow=True)
+    f()
+    np.testing.assert_array_equal(w.get_value(), [6, 6, 6])
+    np.testing.assert_array_equal(v, [5, 5, 5])
+
+
+def test_strided_broadcast_and_large_reductions(gpu):
+    x, y = T.matrix("x"), T.vector("y")
+    f = th.function([x, y], [T.exp(2 * x * y + y), (x * y).sum(axis=0)], backend="cuda")
+    xv = np.random.default_rng(1).standard_normal((7, 10))[:, ::-2]
+    yv = np.linspace(-1, 1, 5)
+    e, s = f(xv, yv)
+    np.testing.assert_allclose(e, np.exp(2 * xv * yv + yv), rtol=1e-12)
+    np.testing.assert_allclose(s, (xv * yv).sum(axis=0), rtol=1e-12)
+    v = T.vector("v", dtype="float32")
+    b = T.vector("b", dtype="bool")
+    i = T.vector("i", dtype="int8")
+    g = th.function([v, b, i], [v.sum(), v.max(), T.all(b), T.any(b), i.max(), i.min()],
+                    backend="cuda")
+    rng = np.random.default_rng(2)
+    vv = rng.random(3_000_001).astype("float32")
+    bv = np.ones(100_003, bool)
+    bv[77_777] = False  # one False far from the start: all() must see it
+    iv = rng.integers(-128, 128, 100_003).astype("int8")
+    out = g(vv, bv, iv)
+    np.testing.assert_allclose(out[0], vv.astype("float64").sum(), rtol=1e-5)
+    assert out[1] == vv.max() and out[2] == bv.all() and out[3] == bv.any()
+    assert out[4] == iv.max() and out[5] == iv.min()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32"])
+def test_gemm_on_views_matches_numpy(gpu, dtype):
+    a, b, c = (T.matrix(n, dtype=dtype) for n in "abc")
+    f = th.function([a, b, c], [T.dot(a[::2].T, b[::2, 1:]), T.dot(a.T, b[::-1]),
+                                2 * T.dot(a.T, c) + 3 * c[:1], T.dot(a[:, 0], b)],
+                    backend="cuda")
+    rng = np.random.default_rng(3)
+    av, bv, cv = (rng.integers(-4, 5, s).astype(dtype) for s in [(64, 33), (64, 40), (64, 33)])
+    got = f(av, bv, cv)
+    want = [av[::2].T @ bv[::2, 1:], av.T @ bv[::-1], 2 * (av.T @ cv) + 3 * cv[:1],
+            av[:, 0] @ bv]
+    for g_, w_ in zip(got, want):
+        np.testing.assert_allclose(g_, w_, rtol=1e-5 if dtype == "float32" else 1e-12)
+
+
+def test_gpuarray_and_dlpack_inputs_without_a_copy(gpu):
+    import pycuda.gpuarray as gpuarray
+
+    rt = gpu.runtime()
+    host = np.arange(12.0).reshape(3, 4)
+    g = gpuarray.to_gpu(host)
+    d = rt.adopt(g)
+    assert int(d.buffer) == int(g.gpudata) and d.shape == (3, 4) and d.strides == (4, 1)
+    x = T.matrix("x")
+    f = th.function([x], T.exp(x).sum(axis=1), backend="cuda", trust_input=True)
+    np.testing.assert_allclose(f(d), np.exp(host).sum(axis=1), rtol=1e-12)
+    back = rt.to_gpuarray(rt.adopt(g))
+    np.testing.assert_array_equal(back.get(), host)
+    torch = pytest.importorskip("torch")
+    t = torch.arange(6, dtype=torch.float64, device="cuda").reshape(2, 3)
+    for value in (t, t.T):
+        dt = rt.adopt(value)
+        assert int(dt.buffer) == value.data_ptr()
+        np.testing.assert_array_equal(dt.get(), value.cpu().numpy())
+
+
+def test_device_choice_and_binary_cache(gpu, tmp_path, monkeypatch):
+    assert get_backend("cuda:0").runtime().index == 0
+    with pytest.raises(ValueError, match="no CUDA device 'cuda:99'; devices: device cuda:0"):
+        get_backend("cuda:99")
+    monkeypatch.setenv("THEANINE_CACHE_DIR", str(tmp_path))
+    x = T.vector("x")
+    th.function([x], T.tanh(x) * 3, backend="cuda")
+    entries = list((tmp_path / "cuda").glob("*.cubin"))
+    assert len(entries) == 1
+    stamp = entries[0].stat().st_mtime_ns
+    f = th.function([x], T.tanh(x) * 3, backend="cuda:0")
+    assert entries[0].stat().st_mtime_ns == stamp
+    np.testing.assert_allclose(f(np.ones(3)), np.tanh(1.0) * 3)
+
+
+def test_bad_call_is_located_like_the_reference(gpu):
+    x, y = T.vector("x"), T.vector("y")
+    f = th.function([x, y], x + y, backend="cuda")
+    with pytest.raises(ValueError) as info:
+        f(np.ones(3), np.ones(4))
+    assert "test_cuda.py" in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["elemwise[large]", "reduce[large]", "elemwise[5d]", "dot",
+                                  "softmax", "sum", "max", "any", "exp", "int_div", "mod"])
+def test_conformance_sample_on_cuda(gpu, name):
+    for case in all_cases():
+        if case.name == name:
+            for dtype in case_dtypes(case):
+                run_case("cuda", (case, dtype))
+
+
+@pytest.mark.parametrize("seed", ["seed_001_xor_network.py",
+                                  "seed_002_intro_linear_regression.py"])
+def test_seed_programs_run_on_cuda(gpu, seed):
+    env = dict(os.environ, THEANINE_FLAGS="device=cuda")
+    out = subprocess.run([sys.executable, os.path.join(EXAMPLES, seed)], env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    if seed.startswith("seed_001"):
+        assert out.stdout.splitlines()[1] == "[array(0.60268197)]"
+    else:
+        assert "[[ 58.  64.]\n [139. 154.]]" in out.stdout

@@ -1,0 +1,174 @@
+"""The OpenCL backend on whatever OpenCL device is installed (PoCL's CPU device in CI): values
+stay in device memory, device choice, the binary cache, views without copies, the seeds."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import theanine as th
+import theanine.tensor as T
+from theanine.backend import backends, get_backend
+
+EXAMPLES = os.path.join(os.path.dirname(__file__), os.pardir, "examples")
+
+
+def _opencl():
+    ok, why = backends()["opencl"].available()
+    if not ok:
+        pytest.skip(f"OpenCL backend unavailable: {why}")
+    return backends()["opencl"]
+
+
+@pytest.fixture
+def ocl():
+    return _opencl()
+
+
+def test_shared_values_stay_on_the_device(ocl):
+    w = th.shared(np.arange(6.0).reshape(2, 3), name="w")
+    x = T.matrix("x")
+    step = th.function([x], (w * x).sum(), updates=[(w, w * 2)], backend="opencl")
+    rt = ocl.runtime()
+    assert float(step(np.ones((2, 3)))) == 15.0
+    # the update lives on the device; no host copy was made
+    assert w._host is None and w._device[0] is rt
+    on_device = w._device[1]
+    assert float(step(np.ones((2, 3)))) == 30.0
+    assert w._device[1] is not on_device  # a new value, the old one untouched
+    np.testing.assert_array_equal(on_device.get(), np.arange(6.0).reshape(2, 3) * 2)
+    np.testing.assert_array_equal(w.get_value(), np.arange(6.0).reshape(2, 3) * 4)
+
+
+def test_get_and_set_value_copy_unless_borrowed(ocl):
+    w = th.shared(np.zeros(3), name="w")
+    f = th.function([], [], updates=[(w, w + 1)], backend="opencl")
+    f()
+    a = w.get_value()
+    a[:] = 100  # a copy: the shared value is unaffected
+    np.testing.assert_array_equal(w.get_value(), [1, 1, 1])
+    b = w.get_value(borrow=True)
+    assert w.get_value(borrow=True) is b  # the host copy is kept until the next update
+    v = np.full(3, 5.0)
+    w.set_value(v, borrow=True)
+    f()
+    np.testing.assert_array_equal(w.get_value(), [6, 6, 6])
+    np.testing.assert_array_equal(v, [5, 5, 5])  # the function never writes the host array
+
+
+def test_seed_style_training_step_matches_numpy(ocl):
+    rng = np.random.default_rng(0)
+    xv = rng.standard_normal((60, 20))
+    yv = rng.integers(0, 5, 60)
+    w = th.shared(rng.standard_normal((20, 5)) * 0.1, name="w")
+    b = th.shared(np.zeros(5), name="b")
+    x, y = T.matrix("x"), T.lvector("y")
+    p = T.nnet.softmax(T.dot(x, w) + b)
+    cost = -T.mean(T.log(p)[T.arange(y.shape[0]), y])
+    gw, gb = th.grad(cost, [w, b])
+    kw = dict(updates=[(w, w - 0.5 * gw), (b, b - 0.5 * gb)])
+    f_ocl = th.function([x, y], cost, backend="opencl", **kw)
+    w_ref = th.shared(w.get_value(), name="w")
+    b_ref = th.shared(b.get_value(), name="b")
+    p_ref = T.nnet.softmax(T.dot(x, w_ref) + b_ref)
+    cost_ref = -T.mean(T.log(p_ref)[T.arange(y.shape[0]), y])
+    gw_r, gb_r = th.grad(cost_ref, [w_ref, b_ref])
+    f_ref = th.function([x, y], cost_ref, backend="numpy",
+                        updates=[(w_ref, w_ref - 0.5 * gw_r), (b_ref, b_ref - 0.5 * gb_r)])
+    for _ in range(5):
+        np.testing.assert_allclose(f_ocl(xv, yv), f_ref(xv, yv), rtol=1e-10)
+    np.testing.assert_allclose(w.get_value(), w_ref.get_value(), rtol=1e-9, atol=1e-12)
+
+
+def test_device_choice(ocl):
+    assert get_backend("opencl:0:0").runtime().platform_index == 0
+    with pytest.raises(ValueError, match="no OpenCL device 'opencl:9:9'; devices: opencl:0:0"):
+        get_backend("opencl:9:9")
+    with pytest.raises(ValueError, match="expected 'opencl' or 'opencl:P:D'"):
+        get_backend("opencl:x")
+    x = T.vector("x")
+    f = th.function([x], T.exp(x), backend="opencl:0:0")
+    np.testing.assert_allclose(f(np.zeros(4)), np.ones(4))
+
+
+def test_views_need_no_device_copy(ocl):
+    from theanine.gpu.library import view_through
+
+    rt = ocl.runtime()
+    host = np.arange(24.0).reshape(2, 3, 4)
+    arr = rt.to_device(host)
+    for index in [np.s_[:, ::-1, 1:], np.s_[1, :, ::2], np.s_[..., None, 2], np.s_[::-1, -1]]:
+        v = view_through(arr, lambda p, i=index: p[i])
+        assert v is not None and v.buffer is arr.buffer
+        np.testing.assert_array_equal(v.get(), host[index])
+    assert view_through(arr.view((3, 2, 4), (4, 12, 1)), lambda p: p.reshape(24)) is None
+
+
+def test_strided_and_broadcast_inputs(ocl):
+    x, y = T.matrix("x"), T.vector("y")
+    f = th.function([x, y], [T.exp(2 * x * y + y), (x * y).sum(axis=0)], backend="opencl")
+    xv = np.random.default_rng(1).standard_normal((7, 10))[:, ::-2]
+    yv = np.linspace(-1, 1, 5)
+    e, s = f(xv, yv)
+    np.testing.assert_allclose(e, np.exp(2 * xv * yv + yv), rtol=1e-12)
+    np.testing.assert_allclose(s, (xv * yv).sum(axis=0), rtol=1e-12)
+
+
+def test_large_reduction_combines_partials(ocl):
+    x = T.vector("x", dtype="float32")
+    f = th.function([x], [x.sum(), x.max()], backend="opencl")
+    xv = np.random.default_rng(2).random(3_000_001).astype("float32")
+    s, m = f(xv)
+    np.testing.assert_allclose(s, xv.astype("float64").sum(), rtol=1e-5)
+    assert m == xv.max()
+
+
+def test_binary_cache_is_reused(ocl, tmp_path, monkeypatch):
+    monkeypatch.setenv("THEANINE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(ocl.runtime(), "binary_cache", True)  # GPU drivers' default
+    x = T.vector("x")
+    th.function([x], T.tanh(x) * 3, backend="opencl")
+    entries = list((tmp_path / "opencl").glob("*.clbin"))
+    assert len(entries) == 1 and oct((tmp_path / "opencl").stat().st_mode & 0o777) == "0o700"
+    stamp = entries[0].stat().st_mtime_ns
+    f = th.function([x], T.tanh(x) * 3, backend="opencl")
+    assert entries[0].stat().st_mtime_ns == stamp  # loaded, not rebuilt
+    np.testing.assert_allclose(f(np.ones(3)), np.tanh(1.0) * 3)
+
+
+def test_no_float64_device_is_a_clear_error(ocl, monkeypatch):
+    rt = ocl.runtime()
+    monkeypatch.setattr(rt, "dtypes", rt.dtypes - {"float64"})
+    x = T.dvector("x")
+    with pytest.raises(TypeError, match="has no float64 support, needed by"):
+        th.function([x], x * 2, backend="opencl")
+
+
+def test_bad_call_is_located_like_the_reference(ocl):
+    x, y = T.vector("x"), T.vector("y")
+    f = th.function([x, y], x + y, backend="opencl")
+    with pytest.raises(ValueError) as info:
+        f(np.ones(3), np.ones(4))
+    assert "test_opencl.py" in str(info.value)
+
+
+def test_info_lists_opencl_devices(ocl):
+    from theanine.info import info_lines
+
+    text = "\n".join(info_lines())
+    assert "device opencl:0:0:" in text
+
+
+@pytest.mark.parametrize("seed", ["seed_001_xor_network.py",
+                                  "seed_002_intro_linear_regression.py"])
+def test_seed_programs_run_on_opencl(ocl, seed):
+    env = dict(os.environ, THEANINE_FLAGS="device=opencl")
+    out = subprocess.run([sys.executable, os.path.join(EXAMPLES, seed)], env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    if seed.startswith("seed_001"):
+        assert out.stdout.splitlines()[1] == "[array(0.60268197)]"
+    else:
+        assert "[[ 58.  64.]\n [139. 154.]]" in out.stdout
