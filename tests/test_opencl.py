@@ -99,7 +99,8 @@ def test_views_need_no_device_copy(ocl):
     rt = ocl.runtime()
     host = np.arange(24.0).reshape(2, 3, 4)
     arr = rt.to_device(host)
-    for index in [np.s_[:, ::-1, 1:], np.s_[1, :, ::2], np.s_[..., None, 2], np.s_[::-1, -1]]:
+    for index in [np.s_[:, ::-1, 1:], np.s_[1, :, ::2], np.s_[..., None, 2], np.s_[::-1, -1],
+                  np.s_[1, -1, 2]]:
         v = view_through(arr, lambda p, i=index: p[i])
         assert v is not None and v.buffer is arr.buffer
         np.testing.assert_array_equal(v.get(), host[index])
