@@ -75,7 +75,22 @@ def _view_op(rt, node, prepared, x, *args):
     v = view_through(x, node.op.py_fn(node), *args)
     if v is None:  # NumPy had to copy (a reshape of a non-contiguous array): copy on device
         v = view_through(rt.copy(x), node.op.py_fn(node), *args)
+    if v is None:
+        raise RuntimeError(f"{node.op} is not a view of a contiguous array on this backend")
     return (v,)
+
+
+def _dimshuffle(rt, node, prepared, x):
+    op = node.op
+    for d in op.drop:
+        if x.shape[d] != 1:
+            raise ValueError(f"{op}: cannot drop axis {d} of length {x.shape[d]} (shape "
+                             f"{x.shape}); only length-1 axes can be dropped")
+    kept = [(n, s) for i, (n, s) in enumerate(zip(x.shape, x.strides)) if i not in op.drop]
+    dims = [kept[p] for p in op.perm]
+    for i in op.expand:
+        dims.insert(i, (1, 0))
+    return (x.view(tuple(n for n, _ in dims), tuple(s for _, s in dims)),)
 
 
 def _split(rt, node, prepared, x, *args):
@@ -155,7 +170,7 @@ DEVICE_OPS: dict[type, tuple[str, object, str]] = {
     Shape: ("d", _shape, "the device array's shape (host)"),
     ShapeI: ("d", _shape_i, "the device array's shape (host)"),
     SpecifyShape: ("dh", _specify_shape, "shape check on the host"),
-    DimShuffle: ("d", _view_op, "a view"),
+    DimShuffle: ("d", _dimshuffle, "a view"),
     Reshape: ("dh", _view_op, "a view (after a device copy when not contiguous)"),
     Subtensor: ("dh", _view_op, "a view"),
     Split: ("dh", _split, "views"),

@@ -16,7 +16,7 @@ import numpy as np
 
 from theanine.codegen.fusion import KernelStep, lower
 from theanine.codegen.gpu import GpuRenderer
-from theanine.codegen.ir import Call, Kernel, Load
+from theanine.codegen.ir import Call, Const, Kernel, Load
 from theanine.gpu.library import DEVICE_OPS, GEMM_DTYPES, HOST_OPS
 from theanine.gpu.runtime import Runtime
 from theanine.graph.basic import Apply, Constant, Variable
@@ -181,7 +181,10 @@ class GpuProgram:
         x, m, s = Load(dt, 0), Load(dt, 1), Load(dt, 2)
         kmax = Kernel(src.name(), nd, [(dt, nd)], [], [x], reduce_op="max", reduce_axes=(ax,),
                       acc_dtype=dt, output_dtypes=[dt])
-        shifted = Call(dt, "sub", (x, m))
+        # shifted by the max only where it is finite, like the reference
+        finite = Call("bool", "logical_not", (Call("bool", "logical_or", (
+            Call("bool", "isinf", (m,)), Call("bool", "isnan", (m,)))),))
+        shifted = Call(dt, "sub", (x, Call(dt, "switch", (finite, m, Const(dt, 0)))))
         ksum = Kernel(src.name(), nd, [(dt, nd), (dt, nd)], [], [Call(dt, "exp", (shifted,))],
                       reduce_op="add", reduce_axes=(ax,), acc_dtype=dt, output_dtypes=[dt])
         if isinstance(node.op, LogSoftmax):
