@@ -67,7 +67,13 @@ def main(argv=None) -> None:
         np.testing.assert_allclose(f_call(*values), numpy_fn(), rtol=1e-4)
         f_ocl()
         np.testing.assert_allclose(ocl_out.get_value(), numpy_fn(), rtol=1e-4)
-        rows.append((name, best(f_ocl), best(lambda f=f_call, v=values: f(*v)),
+        rt = th.backend.get_backend(args.device).runtime()
+
+        def resident_step(f=f_ocl, rt=rt):
+            f()
+            rt.synchronize()
+
+        rows.append((name, best(resident_step), best(lambda f=f_call, v=values: f(*v)),
                      best(lambda f=f_c, v=values: f(*v)), best(numpy_fn)))
     dev = th.backend.get_backend(args.device).runtime().device_name
     print(f"OpenCL device: {dev}")

@@ -77,6 +77,9 @@ class OpenCLRuntime(Runtime):
             wg //= 2
         self.workgroup = wg
         self.max_groups = dev.max_compute_units * (32 if is_gpu else 4)
+        # PoCL vectorizes across the work-items of a group, not along a grid-stride loop:
+        # on CPU devices an elementwise launch gives every element its own work-item
+        self.elementwise_groups = self.max_groups if is_gpu else 1 << 40
         if not self.fp64:
             self.dtypes = self.dtypes - {"float64"}
         self.device_name = f"{dev.name.strip()} ({dev.platform.name.strip()})"
@@ -130,6 +133,9 @@ class OpenCLRuntime(Runtime):
     def launch(self, kernel, global_size: tuple, local_size: tuple, args: list) -> None:
         kernel.set_args(*args)
         self.cl.enqueue_nd_range_kernel(self.queue, kernel, global_size, local_size)
+
+    def synchronize(self) -> None:
+        self.queue.finish()
 
     def describe(self) -> str:
         return json.dumps({"device": self.device_name, "fp64": self.fp64})

@@ -26,6 +26,7 @@ class Runtime:
     fp64 = True
     workgroup = 256  # work-items per group (a power of two the device accepts)
     max_groups = 1024  # groups to fill the device in a grid-stride launch
+    elementwise_groups = 1024  # the cap for elementwise launches (CPU devices: one item each)
     dtypes = frozenset(["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
                         "uint64", "float32", "float64"])  # what its kernels compute
 
@@ -49,6 +50,9 @@ class Runtime:
 
     def launch(self, kernel: Any, global_size: tuple, local_size: tuple, args: list) -> None:
         raise NotImplementedError
+
+    def synchronize(self) -> None:
+        """Wait for every launched kernel to finish (for timings; transfers already wait)."""
 
     def adopt(self, value: Any) -> DeviceArray | None:
         """`value` viewed as a DeviceArray without a copy when it is an array already in this
@@ -101,7 +105,7 @@ class Runtime:
     # -- launches --------------------------------------------------------------------------
     def _grid(self, n: int) -> tuple[tuple, tuple]:
         wg = self.workgroup
-        return (wg * max(1, min(-(-n // wg), self.max_groups)),), (wg,)
+        return (wg * max(1, min(-(-n // wg), self.elementwise_groups)),), (wg,)
 
     def elementwise(self, k: Kernel, kc: Any, ks: Any, outs: list[DeviceArray],
                     ins: list[DeviceArray], params: list) -> None:
