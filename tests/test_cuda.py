@@ -14,7 +14,6 @@ import itertools
 import os
 import re
 import struct
-import subprocess
 import sys
 import types
 import weakref
@@ -697,11 +696,6 @@ def test_conformance_sample_on_cuda(gpu, name):
 @pytest.mark.parametrize("seed", ["seed_001_xor_network.py",
                                   "seed_002_intro_linear_regression.py"])
 def test_seed_programs_run_on_cuda(gpu, seed):
-    env = dict(os.environ, THEANINE_FLAGS="device=cuda")
-    out = subprocess.run([sys.executable, os.path.join(EXAMPLES, seed)], env=env,
-                         capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stderr[-3000:]
-    if seed.startswith("seed_001"):
-        assert out.stdout.splitlines()[1] == "[array(0.60268197)]"
-    else:
-        assert "[[ 58.  64.]\n [139. 154.]]" in out.stdout
+    from examples_runner import check_seed_on_device
+
+    check_seed_on_device(seed, "cuda")

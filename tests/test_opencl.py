@@ -2,8 +2,6 @@
 stay in device memory, device choice, the binary cache, views without copies, the seeds."""
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -165,11 +163,6 @@ def test_info_lists_opencl_devices(ocl):
 @pytest.mark.parametrize("seed", ["seed_001_xor_network.py",
                                   "seed_002_intro_linear_regression.py"])
 def test_seed_programs_run_on_opencl(ocl, seed):
-    env = dict(os.environ, THEANINE_FLAGS="device=opencl")
-    out = subprocess.run([sys.executable, os.path.join(EXAMPLES, seed)], env=env,
-                         capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stderr[-3000:]
-    if seed.startswith("seed_001"):
-        assert out.stdout.splitlines()[1] == "[array(0.60268197)]"
-    else:
-        assert "[[ 58.  64.]\n [139. 154.]]" in out.stdout
+    from examples_runner import check_seed_on_device
+
+    check_seed_on_device(seed, "opencl")

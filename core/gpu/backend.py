@@ -33,9 +33,7 @@ class GpuBackend(Backend):
                 raise TypeError(f"backend {self.name!r}: device {rt.device_name} has no float64 "
                                 f"support, needed by {v}; use floatX=float32 or another "
                                 "device")
-        program = GpuProgram(fgraph, rt, self.name)
-        run = program.run
-        return run
+        return GpuProgram(fgraph, rt, self.name).run
 
     @staticmethod
     def coverage() -> dict[str, str]:
