@@ -505,7 +505,7 @@ def test_runtime_drives_pycuda_as_documented(monkeypatch):
     assert adopted.buffer.owner is holder and rt.adopt(adopted) is adopted
     np.testing.assert_array_equal(rt.to_host(adopted.view((2,), (1,))), host[0, 1:3])
     assert rt.adopt(host) is None
-    shown = rt.to_gpuarray(adopted)
+    shown = rt.export(adopted)
     assert (shown.gpudata, shown.strides, shown.base) == (int(adopted.buffer), (32, 8), adopted)
 
 
@@ -649,16 +649,24 @@ def test_gpuarray_and_dlpack_inputs_without_a_copy(gpu):
     d = rt.adopt(g)
     assert int(d.buffer) == int(g.gpudata) and d.shape == (3, 4) and d.strides == (4, 1)
     x = T.matrix("x")
-    f = th.function([x], T.exp(x).sum(axis=1), backend="cuda", trust_input=True)
-    np.testing.assert_allclose(f(d), np.exp(host).sum(axis=1), rtol=1e-12)
-    back = rt.to_gpuarray(rt.adopt(g))
-    np.testing.assert_array_equal(back.get(), host)
+    for kw in ({}, {"trust_input": True}):
+        f = th.function([x], T.exp(x).sum(axis=1), backend="cuda", **kw)
+        np.testing.assert_allclose(f(g), np.exp(host).sum(axis=1), rtol=1e-12)
+    f = th.function([x], [x.T, T.exp(x).sum(axis=1)], backend="cuda", return_device=True)
+    t, s = f(g)
+    assert isinstance(t, gpuarray.GPUArray) and isinstance(s, gpuarray.GPUArray)
+    g.fill(0.0)  # x.T viewed the caller's array, so it was copied before it was handed out
+    np.testing.assert_array_equal(t.get(), host.T)
+    np.testing.assert_allclose(s.get(), np.exp(host).sum(axis=1), rtol=1e-12)
+    back = rt.export(rt.adopt(g))
+    np.testing.assert_array_equal(back.get(), np.zeros((3, 4)))
     torch = pytest.importorskip("torch")
     t = torch.arange(6, dtype=torch.float64, device="cuda").reshape(2, 3)
     for value in (t, t.T):
         dt = rt.adopt(value)
         assert int(dt.buffer) == value.data_ptr()
         np.testing.assert_array_equal(dt.get(), value.cpu().numpy())
+        np.testing.assert_allclose(f(value)[1].get(), np.exp(value.cpu().numpy()).sum(axis=1))
 
 
 def test_device_choice_and_binary_cache(gpu, tmp_path, monkeypatch):

@@ -126,10 +126,8 @@ class CUDARuntime(Runtime):
         self.cuda.memcpy_dtoh(host, int(buffer) + byte_offset)
 
     def adopt(self, value: Any) -> DeviceArray | None:
-        if isinstance(value, DeviceArray):
-            return value if value.runtime is self else None
-        if isinstance(value, np.ndarray):
-            return None
+        if isinstance(value, (DeviceArray, np.ndarray)):
+            return super().adopt(value)
         found = from_cuda_array_interface(value)
         if found is None and hasattr(value, "__dlpack_device__"):
             if value.__dlpack_device__()[0] != KDL_CUDA:
@@ -145,7 +143,7 @@ class CUDARuntime(Runtime):
             self.ctx.synchronize()  # the producer's stream may still be writing it
         return DeviceArray(self, found.pointer, found.shape, found.dtype, found.strides)
 
-    def to_gpuarray(self, arr: DeviceArray):
+    def export(self, arr: DeviceArray):
         """A pycuda GPUArray viewing `arr` (no copy; a copy first if it has negative strides)."""
         from pycuda.gpuarray import GPUArray
 

@@ -12,6 +12,7 @@ import numpy as np
 from theanine.backends.opencl.dialect import OpenCLDialect
 from theanine.cache import cached_build
 from theanine.codegen.gpu import GpuRenderer
+from theanine.gpu.array import DeviceArray
 from theanine.gpu.runtime import Runtime
 
 
@@ -105,6 +106,40 @@ class OpenCLRuntime(Runtime):
 
     def download_into(self, host: np.ndarray, buffer, byte_offset: int) -> None:
         self.cl.enqueue_copy(self.queue, host, buffer, src_offset=byte_offset, is_blocking=True)
+
+    def adopt(self, value: Any) -> DeviceArray | None:
+        """A pyopencl Array of this context, read in place (after its own queue's work)."""
+        from pyopencl.array import Array
+
+        if not isinstance(value, Array):
+            return super().adopt(value)
+        if value.context != self.ctx:
+            raise ValueError(f"the pyopencl Array belongs to another OpenCL context (device "
+                             f"{value.queue.device.name.strip() if value.queue else '?'}); "
+                             f"the function runs on {self.device_name}")
+        size = value.dtype.itemsize
+        if value.offset % size or any(s % size for s in value.strides):
+            raise ValueError(f"the pyopencl Array's offset {value.offset} and strides "
+                             f"{value.strides} (bytes) are not multiples of its {value.dtype} "
+                             "item size; copy it to a regular layout first")
+        if value.queue is not None and value.queue != self.queue:
+            value.finish()  # its own queue may still be writing it
+        if value.base_data is None:  # an empty array has no buffer
+            return self.empty(value.shape, value.dtype)
+        return DeviceArray(self, value.base_data, value.shape, value.dtype,
+                           tuple(s // size for s in value.strides), value.offset // size)
+
+    def export(self, arr: DeviceArray):
+        """A pyopencl Array on this runtime's queue viewing `arr` (a copy first if it has
+        negative strides, which pyopencl Arrays cannot describe)."""
+        from pyopencl.array import Array
+
+        if any(s < 0 for s in arr.strides):
+            arr = self.copy(arr)
+        size = arr.dtype.itemsize
+        return Array(self.queue, arr.shape, arr.dtype, strides=tuple(s * size for s in
+                                                                     arr.strides),
+                     data=arr.buffer, offset=arr.offset * size)
 
     # -- compiler ----------------------------------------------------------------------------
     def build(self, source: str, names: list[str]) -> dict[str, Any]:

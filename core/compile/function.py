@@ -91,7 +91,7 @@ class Function:
     def __init__(self, ins: list[In], outputs: list[Variable], return_list: bool,
                  updates: list[tuple[SharedVariable, Variable]], givens: dict, mode: Mode,
                  backend: Backend, allow_input_downcast: bool | None, on_unused_input: str,
-                 trust_input: bool, name: str | None):
+                 trust_input: bool, name: str | None, return_device: bool = False):
         self.name = name
         self.inputs = ins
         self.mode = mode
@@ -124,7 +124,10 @@ class Function:
         self._n_out = len(outputs)
         self._return_list = return_list
         self._update_targets = [t for t, _ in updates]
-        self._filters = [self._make_filter(k, i, allow_input_downcast) for k, i in enumerate(ins)]
+        self._device = backend.runtime() if getattr(backend, "device_memory", False) else None
+        self._return_device = return_device and self._device is not None
+        self._filters = [self._make_filter(k, i, allow_input_downcast, self._device)
+                         for k, i in enumerate(ins)]
         self._defaults = [self._filter_default(k, i) for k, i in enumerate(ins)]
         self._fast = self._generate_call(fgraph)
 
@@ -146,12 +149,22 @@ class Function:
             warnings.warn(msg, stacklevel=4)
 
     @staticmethod
-    def _make_filter(k: int, inp: In, allow_input_downcast: bool | None):
+    def _make_filter(k: int, inp: In, allow_input_downcast: bool | None, runtime=None):
+        """The conversion of input k's call-time values; on a device backend, arrays already in
+        the device's memory are taken in place (theanine.gpu.boundary)."""
         t = inp.variable.type
         label = f"input {k}" + (f" ({inp.name!r})" if inp.name else "")
         downcast = inp.allow_downcast if inp.allow_downcast is not None else \
             bool(allow_input_downcast)
-        return lambda value: t.filter(value, name=label, allow_downcast=downcast)
+
+        def host(value):
+            return t.filter(value, name=label, allow_downcast=downcast)
+
+        if runtime is None:
+            return host
+        from theanine.gpu.boundary import device_filter
+
+        return device_filter(runtime, t, host, label, downcast)
 
     def _filter_default(self, k: int, inp: In):
         """The default value of input k converted to its type now, so that function() reports a
@@ -171,10 +184,14 @@ class Function:
         n_in = len(self.inputs)
         params = [f"a{k}" for k in range(n_in)]
         body = []
+        device = self._device is not None
         for k, inp in enumerate(self.inputs):
             env[f"filt{k}"] = self._filters[k]
             t = inp.variable.type
             if self.trust_input:
+                if device:  # still take device arrays of other libraries in place
+                    body.append(f"    if a{k}.__class__ is not ndarray and a{k}.__class__ is "
+                                f"not DeviceArray:\n        a{k} = filt{k}(a{k})")
                 continue
             if all(s is None for s in t.shape):
                 env[f"dt{k}"] = t.numpy_dtype
@@ -183,10 +200,12 @@ class Function:
             else:
                 body.append(f"    a{k} = filt{k}(a{k})")
         args = params[:]
-        device = getattr(self.backend, "device_memory", False)
         if device:  # values stay in device memory: pass shared values' device copies
-            env["rt"] = self.backend.runtime()
-            env["tohost"] = _to_host
+            from theanine.gpu import boundary
+            from theanine.gpu.array import DeviceArray
+
+            env.update(rt=self._device, tohost=_to_host, keep=boundary.keep,
+                       handout=boundary.hand_out, DeviceArray=DeviceArray)
         for j, s in enumerate(self.shared):
             env[f"s{j}"] = s
             args.append(f"s{j}.device_value(rt)" if device else f"s{j}.container_value")
@@ -200,20 +219,29 @@ class Function:
         # a constant's or a shared value's, or was already handed out by an earlier result.
         claimed: set = set()
 
-        def wrap(v: Variable) -> str:
+        def fresh(v: Variable) -> bool:
             root = buffer_root(v)
-            fresh = root.owner is not None and root not in claimed
+            new = root.owner is not None and root not in claimed
             claimed.add(root)
-            return "asarray" if fresh else "copy"
+            return new
 
+        def wrap(v: Variable) -> str:
+            return "asarray" if fresh(v) else "copy"
+
+        explicit = set(fgraph.inputs[:n_in])  # (the graph holds clones of the inputs)
         for j, target in enumerate(self._update_targets):
             env[f"u{j}"] = target
             v = outs[self._n_out + j]
-            if device:
-                body.append(f"    u{j}.set_device_value(rt, r[{self._n_out + j}])")
+            if device:  # device values are never written, but an adopted input may be
+                fresh(v)
+                own = buffer_root(v) not in explicit
+                body.append(f"    u{j}.set_device_value(rt, keep(rt, r[{self._n_out + j}], "
+                            f"{own}))")
             else:
                 body.append(f"    u{j}.container_value = {wrap(v)}(r[{self._n_out + j}])")
-        if device:  # device values are immutable and host values are copied on the way out
+        if self._return_device:
+            rets = [f"handout(rt, r[{j}], {fresh(outs[j])})" for j in range(self._n_out)]
+        elif device:  # host values are copied on the way out
             rets = [f"tohost(r[{j}])" for j in range(self._n_out)]
         else:
             rets = [f"{wrap(outs[j])}(r[{j}])" for j in range(self._n_out)]
@@ -307,7 +335,8 @@ def _node_exception(exc: Exception, node, args: list) -> Exception | None:
 def function(inputs: Sequence, outputs=None, mode=None, updates=None, givens=None,
              no_default_updates: bool = False, name: str | None = None,
              allow_input_downcast: bool | None = None, on_unused_input: str = "raise",
-             backend: str | None = None, trust_input: bool = False) -> Function:
+             backend: str | None = None, trust_input: bool = False,
+             return_device: bool = False) -> Function:
     """Compile a callable computing `outputs` from `inputs`.
 
     inputs: variables or In(...) (shared variables are implicit inputs, never listed).
@@ -317,6 +346,11 @@ def function(inputs: Sequence, outputs=None, mode=None, updates=None, givens=Non
     mode: 'FAST_RUN', 'FAST_COMPILE', 'DebugMode' or a Mode; backend: a backend name or device
     (default config.device). `no_default_updates` is accepted for Theano compatibility (theanine
     shared variables have no default updates).
+    On a device backend (opencl, cuda) inputs may be arrays already in that device's memory
+    (pyopencl Arrays; pycuda GPUArrays, CuPy or PyTorch arrays through the CUDA array interface
+    or DLPack), read in place; `return_device=True` returns outputs as the backend's device
+    arrays (pyopencl Array, pycuda GPUArray) instead of copying them to the host. Host
+    backends return NumPy arrays either way.
     """
     if not isinstance(inputs, (list, tuple)):
         raise TypeError(f"function(): inputs must be a list of variables, got "
@@ -350,7 +384,8 @@ def function(inputs: Sequence, outputs=None, mode=None, updates=None, givens=Non
     try:
         return Function(ins, outs, return_list or outputs is None, _check_updates(updates),
                         _check_givens(givens), get_mode(mode), get_backend(backend),
-                        allow_input_downcast, on_unused_input, trust_input, name)
+                        allow_input_downcast, on_unused_input, trust_input, name,
+                        return_device)
     except (TypeError, ValueError) as e:
         if "\n  File " not in str(e):
             e.args = (f"{e}\nfunction() was called at:\n{format_trace(trace)}",)

@@ -57,14 +57,33 @@ class SharedVariable(TensorVariable):
             self._host = None
             self._device = (runtime, value)
 
-    def get_value(self, borrow: bool = False, return_internal_type: bool = False) -> np.ndarray:
-        """The current value (a copy unless borrow=True)."""
+    def get_value(self, borrow: bool = False, return_internal_type: bool = False):
+        """The current value (a copy unless borrow=True). With `return_internal_type`, a value
+        held in device memory comes back as the backend's device array, not copied down."""
+        if return_internal_type and self._device is not None:
+            runtime, d = self._device
+            return runtime.export(d if borrow else runtime.copy(d))
         v = self.container_value
         return v if borrow else v.copy()
 
     def set_value(self, value, borrow: bool = False) -> None:
         """Replace the value; it must convert to this variable's type without loss."""
         label = f"shared variable {self.name!r}" if self.name else "shared variable"
+        if self._device is not None and not isinstance(value, np.ndarray):
+            runtime = self._device[0]
+            given = runtime.adopt(value)
+            if given is not None:  # an array in the memory of the device holding the value
+                from theanine.gpu.boundary import check_device_input
+
+                if self.strict and given.dtype != self.type.numpy_dtype:
+                    raise TypeError(f"{label} is strict: expected an array of "
+                                    f"{self.type.dtype}, got a {type(value).__name__} of dtype "
+                                    f"{given.dtype}")
+                d = check_device_input(runtime, self.type, given, f"{label}.set_value",
+                                       self.allow_downcast, type(value).__name__)
+                self._host = None
+                self._device = (runtime, runtime.copy(d) if d is given and not borrow else d)
+                return
         if self.strict:
             if not (isinstance(value, np.ndarray) and value.dtype == self.type.numpy_dtype):
                 raise TypeError(f"{label} is strict: expected an ndarray of {self.type.dtype}, "

@@ -56,8 +56,16 @@ class Runtime:
 
     def adopt(self, value: Any) -> DeviceArray | None:
         """`value` viewed as a DeviceArray without a copy when it is an array already in this
-        device's memory (e.g. a pycuda GPUArray); None when it is not."""
+        device's memory (e.g. a pycuda GPUArray); None when it is not. Backends extend this
+        for their libraries' arrays."""
+        if isinstance(value, DeviceArray) and value.runtime is self:
+            return value
         return None
+
+    def export(self, arr: DeviceArray) -> Any:
+        """`arr` as the backend's native device array (no copy where the layout allows);
+        the DeviceArray itself by default."""
+        return arr
 
     # -- memory ----------------------------------------------------------------------------
     def empty(self, shape: tuple, dtype) -> DeviceArray:

@@ -1,0 +1,87 @@
+"""The call boundary of a function on a device backend: arrays already in the device's memory
+(the backend's own arrays, CUDA array interface or DLPack exporters) are taken without a copy,
+and outputs can be handed back as the backend's native device arrays instead of NumPy arrays."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from theanine.gpu.array import DeviceArray
+from theanine.tensor.type import TensorType, format_shape
+
+
+def device_filter(runtime: Any, t: TensorType, host_filter: Callable, name: str,
+                  allow_downcast: bool) -> Callable:
+    """A call-time filter for input `name` of type `t`: device arrays `runtime` can read in
+    place become DeviceArrays (checked like host values); everything else goes through
+    `host_filter` (the TensorType's NumPy conversion)."""
+
+    def filt(value):
+        if not isinstance(value, np.ndarray):
+            arr = runtime.adopt(value)
+            if arr is not None:
+                return check_device_input(runtime, t, arr, name, allow_downcast,
+                                          type(value).__name__)
+            _refuse_foreign(runtime, value, name)
+        return host_filter(value)
+
+    return filt
+
+
+def check_device_input(runtime: Any, t: TensorType, arr: DeviceArray, name: str,
+                       allow_downcast: bool, kind: str) -> DeviceArray:
+    """`arr` as a value of `t`: rank and static shape must match; a dtype that converts
+    without loss is cast on the device, a lossy one only with `allow_downcast` (the values of a
+    device array are not inspected, so unlike host values a lossy dtype is always refused)."""
+    if arr.ndim != t.ndim:
+        raise TypeError(f"{name}: expected a {t.ndim}-d array ({t}), got a {arr.ndim}-d {kind} "
+                        f"with shape {arr.shape}")
+    if not t.shape_matches(arr.shape):
+        raise ValueError(f"{name}: expected shape {format_shape(t.shape)}, got {arr.shape}")
+    if arr.dtype == t.numpy_dtype:
+        return arr
+    if arr.dtype.name not in runtime.dtypes:
+        raise TypeError(f"{name}: expected dtype {t.dtype}, got a {kind} of dtype {arr.dtype}, "
+                        f"which device {runtime.device_name} cannot convert; cast it first")
+    if not (np.can_cast(arr.dtype, t.numpy_dtype, "safe") or allow_downcast):
+        raise TypeError(f"{name}: expected dtype {t.dtype}, got a {kind} of dtype {arr.dtype} "
+                        f"in device memory, which may lose values when converted to {t.dtype}. "
+                        "Cast it yourself, or compile with allow_input_downcast=True.")
+    return runtime.copy(arr, runtime.empty(arr.shape, t.numpy_dtype))
+
+
+def _refuse_foreign(runtime: Any, value: Any, name: str) -> None:
+    """Raise for an array in some other device's memory, which NumPy could not convert (or
+    would convert to an array of objects)."""
+    dev = getattr(value, "__dlpack_device__", None)
+    on_cpu = dev is not None and int(dev()[0]) == 1  # DLPack's kDLCPU
+    if on_cpu or not (dev or hasattr(value, "__cuda_array_interface__")
+                      or isinstance(value, DeviceArray) or _is_opencl_array(value)):
+        return
+    raise TypeError(f"{name}: got a {type(value).__name__} in the memory of a device this "
+                    f"function does not run on (it runs on {runtime.device_name}); copy it to "
+                    "the host first, or compile the function for that device")
+
+
+def _is_opencl_array(value: Any) -> bool:
+    return type(value).__module__.startswith("pyopencl")
+
+
+def hand_out(runtime: Any, value: Any, fresh: bool) -> Any:
+    """An output for `function(..., return_device=True)`: the runtime's native device array
+    (a copy on the device unless `fresh`, i.e. unless no input, shared value or earlier output
+    may share its memory); host values are uploaded."""
+    if isinstance(value, np.ndarray):
+        return runtime.export(runtime.to_device(value))
+    return runtime.export(value if fresh else runtime.copy(value))
+
+
+def keep(runtime: Any, value: Any, fresh: bool) -> Any:
+    """A shared variable's new device value: copied unless `fresh`, so a stored value never
+    shares memory a caller can write (an adopted input, an output handed out)."""
+    if fresh or isinstance(value, np.ndarray):
+        return value
+    return runtime.copy(value)
