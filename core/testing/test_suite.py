@@ -2,7 +2,7 @@
 drawn shapes, layouts and values) and random expression graphs, run on each selected backend
 against the NumPy reference.
 
-    pytest --pyargs theanine.testing -p theanine.testing.pytest_plugin --theanine-backend c
+    pytest --pyargs theanine.testing --theanine-backend c
 
 A project's own tests can import these test functions into a test module (with
 `pytest_plugins = ["theanine.testing.pytest_plugin"]` there).
