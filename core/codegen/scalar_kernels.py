@@ -57,7 +57,7 @@ def plugin_kernels() -> dict[str, ScalarKernel]:
 
 def _collect() -> dict[str, ScalarKernel]:
     from theanine.codegen.cstyle import _RULES
-    from theanine.plugins.manager import get_plugin_state
+    from theanine.plugins.manager import call_hook
 
     found: dict[str, ScalarKernel] = {}
 
@@ -70,7 +70,7 @@ def _collect() -> dict[str, ScalarKernel]:
                             f"got {render!r}")
         found[scalar_op_name] = ScalarKernel(scalar_op_name, render, tuple(dtypes))
 
-    get_plugin_state().pm.hook.theanine_register_kernels(register=register)
+    call_hook("theanine_register_kernels", register)
     return found
 
 

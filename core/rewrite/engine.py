@@ -63,10 +63,10 @@ def _load_plugin_rewrites() -> None:
     if _plugins_loaded:
         return
     _plugins_loaded = True
-    from theanine.plugins.manager import get_plugin_state
+    from theanine.plugins.manager import call_hook
     from theanine.rewrite.db import register_rewrite
 
-    get_plugin_state().pm.hook.theanine_register_rewrites(register=register_rewrite)
+    call_hook("theanine_register_rewrites", register_rewrite)
 
 
 def apply_node_rewriters(fgraph: FunctionGraph, rewriters: Sequence[NodeRewriter],

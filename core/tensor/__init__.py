@@ -41,7 +41,7 @@ def plugin_ops() -> dict:
     """Functions registered by op plugins, by name (collected once per process)."""
     global _plugin_ops
     if _plugin_ops is None:
-        from theanine.plugins.manager import get_plugin_state
+        from theanine.plugins.manager import call_hook
 
         found: dict = {}
         keys: dict[str, set[str]] = {}
@@ -57,7 +57,7 @@ def plugin_ops() -> dict:
             found[name] = function
             keys[name] = {_op_key(op) for op in ops}
 
-        get_plugin_state().pm.hook.theanine_register_ops(register=register)
+        call_hook("theanine_register_ops", register)
         _plugin_ops = found
         _plugin_op_keys.update(keys)
     return _plugin_ops

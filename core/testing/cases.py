@@ -140,7 +140,7 @@ def all_cases() -> list[Case]:
 
     if not _plugin_cases_loaded:
         _plugin_cases_loaded = True
-        from theanine.plugins.manager import get_plugin_state
+        from theanine.plugins.manager import call_hook
 
         def register_case(case: Case) -> Case:
             if not isinstance(case, Case):
@@ -148,7 +148,7 @@ def all_cases() -> list[Case]:
                                 f"theanine.testing.cases.Case, got {case!r}")
             return register(case)
 
-        get_plugin_state().pm.hook.theanine_register_cases(register=register_case)
+        call_hook("theanine_register_cases", register_case)
     return list(_REGISTRY.values())
 
 
