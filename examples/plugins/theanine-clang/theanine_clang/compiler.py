@@ -7,7 +7,9 @@ package from PyPI), so the backend can be installed without root.
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.util
+import platform
 import shutil
 import subprocess
 import sys
@@ -46,13 +48,25 @@ def find_clang() -> tuple[list[str] | None, str]:
     return command, first
 
 
+@functools.lru_cache(maxsize=1)
+def target() -> str:
+    """The CPU binaries are built for (-march=native): machine plus a hash of its flags."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = "".join(line for line in f if line.startswith(("flags", "Features")))
+    except OSError:
+        flags = platform.processor()
+    return f"{platform.machine()}-{hashlib.sha256(flags.encode()).hexdigest()[:16]}"
+
+
 def build(source: str) -> Path:
-    """Compile `source` into a shared library (cached by source, clang version and flags)."""
+    """Compile `source` into a shared library (cached by source, clang version, flags and
+    target CPU)."""
     command, version = find_clang()
     if command is None:
         raise CompileError(version)
     parts = {"dialect": "clang", "compiler": " ".join(command), "version": version,
-             "flags": FLAGS}
+             "flags": FLAGS, "target": target()}
 
     def run(src: Path, out: Path) -> None:
         cmd = [*command, *FLAGS, "-x", "c", str(src), "-o", str(out), "-lm"]
