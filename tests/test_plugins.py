@@ -12,7 +12,7 @@ import pytest
 import theanine as th
 import theanine.tensor as T
 from theanine.backend import BackendUnavailable, backends, get_backend
-from theanine.plugins import hookimpl
+from theanine.plugins import hookimpl, hookspecs
 
 
 def _run(code: str, env_extra: dict, tmp_path) -> subprocess.CompletedProcess:
@@ -77,6 +77,7 @@ def test_info_command_runs():
     out = subprocess.run([sys.executable, "-m", "theanine", "info"], capture_output=True,
                          text=True, check=True)
     assert "theanine 0.1.0" in out.stdout and "numpy" in out.stdout
+    assert f"hook specs version {hookspecs.HOOKSPEC_VERSION}" in out.stdout
 
 
 # -- the kernel and op hooks ---------------------------------------------------------------------
