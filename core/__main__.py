@@ -46,6 +46,13 @@ def _coverage(args) -> int:
     if args.results:
         report = load_report(args.results)
     else:
+        import importlib.util
+
+        missing = [m for m in ("pytest", "hypothesis") if importlib.util.find_spec(m) is None]
+        if missing:
+            print(f"theanine info --coverage runs the conformance kit, which needs "
+                  f"{' and '.join(missing)}: pip install 'theanine[test]'", file=sys.stderr)
+            return 2
         from theanine.backend import backends
 
         registry = backends()

@@ -70,3 +70,13 @@ def test_coverage_runs_the_kit(capsys):
 def test_unknown_backend_is_a_usage_error(capsys):
     assert main(["info", "--coverage", "--backend", "nope"]) == 2
     assert "unknown backend(s) nope" in capsys.readouterr().err
+
+
+def test_running_the_kit_without_its_dependencies_says_what_to_install(monkeypatch, capsys):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "hypothesis" else real(name, *a))
+    assert main(["info", "--coverage"]) == 2
+    assert "needs hypothesis: pip install 'theanine[test]'" in capsys.readouterr().err
