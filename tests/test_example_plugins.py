@@ -94,7 +94,8 @@ def test_op_plugin_is_found_through_its_entry_point(with_erf):
                         backend="c")
         v = np.array([-9.0, -1.5, 0.0, 0.25, 2.0])
         print(json.dumps({"loaded": get_plugin_state().loaded["erf"],
-                          "values": [r.tolist() for r in f(v)]}))
+                          "values": [r.tolist() for r in f(v)],
+                          "at_inf": [r.tolist() for r in f(np.array([np.inf, -np.inf]))]}))
     """, cwd)
     result = json.loads(out)
     assert result["loaded"] == "theanine_erf.plugin"
@@ -109,6 +110,9 @@ def test_op_plugin_is_found_through_its_entry_point(with_erf):
     fd = [((t + h) * 0.5 * math.erfc(-(t + h) / math.sqrt(2))
            - (t - h) * 0.5 * math.erfc(-(t - h) / math.sqrt(2))) / (2 * h) for t in v]
     np.testing.assert_allclose(dgelu, fd, rtol=1e-7, atol=1e-9)
+    # the limits: erf(+-inf) = +-1, erfc = 0 and 2, gelu = inf and -0.0, gelu' = 1 and 0
+    assert result["at_inf"] == [[1.0, -1.0], [0.0, 2.0], [math.inf, -0.0], [1.0, 0.0]]
+    assert math.copysign(1, result["at_inf"][2][1]) == -1
 
 
 def test_op_plugin_kernel_is_fused_and_its_rewrite_fires(with_erf):

@@ -55,9 +55,10 @@ def _erfc_grad(inputs, out, gz):
 
 def _gelu_grad(inputs, out, gz):
     (x,) = inputs
-    # d/dx x*Phi(x) = Phi(x) + x*phi(x)
-    phi = 0.5 * erfc(-x * SQRT1_2)
-    return [gz * (phi + x * INV_SQRT_2PI * T.exp(-0.5 * (x * x)))]
+    # d/dx x*Phi(x) = Phi(x) + x*phi(x); x*phi(x) -> 0 at +-inf, where inf*0 would be NaN
+    cdf = 0.5 * erfc(-x * SQRT1_2)
+    x_pdf = T.switch(T.isinf(x), 0, x * INV_SQRT_2PI * T.exp(-0.5 * (x * x)))
+    return [gz * (cdf + x_pdf)]
 
 
 # dtype rule as exp's: floats keep their dtype, integers become float32 (int8, int16) or
