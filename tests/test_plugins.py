@@ -186,3 +186,28 @@ def test_a_backend_plugin_registering_something_else_is_reported(plugin, monkeyp
     assert get_plugin_state().failed["test-plugin-0"] == (
         "theanine_register_backends: TypeError: register() expects a theanine Backend, got "
         "'numpy'")
+
+
+def test_a_plugin_kernel_is_printed_by_every_dialect(plugin):
+    from theanine.backends.cpu_c.dialect import CDialect
+    from theanine.backends.cuda.dialect import CUDADialect
+    from theanine.backends.opencl.dialect import OpenCLDialect
+    from theanine.codegen.cstyle import CStyleRenderer
+    from theanine.codegen.ir import Call, Load
+
+    class Erf:
+        @hookimpl
+        def theanine_register_kernels(self, register):
+            register("test_erf", lambda ctx, x: f"{ctx.math('erf')}({x}) + {ctx.literal(1)}",
+                     dtypes=("float32",))
+
+    plugin(Erf())
+    call = Call("float32", "test_erf", (Load("int8", 0),))
+    printed = {type(d).__name__: CStyleRenderer(d).expr(call, ["v"])
+               for d in (CDialect(), CUDADialect(), OpenCLDialect(fp64=True))}
+    assert printed == {"CDialect": "(erff(((float)(v))) + 1.0f)",
+                       "CUDADialect": "(erff(((float)(v))) + 1.0f)",
+                       "OpenCLDialect": "(erf(((float)(v))) + 1.0f)"}
+    renderer = CStyleRenderer(CDialect())
+    assert renderer.supports("test_erf", ["int8"], "float32")
+    assert not renderer.supports("test_erf", ["float64"], "float64")
