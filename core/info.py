@@ -40,6 +40,9 @@ def info_lines() -> list[str]:
     root, entries, size = cache_usage()
     lines += ["", f"compile cache: {root} ({entries} entries, {size / 1e6:.1f} MB)"]
     from theanine.rewrite import format_rewrites
+    from theanine.rewrite.engine import load_plugin_rewrites
+
+    load_plugin_rewrites()
 
     lines += ["", "rewrites (pass: rewrite, tags):"]
     lines += ["  " + line for line in format_rewrites().splitlines()]

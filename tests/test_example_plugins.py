@@ -130,6 +130,9 @@ def test_op_plugin_kernel_is_fused_and_its_rewrite_fires(with_erf):
         print(json.dumps({"ops": ops, "steps": steps, "erfc_in_c": "erfc(" in f._run.source,
                           "tail": f(np.array([-10.0]))[0]}))
     """, cwd)
+    info = subprocess.run([python, "-m", "theanine", "info"], capture_output=True, text=True,
+                          cwd=cwd, env=dict(os.environ, PYTHONPATH=""), check=True).stdout
+    assert "  local_gelu " in info and "erf          loaded   theanine_erf.plugin" in info
     result = json.loads(out)
     assert "gelu" in result["ops"] and "erf" not in result["ops"]
     assert result["steps"] == ["KernelStep"] and result["erfc_in_c"]

@@ -39,7 +39,7 @@ def rewrite_graph(fgraph: FunctionGraph, mode: str = "FAST_RUN", include: Iterab
     exclude = set(exclude)
     if not tags:
         return
-    _load_plugin_rewrites()
+    load_plugin_rewrites()
     budget = config.rewrite_time_budget
     start = perf_counter()
     for _ in range(MAX_ROUNDS):
@@ -57,7 +57,7 @@ def rewrite_graph(fgraph: FunctionGraph, mode: str = "FAST_RUN", include: Iterab
 _plugins_loaded = False
 
 
-def _load_plugin_rewrites() -> None:
+def load_plugin_rewrites() -> None:
     """Hand `register_rewrite` to every plugin's `theanine_register_rewrites` hook, once."""
     global _plugins_loaded
     if _plugins_loaded:
