@@ -12,7 +12,8 @@ Installing theanine registers it with pytest (entry point `pytest11`), so
 
     pytest --pyargs theanine.testing --theanine-backend NAME
 
-runs the kit on any installed backend. It only acts on runs that collect conformance tests.
+runs the kit on any installed backend. It only acts on runs that collect conformance tests;
+`-p no:theanine.testing.pytest_plugin` turns it off.
 """
 
 from __future__ import annotations
