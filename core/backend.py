@@ -45,7 +45,7 @@ class Backend:
 
 
 def _collect() -> dict[str, Backend]:
-    from theanine.plugins.manager import get_plugin_state
+    from theanine.plugins.manager import call_hook
 
     found: dict[str, Backend] = {}
 
@@ -56,7 +56,7 @@ def _collect() -> dict[str, Backend]:
             raise ValueError(f"backend {backend!r} has no name")
         found[backend.name] = backend
 
-    get_plugin_state().pm.hook.theanine_register_backends(register=register)
+    call_hook("theanine_register_backends", register)
     return found
 
 

@@ -12,13 +12,14 @@ def info_lines() -> list[str]:
     import theanine
     from theanine.backend import backends
     from theanine.config import config
+    from theanine.plugins.hookspecs import HOOKSPEC_VERSION
     from theanine.plugins.manager import allowed_names, get_plugin_state
 
     state = get_plugin_state()
     lines = [f"theanine {theanine.__version__} (Python {platform.python_version()}, "
              f"NumPy {np.__version__})",
              f"config: device={config.device} floatX={config.floatX} mode={config.mode}", "",
-             "plugins (entry-point group 'theanine'):"]
+             f"plugins (entry-point group 'theanine', hook specs version {HOOKSPEC_VERSION}):"]
     allowed = allowed_names()
     if allowed is not None:
         lines.append(f"  THEANINE_PLUGINS limits loading to: {', '.join(sorted(allowed))}")
@@ -39,6 +40,9 @@ def info_lines() -> list[str]:
     root, entries, size = cache_usage()
     lines += ["", f"compile cache: {root} ({entries} entries, {size / 1e6:.1f} MB)"]
     from theanine.rewrite import format_rewrites
+    from theanine.rewrite.engine import load_plugin_rewrites
+
+    load_plugin_rewrites()
 
     lines += ["", "rewrites (pass: rewrite, tags):"]
     lines += ["  " + line for line in format_rewrites().splitlines()]

@@ -1,7 +1,8 @@
 """Loading plugins from the `theanine` entry-point group through pluggy.
 
 THEANINE_PLUGINS (comma-separated entry-point names) limits what loads. A plugin that fails to
-import or register is recorded with its error and skipped; `import theanine` never breaks.
+import, or whose hook raises when theanine calls it (`call_hook`), is recorded with its error and
+skipped; `import theanine` never breaks.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import threading
+from collections.abc import Callable
 
 import pluggy
 
@@ -68,6 +70,18 @@ def _load() -> PluginState:
             continue
         state.loaded[ep.name] = ep.value
     return state
+
+
+def call_hook(hook: str, register: Callable) -> None:
+    """Call hook `hook` of every loaded plugin with `register`, in pluggy's order. A plugin
+    whose hook raises (a bad registration included) is recorded in `failed`, which `theanine
+    info` shows, and the other plugins still register."""
+    state = get_plugin_state()
+    for impl in reversed(getattr(state.pm.hook, hook).get_hookimpls()):
+        try:
+            impl.function(register=register)
+        except Exception as e:  # a broken plugin must not break theanine
+            state.failed[impl.plugin_name] = f"{hook}: {type(e).__name__}: {e}"
 
 
 def reset_plugins() -> None:

@@ -215,3 +215,21 @@ def test_plugin_reports_failures_in_the_matrix(pytester, install):
 def test_plugin_rejects_an_unknown_backend(pytester):
     result = _run_suite(pytester, "--theanine-backend", "no-such-backend")
     result.stderr.re_match_lines([r".*unknown backend\(s\) no-such-backend; registered: .*"])
+
+
+def test_plugin_report_feeds_the_coverage_matrix(pytester, install, capsys):
+    from theanine.__main__ import main
+
+    install(_scale(1), {"dtypes": {"float32"}}, name="float32-only")
+    install(_scale(2), name="doubling")
+    report = pytester.path / "report.json"
+    result = _run_suite(pytester, "--theanine-backend", "float32-only", "--theanine-backend",
+                        "doubling", "--theanine-report", str(report), "-k",
+                        "test_case and sqrt-float")
+    result.assert_outcomes(passed=1, skipped=1, failed=2)
+    assert main(["info", "--coverage", "--results", str(report), "--format", "md"]) == 1
+    out = capsys.readouterr().out
+    assert "| sqrt | float32-only | ok | n/a1 |" in out
+    assert "| sqrt | doubling | FAIL | FAIL |" in out
+    assert "- n/a1: backend 'float32-only' does not support dtype float64" in out
+    assert "1 supported, 1 unsupported, 2 failing" in out

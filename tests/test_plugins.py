@@ -1,16 +1,18 @@
 """Plugins: the reference backend arrives through the entry point, THEANINE_PLUGINS filters,
-a broken plugin is reported and skipped, and `theanine info` shows it all."""
+a broken plugin is reported and skipped, `theanine info` shows it all, and the kernel and op
+hooks reach the renderer and `theanine.tensor`."""
 
 import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 import theanine as th
 import theanine.tensor as T
 from theanine.backend import BackendUnavailable, backends, get_backend
-from theanine.plugins import hookspecs
+from theanine.plugins import hookimpl, hookspecs
 
 
 def _run(code: str, env_extra: dict, tmp_path) -> subprocess.CompletedProcess:
@@ -35,14 +37,6 @@ def test_numpy_backend_is_registered_through_the_entry_point():
 def test_unknown_device_is_a_clear_error():
     with pytest.raises(BackendUnavailable, match="no backend serves device 'tpu'"):
         get_backend("tpu")
-
-
-def test_hookspecs_take_a_register_callback():
-    import inspect
-
-    for name in ("theanine_register_backends", "theanine_register_ops",
-                 "theanine_register_rewrites"):
-        assert list(inspect.signature(getattr(hookspecs, name)).parameters) == ["register"]
 
 
 def test_theanine_plugins_limits_what_loads(tmp_path):
@@ -83,3 +77,137 @@ def test_info_command_runs():
     out = subprocess.run([sys.executable, "-m", "theanine", "info"], capture_output=True,
                          text=True, check=True)
     assert "theanine 0.1.0" in out.stdout and "numpy" in out.stdout
+    assert f"hook specs version {hookspecs.HOOKSPEC_VERSION}" in out.stdout
+
+
+# -- the kernel and op hooks ---------------------------------------------------------------------
+def _cube_op():
+    from theanine.tensor.elemwise import Elemwise, ScalarOp
+    from theanine.tensor.scalar_ops import ufunc_rule
+
+    return Elemwise(ScalarOp("test_cube", 1, lambda x: x * x * x, ufunc_rule(np.square),
+                             lambda i, o, g: [g * 3 * i[0] * i[0]]))
+
+
+class _CubePlugin:
+    """A plugin object registered by hand: an op with a kernel."""
+
+    def __init__(self, op, kernel_name="test_cube"):
+        self.op, self.kernel_name = op, kernel_name
+
+    @hookimpl
+    def theanine_register_ops(self, register):
+        register("test_cube", self.op, ops=[self.op])
+
+    @hookimpl
+    def theanine_register_kernels(self, register):
+        register(self.kernel_name, lambda ctx, x: f"{x} * {x} * {x}")
+
+
+@pytest.fixture
+def plugin(monkeypatch):
+    """Register a plugin object for one test; the kernel and op registries are re-collected."""
+    import theanine.tensor
+    from theanine.codegen.scalar_kernels import reset_plugin_kernels
+    from theanine.plugins.manager import get_plugin_state
+
+    state = get_plugin_state()
+    pm = state.pm
+    monkeypatch.setattr(state, "failed", dict(state.failed))
+    added = []
+
+    def add(obj):
+        pm.register(obj, name=f"test-plugin-{len(added)}")
+        added.append(obj)
+        reset_plugin_kernels()
+        monkeypatch.setattr(theanine.tensor, "_plugin_ops", None)
+        monkeypatch.setattr(theanine.tensor, "_plugin_op_keys", {})
+
+    yield add
+    for obj in added:
+        pm.unregister(obj)
+    reset_plugin_kernels()
+
+
+def test_a_plugin_kernel_is_fused_by_the_c_backend(plugin):
+    op = _cube_op()
+    x = T.fvector("x")
+    graph = op(x * 2) + 1
+    without = th.function([x], graph, backend="c")
+    assert "Elemwise" in [type(s.node.op).__name__ for s in without._run.steps
+                          if not hasattr(s, "kernel")]
+    plugin(_CubePlugin(op))
+    f = th.function([x], graph, backend="c")
+    assert [type(s).__name__ for s in f._run.steps] == ["KernelStep"]
+    assert "* t" in f._run.source
+    v = np.array([-1.5, 0.0, 2.0, 3.0], dtype="float32")
+    np.testing.assert_array_equal(f(v), (v * 2) ** 3 + 1)
+    assert T.test_cube is op
+    assert T.plugin_op_keys()["test_cube"] == {"test_cube"}
+
+
+def test_a_plugin_kernel_may_not_replace_a_builtin_one(plugin):
+    from theanine.codegen.scalar_kernels import plugin_kernels
+    from theanine.plugins.manager import get_plugin_state
+
+    plugin(_CubePlugin(_cube_op(), kernel_name="exp"))
+    assert "exp" not in plugin_kernels()
+    assert get_plugin_state().failed["test-plugin-0"] == (
+        "theanine_register_kernels: ValueError: a kernel for scalar op 'exp' is already defined")
+
+
+def test_a_failing_registration_is_reported_and_the_others_still_register(plugin):
+    from theanine.plugins.manager import get_plugin_state
+
+    class Shadowing:
+        @hookimpl
+        def theanine_register_ops(self, register):
+            register("exp", lambda x: x)
+
+    plugin(Shadowing())
+    plugin(_CubePlugin(_cube_op()))
+    assert "test_cube" in T.plugin_ops() and "exp" not in T.plugin_ops()
+    assert "would shadow theanine.tensor.exp" in get_plugin_state().failed["test-plugin-0"]
+    assert not hasattr(T, "no_such_function")
+
+
+def test_a_backend_plugin_registering_something_else_is_reported(plugin, monkeypatch):
+    import theanine.backend
+    from theanine.plugins.manager import get_plugin_state
+
+    class NotABackend:
+        @hookimpl
+        def theanine_register_backends(self, register):
+            register("numpy")
+
+    plugin(NotABackend())
+    monkeypatch.setattr(theanine.backend, "_registry", None)
+    assert "numpy" in backends()
+    assert get_plugin_state().failed["test-plugin-0"] == (
+        "theanine_register_backends: TypeError: register() expects a theanine Backend, got "
+        "'numpy'")
+
+
+def test_a_plugin_kernel_is_printed_by_every_dialect(plugin):
+    from theanine.backends.cpu_c.dialect import CDialect
+    from theanine.backends.cuda.dialect import CUDADialect
+    from theanine.backends.opencl.dialect import OpenCLDialect
+    from theanine.codegen.cstyle import CStyleRenderer
+    from theanine.codegen.ir import Call, Load
+
+    class Erf:
+        @hookimpl
+        def theanine_register_kernels(self, register):
+            register("test_erf", lambda ctx, x: f"{ctx.math('erf')}({x}) + {ctx.literal(1)}",
+                     dtypes=("float32",))
+
+    plugin(Erf())
+    call = Call("float32", "test_erf", (Load("int8", 0),))
+    printed = {type(d).__name__: CStyleRenderer(d).expr(call, ["v"])
+               for d in (CDialect(), CUDADialect(), OpenCLDialect(fp64=True))}
+    assert printed == {"CDialect": "(erff(((float)(v))) + 1.0f)",
+                       "CUDADialect": "(erff(((float)(v))) + 1.0f)",
+                       "OpenCLDialect": "(erf(((float)(v))) + 1.0f)"}
+    renderer = CStyleRenderer(CDialect())
+    assert renderer.supports("test_erf", ["int8"], "float32")
+    assert not renderer.supports("test_erf", ["float64"], "float64")

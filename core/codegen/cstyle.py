@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from theanine.codegen.ir import Call, Const, Expr, Kernel, Load, Param, topo_exprs
+from theanine.codegen.scalar_kernels import ExprContext, plugin_kernels
 
 C_TYPES = {"bool": "npy_bool", "int8": "int8_t", "int16": "int16_t", "int32": "int32_t",
            "int64": "int64_t", "uint8": "uint8_t", "uint16": "uint16_t", "uint32": "uint32_t",
@@ -62,7 +63,8 @@ _COMPARE = {"lt": "<", "gt": ">", "le": "<=", "ge": ">=", "eq": "==", "neq": "!=
 _BITWISE = {"and_": "&", "or_": "|", "xor": "^"}
 _LOGICAL = {"logical_and": "&&", "logical_or": "||"}
 
-# Scalar ops a C-style kernel can compute, and those it cannot (they run as library calls).
+# Scalar ops a C-style kernel can compute (the table _RULES below, plus plugins' kernels from
+# theanine.codegen.scalar_kernels), and dtypes it cannot (they run as library calls).
 UNSUPPORTED_DTYPES = {"float16", "complex64", "complex128"}
 
 
@@ -159,13 +161,21 @@ class CStyleRenderer:
             return False  # NumPy raises on negative integer exponents; keep its error
         if op.startswith("cast_"):
             return True
-        return op in _RULES
+        if op in _RULES:
+            return True
+        kernel = plugin_kernels().get(op)
+        return kernel is not None and out_dtype in kernel.dtypes
 
     # -- expressions ---------------------------------------------------------------------------
     def expr(self, e: Call, args: list[str]) -> str:
         """C text of a Call given its arguments' C text."""
-        return _RULES[e.op](self, e, args) if e.op != "cast" else self.cast(
-            args[0], e.args[0].dtype, e.dtype)
+        if e.op == "cast":
+            return self.cast(args[0], e.args[0].dtype, e.dtype)
+        rule = _RULES.get(e.op)
+        if rule is not None:
+            return rule(self, e, args)
+        ctx = ExprContext(self, e.dtype, [a.dtype for a in e.args])
+        return f"({plugin_kernels()[e.op].render(ctx, *_in(self, e, args))})"
 
     def cast(self, text: str, src: str, dst: str) -> str:
         if src == dst:

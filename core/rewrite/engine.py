@@ -39,7 +39,7 @@ def rewrite_graph(fgraph: FunctionGraph, mode: str = "FAST_RUN", include: Iterab
     exclude = set(exclude)
     if not tags:
         return
-    _load_plugin_rewrites()
+    load_plugin_rewrites()
     budget = config.rewrite_time_budget
     start = perf_counter()
     for _ in range(MAX_ROUNDS):
@@ -57,16 +57,16 @@ def rewrite_graph(fgraph: FunctionGraph, mode: str = "FAST_RUN", include: Iterab
 _plugins_loaded = False
 
 
-def _load_plugin_rewrites() -> None:
+def load_plugin_rewrites() -> None:
     """Hand `register_rewrite` to every plugin's `theanine_register_rewrites` hook, once."""
     global _plugins_loaded
     if _plugins_loaded:
         return
     _plugins_loaded = True
-    from theanine.plugins.manager import get_plugin_state
+    from theanine.plugins.manager import call_hook
     from theanine.rewrite.db import register_rewrite
 
-    get_plugin_state().pm.hook.theanine_register_rewrites(register=register_rewrite)
+    call_hook("theanine_register_rewrites", register_rewrite)
 
 
 def apply_node_rewriters(fgraph: FunctionGraph, rewriters: Sequence[NodeRewriter],

@@ -21,27 +21,52 @@ from theanine.tensor.variable import TensorVariable as TensorVariable
 from theanine.gradient import grad as grad
 from theanine.gradient import hessian as hessian
 from theanine.gradient import jacobian as jacobian
+from theanine.tensor import elemwise as elemwise
 from theanine.tensor import nnet as nnet
 
 _plugin_ops: dict | None = None
+_plugin_op_keys: dict[str, set[str]] = {}
+
+
+def _op_key(op) -> str:
+    """The conformance key of an Op instance or class, or a ScalarOp / Elemwise: the scalar
+    op's name for elementwise ops, else the Op class name."""
+    scalar = getattr(op, "scalar_op", op)
+    if isinstance(scalar, elemwise.ScalarOp):
+        return scalar.name
+    return op.__name__ if isinstance(op, type) else type(op).__name__
 
 
 def plugin_ops() -> dict:
     """Functions registered by op plugins, by name (collected once per process)."""
     global _plugin_ops
     if _plugin_ops is None:
-        from theanine.plugins.manager import get_plugin_state
+        from theanine.plugins.manager import call_hook
 
         found: dict = {}
+        keys: dict[str, set[str]] = {}
 
-        def register(name: str, function) -> None:
+        def register(name: str, function, ops=()) -> None:
             if not name.isidentifier():
                 raise ValueError(f"op plugin name {name!r} is not a Python identifier")
+            if name in globals() or name in found:
+                raise ValueError(f"op plugin function {name!r} would shadow "
+                                 f"theanine.tensor.{name}")
+            if not callable(function):
+                raise TypeError(f"register({name!r}, function): not callable: {function!r}")
             found[name] = function
+            keys[name] = {_op_key(op) for op in ops}
 
-        get_plugin_state().pm.hook.theanine_register_ops(register=register)
+        call_hook("theanine_register_ops", register)
         _plugin_ops = found
+        _plugin_op_keys.update(keys)
     return _plugin_ops
+
+
+def plugin_op_keys() -> dict[str, set[str]]:
+    """For each plugin function, the op keys (scalar op names, Op class names) it builds."""
+    plugin_ops()
+    return dict(_plugin_op_keys)
 
 
 def __getattr__(name: str):

@@ -2,7 +2,7 @@
 
 Run it against a backend (a third party's too, once its plugin is installed):
 
-    pytest --pyargs theanine.testing -p theanine.testing.pytest_plugin --theanine-backend NAME
+    pytest --pyargs theanine.testing --theanine-backend NAME
 
 Modules: `strategies` (hypothesis strategies: dtypes, broadcastable shapes, arrays with value
 domains and strided / reversed / transposed / zero-stride layouts, random expression graphs),
@@ -14,5 +14,6 @@ parametrization, the op x dtype coverage matrix) and `test_suite` (the tests).
 
 A backend may declare `capabilities = {"dtypes": {...}, "unsupported_ops": {name: reason}}`
 (op class names or elementwise scalar op names): cases needing anything else are skipped with
-the reason instead of failing.
+the reason instead of failing. Op plugins add cases through the `theanine_register_cases` hook;
+`theanine info --coverage` (theanine.coverage) turns a run into an op x backend x dtype matrix.
 """

@@ -124,8 +124,13 @@ def register(case: Case) -> Case:
     return case
 
 
+_plugin_cases_loaded = False
+
+
 def all_cases() -> list[Case]:
-    """Every registered case, the built-in library's first, in registration order."""
+    """Every registered case, the built-in library's first, then those of plugins
+    (`theanine_register_cases`), in registration order."""
+    global _plugin_cases_loaded
     from theanine.testing import (  # noqa: F401 (they register)
         elemwise_cases,
         kernel_cases,
@@ -133,6 +138,17 @@ def all_cases() -> list[Case]:
         tensor_cases,
     )
 
+    if not _plugin_cases_loaded:
+        _plugin_cases_loaded = True
+        from theanine.plugins.manager import call_hook
+
+        def register_case(case: Case) -> Case:
+            if not isinstance(case, Case):
+                raise TypeError(f"theanine_register_cases: register() expects a "
+                                f"theanine.testing.cases.Case, got {case!r}")
+            return register(case)
+
+        call_hook("theanine_register_cases", register_case)
     return list(_REGISTRY.values())
 
 

@@ -38,13 +38,16 @@ def library_op_classes() -> dict[str, type]:
 
 
 def library_op_keys() -> set[str]:
-    """The op keys every backend must run: Op class names, every SCALAR_OPS name and the cast
-    to every dtype (cast scalar ops are created on demand, one per target dtype)."""
+    """The op keys every backend must run: Op class names, every SCALAR_OPS name, the cast
+    to every dtype (cast scalar ops are created on demand, one per target dtype) and the ops
+    that installed op plugins build."""
+    from theanine.tensor import plugin_op_keys
     from theanine.tensor.scalar_ops import SCALAR_OPS
     from theanine.tensor.type import DTYPES
 
     scalar = {n for n in SCALAR_OPS if not n.startswith("cast_")}
-    return set(library_op_classes()) | scalar | {f"cast_{d}" for d in DTYPES}
+    plugin = set().union(*plugin_op_keys().values())
+    return set(library_op_classes()) | scalar | {f"cast_{d}" for d in DTYPES} | plugin
 
 
 def covered_keys(cases: Iterable[Case] | None = None) -> set[str]:
@@ -62,8 +65,10 @@ def uncovered_ops(cases: Iterable[Case] | None = None) -> list[str]:
 
 
 def public_functions() -> dict[str, object]:
-    """The public op-building functions (by name; Theano aliases of one function appear once)."""
+    """The public op-building functions (by name; Theano aliases of one function appear once),
+    op plugins' functions included."""
     import theanine.gradient
+    import theanine.tensor
 
     seen, out = set(), {}
     for modname in FUNCTION_MODULES:
@@ -76,17 +81,26 @@ def public_functions() -> dict[str, object]:
             out[name] = obj
     for name in GRADIENT_FUNCTIONS:
         out[name] = getattr(theanine.gradient, name)
+    for name, fn in theanine.tensor.plugin_ops().items():
+        if id(fn) not in seen:
+            seen.add(id(fn))
+            out[name] = fn
     return out
 
 
 def uncovered_functions(cases: Iterable[Case] | None = None) -> list[str]:
     """Public functions that appear in no case's `functions` (aliases count for their target)."""
     import theanine.gradient
+    import theanine.tensor
 
     modules = [importlib.import_module(f"theanine.tensor.{m}") for m in FUNCTION_MODULES]
+    plugin = theanine.tensor.plugin_ops()
     named = set()
     for case in all_cases() if cases is None else cases:
         for name in case.functions:
+            if name in plugin:
+                named.add(id(plugin[name]))
+                continue
             owner = next((m for m in modules if name in m.__all__), theanine.gradient)
             named.add(id(getattr(owner, name)))
     return sorted(name for name, obj in public_functions().items() if id(obj) not in named)

@@ -4,12 +4,21 @@
 backends held to the NumPy reference; `--theanine-extended-dtypes` adds float16 and complex
 dtypes. Tests that take `conformance_backend` are parametrized over the selected backends (an
 unavailable one is skipped with its reason), tests that take `conformance_case` over every
-(case, dtype); at the end of the run an op x dtype coverage matrix is printed per backend.
+(case, dtype); at the end of the run an op x dtype coverage matrix is printed per backend, and
+`--theanine-report FILE` writes it as JSON (what `theanine info --coverage --results FILE`
+reads).
 
-Use it with `-p theanine.testing.pytest_plugin`, or `pytest_plugins = [...]` in a test module.
+Installing theanine registers it with pytest (entry point `pytest11`), so
+
+    pytest --pyargs theanine.testing --theanine-backend NAME
+
+runs the kit on any installed backend. It only acts on runs that collect conformance tests;
+`-p no:theanine.testing.pytest_plugin` turns it off.
 """
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
@@ -18,6 +27,7 @@ from theanine.testing.strategies import DEFAULT_DTYPES, EXTENDED_DTYPES
 _RESULTS = pytest.StashKey[dict]()
 _RANK = {"passed": 0, "skipped": 1, "failed": 2}
 _PROFILE = "theanine-conformance"
+REPORT_FORMAT = 1  # version of the --theanine-report JSON layout
 
 
 def pytest_addoption(parser) -> None:
@@ -33,6 +43,8 @@ def pytest_addoption(parser) -> None:
                     metavar="N",
                     help="compile the case graphs in N processes before the tests run "
                          "(default: one per CPU; 1 turns it off)")
+    group.addoption("--theanine-report", dest="theanine_report", default=None, metavar="FILE",
+                    help="write the op x dtype coverage results as JSON to FILE")
 
 
 def pytest_configure(config) -> None:
@@ -40,11 +52,21 @@ def pytest_configure(config) -> None:
 
     settings.register_profile(_PROFILE, max_examples=10, derandomize=True, deadline=None,
                               suppress_health_check=[HealthCheck.too_slow])
+    config.stash[_RESULTS] = {}
+    if config.getoption("theanine_backends", default=None):
+        selected_backends(config)  # an unknown name is a usage error before anything runs
+
+
+def pytest_collection_modifyitems(session, config, items) -> None:
+    """Conformance runs use the kit's hypothesis profile unless one was chosen."""
+    from hypothesis import settings
+
+    if not any("conformance_backend" in getattr(getattr(i, "callspec", None), "params", {})
+               for i in items):
+        return
     chosen = config.getoption("hypothesis_profile", default=None)
     if not chosen and settings.get_current_profile_name() == "default":
         settings.load_profile(_PROFILE)
-    config.stash[_RESULTS] = {}
-    selected_backends(config)  # an unknown name is a usage error before anything runs
 
 
 def selected_backends(config) -> list[str]:
@@ -170,8 +192,19 @@ def coverage_lines(results: dict) -> list[str]:
     return lines
 
 
+def report_data(results: dict) -> dict:
+    """The JSON form of the results: every (backend, row, dtype) cell with its outcome."""
+    return {"format": REPORT_FORMAT,
+            "cells": [{"backend": b, "op": r, "dtype": d, "outcome": o, "reason": why}
+                      for (b, r, d), (o, why) in results.items()]}
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     results = config.stash.get(_RESULTS, None)
+    path = config.getoption("theanine_report", default=None)
+    if path:
+        with open(path, "w") as f:
+            json.dump(report_data(results or {}), f, indent=1)
     if not results:
         return
     terminalreporter.write_sep("=", "theanine conformance: op x dtype coverage")

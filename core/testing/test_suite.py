@@ -2,7 +2,7 @@
 drawn shapes, layouts and values) and random expression graphs, run on each selected backend
 against the NumPy reference.
 
-    pytest --pyargs theanine.testing -p theanine.testing.pytest_plugin --theanine-backend c
+    pytest --pyargs theanine.testing --theanine-backend c
 
 A project's own tests can import these test functions into a test module (with
 `pytest_plugins = ["theanine.testing.pytest_plugin"]` there).
@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from theanine.testing import meta
 from theanine.testing.compare import PreparedComparison, Unsupported, mismatch
 from theanine.testing.strategies import FLOATS, expression_graphs
 
@@ -69,3 +70,12 @@ def test_random_graph(conformance_backend: str, conformance_dtype: str, data) ->
         problem = mismatch(e, np.asarray(r), graph.outputs[k].dtype, scaled=True)
         assert problem is None, f"reference backend vs NumPy on {graph.text}: {problem}"
     prepared.check(graph.values, np.random.default_rng(data.draw(_SEEDS, label="seed")))
+
+
+def test_every_op_has_a_case() -> None:
+    """Every op and public function of the library and of the installed op plugins appears in
+    a conformance case (an op without one would go untested on every backend)."""
+    ops, functions = meta.uncovered_ops(), meta.uncovered_functions()
+    assert not ops and not functions, (
+        f"no conformance case for ops {ops} / functions {functions}: register a "
+        "theanine.testing.cases.Case for each (a plugin through theanine_register_cases)")
