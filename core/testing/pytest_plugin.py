@@ -88,7 +88,8 @@ def conformance_backend(request) -> str:
 
 
 def pytest_collection_finish(session) -> None:
-    """Compile the selected case graphs of each compiling backend in parallel first."""
+    """Compile the selected case graphs in parallel first, for each backend that caches what
+    it compiles on disk."""
     from theanine.testing.compare import REFERENCE
     from theanine.testing.prewarm import default_jobs, prewarm
 
@@ -104,7 +105,8 @@ def pytest_collection_finish(session) -> None:
     for backend, items in todo.items():
         from theanine.backend import backends
 
-        if backends()[backend].available()[0]:
+        found = backends()[backend]
+        if found.available()[0] and found.caches_builds_on_disk:
             prewarm(backend, items, jobs)
 
 
