@@ -1,13 +1,17 @@
 """GPU kernels from the kernel IR: the same expression renderer as the C backend, wrapped in the
 launch structure of a data-parallel device (OpenCL and CUDA differ only in their Dialect).
 
-- Elementwise kernels come in two versions: `<name>_c` (every operand contiguous with the loop's
-  shape: one flat index) and `<name>_s` (any strides, broadcasting and negative strides: the flat
+- Elementwise kernels come in two versions: contiguous (every operand contiguous with the loop's
+  shape: one flat index) and strided (any strides, broadcasting and negative strides: the flat
   index is unravelled over the loop's dims). Both are grid-stride loops.
 - Reduction kernels put the kept axes first and the reduced axes last; each work-group takes one
   (output element, chunk of the reduced range) pair, accumulates a strided share per work-item and
   finishes with a tree reduction in local memory. A reduction split into several chunks writes
   partial results that a second launch of the same kind of kernel combines.
+- For CPU devices (`cpu=True`) the same signatures hold loops shaped for a CPU compiler: an
+  elementwise work-item takes a run of CPU_RUN elements (along the last axis when strided) in a
+  plain loop it can vectorize, and a reduction work-item folds one (output, chunk) pair alone
+  with per-axis counters, with no local memory or barriers (which PoCL compiles slowly).
 - GEMM is a tiled kernel staging TILE x TILE blocks of both operands in local memory.
 
 Sizes and strides are in elements and are kernel arguments; offsets too, so views of one buffer
@@ -29,12 +33,12 @@ CPU_RUN = 1024  # elements one work-item of a CPU device takes in an elementwise
 _PLACEHOLDER = "TH_KERNEL_NAME"
 
 
-def content_named(render: Callable[[str], str]) -> tuple[str, str]:
-    """(name, text) of the kernel function `render(name)` prints, named after a hash of its
-    text: the same kernel gets the same name and source in every program, so the in-process,
-    pyopencl, driver and on-disk caches all find it however the graph placed it."""
+def content_named(render: Callable[[str], str], kind: str) -> tuple[str, str]:
+    """(name, text) of the kernel function `render(name)` prints, named `th_<kind>_<hash of its
+    text>`: the same kernel gets the same name and source in every program, so the in-process,
+    driver and on-disk caches all find it however the graph placed it."""
     text = render(_PLACEHOLDER)
-    name = "th_" + hashlib.sha256(text.encode()).hexdigest()[:20]
+    name = f"th_{kind}_{hashlib.sha256(text.encode()).hexdigest()[:20]}"
     return name, text.replace(_PLACEHOLDER, name)
 
 

@@ -46,24 +46,25 @@ class _Source:
         self.r = renderer
         self.bodies: dict[str, str] = {}
 
-    def _add(self, render: Callable[[str], str]) -> str:
-        name, text = content_named(render)
+    def _add(self, render: Callable[[str], str], kind: str) -> str:
+        name, text = content_named(render, kind)
         self.bodies.setdefault(name, text)
         return name
 
     def elementwise(self, k: Kernel) -> tuple:
-        return (k, self._add(partial(self.r.contiguous, k)), self._add(partial(self.r.strided, k)))
+        return (k, self._add(partial(self.r.contiguous, k), "c"),
+                self._add(partial(self.r.strided, k), "s"))
 
     def reduction(self, k: Kernel) -> tuple:
         """k and its partial-result combiner; kernel names are resolved after the build."""
         acc = k.acc_dtype
         comb = Kernel("combine", 2, [(acc, 2)], [], [Load(acc, 0)], reduce_op=k.reduce_op,
                       reduce_axes=(1,), acc_dtype=acc, output_dtypes=[acc])
-        return (k, self._add(partial(self.r.reduction, k)),
-                (comb, self._add(partial(self.r.reduction, comb))))
+        return (k, self._add(partial(self.r.reduction, k), "r"),
+                (comb, self._add(partial(self.r.reduction, comb), "r")))
 
     def gemm(self, dtype: str) -> str:
-        return self._add(lambda name: self.r.gemm(name, dtype))
+        return self._add(lambda name: self.r.gemm(name, dtype), f"gemm_{dtype}")
 
 
 def _resolve(prepared, kernels: dict):

@@ -99,8 +99,8 @@ class Runtime:
             k = Kernel("th_copy", 8, [(src.dtype.name, 8)], [],
                        [_cast(Load(src.dtype.name, 0), out.dtype.name)],
                        output_dtypes=[out.dtype.name])
-            (cname, ctext), (sname, stext) = (content_named(partial(self.renderer.contiguous, k)),
-                                              content_named(partial(self.renderer.strided, k)))
+            cname, ctext = content_named(partial(self.renderer.contiguous, k), "c")
+            sname, stext = content_named(partial(self.renderer.strided, k), "s")
             built = self.kernels({cname: ctext, sname: stext})
             kernel = (k, built[cname], built[sname])
             self._copy_kernels[src.dtype.name + ">" + out.dtype.name] = kernel

@@ -15,9 +15,9 @@ import pytest
 
 from theanine.testing.strategies import DEFAULT_DTYPES, EXTENDED_DTYPES
 
-_RESULTS = pytest.StashKey[dict]()
 _RANK = {"passed": 0, "skipped": 1, "failed": 2}
 _PROFILE = "theanine-conformance"
+_CELL = "theanine-conformance-cell"
 
 
 def pytest_addoption(parser) -> None:
@@ -43,7 +43,7 @@ def pytest_configure(config) -> None:
     chosen = config.getoption("hypothesis_profile", default=None)
     if not chosen and settings.get_current_profile_name() == "default":
         settings.load_profile(_PROFILE)
-    config.stash[_RESULTS] = {}
+    config.pluginmanager.register(_Coverage())
     selected_backends(config)  # an unknown name is a usage error before anything runs
 
 
@@ -93,8 +93,8 @@ def pytest_collection_finish(session) -> None:
     from theanine.testing.compare import REFERENCE
     from theanine.testing.prewarm import default_jobs, prewarm
 
-    if session.config.option.collectonly:
-        return
+    if session.config.option.collectonly or hasattr(session.config, "workerinput"):
+        return  # (pytest-xdist's workers already share the compiling between them)
     jobs = session.config.getoption("theanine_jobs", default=None) or default_jobs()
     todo: dict[str, list] = {}
     for item in session.items:
@@ -124,20 +124,38 @@ def _cell(item) -> tuple[str, str, str] | None:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
+    """Tag each conformance report with its (backend, row, dtype) cell; the report carries it
+    to the process that prints the matrix (the same one, or pytest-xdist's controller)."""
     outcome = yield
-    report = outcome.get_result()
     cell = _cell(item)
-    if cell is None or not (report.when == "call" or report.outcome != "passed"):
-        return
-    reason = ""
-    if report.skipped and isinstance(report.longrepr, tuple):
-        reason = report.longrepr[2].removeprefix("Skipped: ")
-    results = item.config.stash.get(_RESULTS, None)
-    if results is None:
-        return
-    old = results.get(cell)
-    if old is None or _RANK[report.outcome] > _RANK[old[0]]:
-        results[cell] = (report.outcome, reason)
+    if cell is not None:
+        outcome.get_result().user_properties.append((_CELL, cell))
+
+
+class _Coverage:
+    """Collects the conformance cells' outcomes where reports are logged (this process, or
+    pytest-xdist's controller) and prints the matrix at the end."""
+
+    def __init__(self) -> None:
+        self.results: dict = {}
+
+    def pytest_runtest_logreport(self, report) -> None:
+        cell = next((tuple(v) for k, v in report.user_properties if k == _CELL), None)
+        if cell is None or not (report.when == "call" or report.outcome != "passed"):
+            return
+        reason = ""
+        if report.skipped and isinstance(report.longrepr, tuple):
+            reason = report.longrepr[2].removeprefix("Skipped: ")
+        old = self.results.get(cell)
+        if old is None or _RANK[report.outcome] > _RANK[old[0]]:
+            self.results[cell] = (report.outcome, reason)
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if not self.results:
+            return
+        terminalreporter.write_sep("=", "theanine conformance: op x dtype coverage")
+        for line in coverage_lines(self.results):
+            terminalreporter.write_line(line)
 
 
 def coverage_lines(results: dict) -> list[str]:
@@ -170,12 +188,3 @@ def coverage_lines(results: dict) -> list[str]:
         lines += [f"  s{n}: {why}" for why, n in reasons.items()]
         lines.append("")
     return lines
-
-
-def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
-    results = config.stash.get(_RESULTS, None)
-    if not results:
-        return
-    terminalreporter.write_sep("=", "theanine conformance: op x dtype coverage")
-    for line in coverage_lines(results):
-        terminalreporter.write_line(line)
