@@ -54,8 +54,9 @@ class Runtime:
         raise NotImplementedError
 
     def kernels(self, bodies: dict[str, str]) -> dict[str, Any]:
-        """The kernels of one program, by name, from their function texts: built together as
-        one source here; a runtime whose compiler pays per kernel may build each on first use."""
+        """The kernels of one program, by name, from their function texts (named after their
+        text): built together as one source here; a runtime may keep the kernels it built for
+        earlier programs and build only the others."""
         body = "\n".join(bodies.values())
         return self.build(self.renderer.d.prelude(body) + "\n" + body, list(bodies))
 
