@@ -21,6 +21,9 @@ class Backend:
     name: str = ""
     devices: tuple[str, ...] = ()
     priority: int = 0
+    # compiled graphs land in an on-disk cache by content, so compiling them in other processes
+    # first (the conformance kit's prewarm) saves this process the work
+    caches_builds_on_disk: bool = True
 
     def available(self) -> tuple[bool, str]:
         """(True, "") if this backend can run here, else (False, reason)."""

@@ -490,7 +490,8 @@ def test_runtime_drives_pycuda_as_documented(monkeypatch):
     step = th.function([x], T.dot(T.exp(x), w).sum(axis=1), updates=[(w, w * 2)],
                        backend="cuda")
     step(host)
-    assert "th_gemm_float64" in launches and any(n.endswith("_c") for n in launches)
+    assert any(n.startswith("th_gemm_float64_") for n in launches)
+    assert any(n.startswith("th_c_") for n in launches)
     rt.blas = _EmulatedCublas(memory.view(np.float64), base=4096)  # GEMMs now really compute
     y = T.matrix("y")
     products = th.function([x, y], [T.dot(x.T, y[:, 1:]), T.dot(x[:, 0], y)], backend="cuda")

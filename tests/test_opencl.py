@@ -124,6 +124,47 @@ def test_large_reduction_combines_partials(ocl):
     assert m == xv.max()
 
 
+def test_a_kernel_shared_by_graphs_is_built_once(ocl, monkeypatch):
+    """Kernels are named after their text, not their place in a graph: on a CPU device a
+    second graph builds only the kernels the process has not built yet."""
+    rt = ocl.runtime()
+    monkeypatch.setattr(rt, "binary_cache", False)  # what PoCL's CPU device does
+    monkeypatch.setattr(rt, "_built", {})
+    built: list[list[str]] = []
+    build = rt.build
+    monkeypatch.setattr(rt, "build", lambda src, names: built.append(names) or build(src, names))
+    x, y = T.fvector("x"), T.fvector("y")
+    f = th.function([x], T.tanh(x) * 3, backend="opencl")
+    g = th.function([x, y], [T.exp(y) + 1, T.tanh(x) * 3], backend="opencl")  # tanh is second
+    h = th.function([y], T.tanh(y) * 3, backend="opencl")
+    assert len(built) == 2 and len(built[0]) == 2 and not set(built[0]) & set(built[1])
+    v = np.linspace(-2, 2, 5, dtype="float32")
+    np.testing.assert_allclose(f(v), np.tanh(v) * 3, rtol=1e-6)
+    np.testing.assert_allclose(g(v, v)[1], np.tanh(v) * 3, rtol=1e-6)
+    np.testing.assert_allclose(h(v), np.tanh(v) * 3, rtol=1e-6)
+    np.testing.assert_allclose(g(v, v)[0], np.exp(v) + 1, rtol=1e-6)
+
+
+def test_long_runs_rows_and_chunks(ocl):
+    """Sizes that cross the CPU kernels' runs (elementwise) and chunks (reductions), with
+    broadcast, transposed and reversed operands."""
+    from theanine.codegen.gpu import CPU_RUN
+    from theanine.gpu.runtime import SERIAL_CHUNK
+
+    rng = np.random.default_rng(3)
+    x, y = T.matrix("x"), T.vector("y")
+    outs = [T.exp(x * y) - y, x.T * 2, x.sum(axis=0), x.sum(axis=1), x.max(), x.sum()]
+    f = th.function([x, y], outs, backend="opencl")
+    for rows, cols in [(3, 2 * CPU_RUN + 7), (2 * SERIAL_CHUNK + 3, 5), (1, 3 * SERIAL_CHUNK)]:
+        xv = rng.standard_normal((rows, cols))
+        yv = rng.standard_normal(cols)
+        for xx in (xv, xv[::-1, ::-1]):
+            want = [np.exp(xx * yv) - yv, xx.T * 2, xx.sum(axis=0), xx.sum(axis=1), xx.max(),
+                    xx.sum()]
+            for got, w in zip(f(xx, yv), want):
+                np.testing.assert_allclose(got, w, rtol=1e-12, atol=1e-9)
+
+
 def test_binary_cache_is_reused(ocl, tmp_path, monkeypatch):
     monkeypatch.setenv("THEANINE_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(ocl.runtime(), "binary_cache", True)  # GPU drivers' default

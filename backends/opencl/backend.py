@@ -29,6 +29,12 @@ class OpenCLBackend(GpuBackend):
             return False, f"{type(e).__name__}: {e}"
         return True, ""
 
+    @property
+    def caches_builds_on_disk(self) -> bool:
+        """GPU drivers' binaries are; PoCL compiles each kernel at its first launch in the
+        process that runs it, so building programs elsewhere first saves nothing."""
+        return self.runtime().binary_cache
+
     def runtime(self) -> OpenCLRuntime:
         if self._runtime is None:
             self._runtime = OpenCLRuntime(self.spec)

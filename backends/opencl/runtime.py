@@ -73,14 +73,13 @@ class OpenCLRuntime(Runtime):
         self.device = dev
         self.fp64 = "cl_khr_fp64" in dev.extensions
         is_gpu = bool(dev.type & cl.device_type.GPU)
+        is_cpu = bool(dev.type & cl.device_type.CPU)
         wg = 256 if is_gpu else 64
         while wg > dev.max_work_group_size:
             wg //= 2
         self.workgroup = wg
         self.max_groups = dev.max_compute_units * (32 if is_gpu else 4)
-        # PoCL vectorizes across the work-items of a group, not along a grid-stride loop:
-        # on CPU devices an elementwise launch gives every element its own work-item
-        self.elementwise_groups = self.max_groups if is_gpu else 1 << 40
+        self.elementwise_groups = self.max_groups
         if not self.fp64:
             self.dtypes = self.dtypes - {"float64"}
         self.device_name = f"{dev.name.strip()} ({dev.platform.name.strip()})"
@@ -91,11 +90,12 @@ class OpenCLRuntime(Runtime):
         # a binary by compiling every kernel for every work-group size up front (seconds per
         # program), so on CPU devices builds rely on pyopencl's source-keyed cache and PoCL's
         # own kernel cache instead.
-        self.binary_cache = not dev.type & cl.device_type.CPU
+        self.binary_cache = not is_cpu
+        self._built: dict[str, Any] = {}  # kernel name (a hash of its text) -> cl.Kernel
         self.options = []
         if dev.single_fp_config & cl.device_fp_config.CORRECTLY_ROUNDED_DIVIDE_SQRT:
             self.options.append("-cl-fp32-correctly-rounded-divide-sqrt")
-        super().__init__(GpuRenderer(OpenCLDialect(self.fp64), wg))
+        super().__init__(GpuRenderer(OpenCLDialect(self.fp64), wg, cpu=is_cpu))
 
     # -- allocator ---------------------------------------------------------------------------
     def alloc(self, nbytes: int):
@@ -164,6 +164,18 @@ class OpenCLRuntime(Runtime):
             program = cl.Program(self.ctx, source).build(options=self.options)
         return {name: cl.Kernel(program, name) for name in names}
 
+    def kernels(self, bodies: dict[str, str]) -> dict[str, Any]:
+        """GPU drivers: one program, its binary cached on disk. CPU devices (PoCL), where every
+        program costs a front-end run and every kernel a compilation at its first launch:
+        kernels are kept for the process by name (a hash of their text), and only those not
+        built yet go into the new program, so a kernel many graphs share compiles once."""
+        if self.binary_cache:
+            return super().kernels(bodies)
+        missing = {name: text for name, text in bodies.items() if name not in self._built}
+        if missing:
+            self._built.update(super().kernels(missing))
+        return {name: self._built[name] for name in bodies}
+
     # -- launcher ----------------------------------------------------------------------------
     def launch(self, kernel, global_size: tuple, local_size: tuple, args: list) -> None:
         kernel.set_args(*args)
@@ -174,3 +186,4 @@ class OpenCLRuntime(Runtime):
 
     def describe(self) -> str:
         return json.dumps({"device": self.device_name, "fp64": self.fp64})
+

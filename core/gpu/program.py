@@ -1,5 +1,6 @@
 """Compile a FunctionGraph for a GPU runtime: lower it to fused kernels and library steps, render
-every kernel into one source, build it once, and run the steps as a flat list of thunks.
+its kernels (each named after its text), have the runtime build them, and run the steps as a
+flat list of thunks.
 
 Values live in two slot lists per call, host (NumPy) and device (DeviceArray); a value moves
 only when a step needs it on the other side. Function inputs start on the host and are uploaded
@@ -11,11 +12,12 @@ the host, where its consumers (reshape, alloc, indexing) read it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 
 from theanine.codegen.fusion import KernelStep, lower
-from theanine.codegen.gpu import GpuRenderer
+from theanine.codegen.gpu import GpuRenderer, content_named
 from theanine.codegen.ir import Call, Const, Kernel, Load
 from theanine.gpu.library import DEVICE_OPS, GEMM_DTYPES, HOST_OPS
 from theanine.gpu.runtime import Runtime
@@ -37,38 +39,32 @@ class MissingImplementation(NotImplementedError):
 
 
 class _Source:
-    """Kernels collected for one program, built together."""
+    """The kernel functions of one program, each named after its text: a kernel that several
+    programs (or several steps of one) need is one function, found by every cache."""
 
     def __init__(self, renderer: GpuRenderer):
         self.r = renderer
-        self.parts: list[str] = []
-        self.names: list[str] = []
-        self.n = 0
+        self.bodies: dict[str, str] = {}
 
-    def name(self) -> str:
-        self.n += 1
-        return f"th_x{self.n}"
+    def _add(self, render: Callable[[str], str], kind: str) -> str:
+        name, text = content_named(render, kind)
+        self.bodies.setdefault(name, text)
+        return name
 
     def elementwise(self, k: Kernel) -> tuple:
-        self.parts.append(self.r.elementwise(k))
-        self.names += [k.name + "_c", k.name + "_s"]
-        return (k, k.name + "_c", k.name + "_s")
+        return (k, self._add(partial(self.r.contiguous, k), "c"),
+                self._add(partial(self.r.strided, k), "s"))
 
     def reduction(self, k: Kernel) -> tuple:
         """k and its partial-result combiner; kernel names are resolved after the build."""
         acc = k.acc_dtype
-        comb = Kernel(k.name + "_m", 2, [(acc, 2)], [], [Load(acc, 0)], reduce_op=k.reduce_op,
+        comb = Kernel("combine", 2, [(acc, 2)], [], [Load(acc, 0)], reduce_op=k.reduce_op,
                       reduce_axes=(1,), acc_dtype=acc, output_dtypes=[acc])
-        self.parts += [self.r.reduction(k), self.r.reduction(comb)]
-        self.names += [k.name, comb.name]
-        return (k, k.name, (comb, comb.name))
+        return (k, self._add(partial(self.r.reduction, k), "r"),
+                (comb, self._add(partial(self.r.reduction, comb), "r")))
 
     def gemm(self, dtype: str) -> str:
-        name = f"th_gemm_{dtype}"
-        if name not in self.names:
-            self.parts.append(self.r.gemm(name, dtype))
-            self.names.append(name)
-        return name
+        return self._add(lambda name: self.r.gemm(name, dtype), f"gemm_{dtype}")
 
 
 def _resolve(prepared, kernels: dict):
@@ -121,10 +117,7 @@ class GpuProgram:
                 if isinstance(node.op, _HOST_PRODUCERS):
                     host_vars.update(node.outputs)
                 plans.append((kind, s, prep))
-        body = "\n".join(src.parts)
-        source = self.renderer.d.prelude(body) + "\n" + body
-        kernels = rt.build(source, src.names) if src.names else {}
-        self.source = source
+        kernels = rt.kernels(src.bodies) if src.bodies else {}
         self.thunks = [self._thunk(kind, s, _resolve(prep, kernels), slot)
                        for kind, s, prep in plans]
         self.n_slots = len(slots)
@@ -156,7 +149,7 @@ class GpuProgram:
             if isinstance(op, SumToShapeOf) and out_dtype in self.rt.dtypes and \
                     out_dtype not in ("float16", "complex64", "complex128"):
                 nd = node.inputs[0].ndim
-                k = Kernel(src.name(), 2 * nd, [(out_dtype, 2 * nd)], [],
+                k = Kernel("th_k", 2 * nd, [(out_dtype, 2 * nd)], [],
                            [Load(out_dtype, 0)], reduce_op="add",
                            reduce_axes=tuple(range(nd, 2 * nd)), acc_dtype=out_dtype,
                            output_dtypes=[out_dtype])
@@ -179,19 +172,19 @@ class GpuProgram:
         nd = node.inputs[0].ndim
         ax = node.op.axis
         x, m, s = Load(dt, 0), Load(dt, 1), Load(dt, 2)
-        kmax = Kernel(src.name(), nd, [(dt, nd)], [], [x], reduce_op="max", reduce_axes=(ax,),
+        kmax = Kernel("th_k", nd, [(dt, nd)], [], [x], reduce_op="max", reduce_axes=(ax,),
                       acc_dtype=dt, output_dtypes=[dt])
         # shifted by the max only where it is finite, like the reference
         finite = Call("bool", "logical_not", (Call("bool", "logical_or", (
             Call("bool", "isinf", (m,)), Call("bool", "isnan", (m,)))),))
         shifted = Call(dt, "sub", (x, Call(dt, "switch", (finite, m, Const(dt, 0)))))
-        ksum = Kernel(src.name(), nd, [(dt, nd), (dt, nd)], [], [Call(dt, "exp", (shifted,))],
+        ksum = Kernel("th_k", nd, [(dt, nd), (dt, nd)], [], [Call(dt, "exp", (shifted,))],
                       reduce_op="add", reduce_axes=(ax,), acc_dtype=dt, output_dtypes=[dt])
         if isinstance(node.op, LogSoftmax):
             out = Call(dt, "sub", (shifted, Call(dt, "log", (s,))))
         else:
             out = Call(dt, "true_div", (Call(dt, "exp", (shifted,)), s))
-        kout = Kernel(src.name(), nd, [(dt, nd)] * 3, [], [out], output_dtypes=[dt])
+        kout = Kernel("th_k", nd, [(dt, nd)] * 3, [], [out], output_dtypes=[dt])
         return (src.reduction(kmax), src.reduction(ksum), src.elementwise(kout))
 
     # -- thunks ------------------------------------------------------------------------------

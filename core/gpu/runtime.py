@@ -7,16 +7,18 @@ everything else here is shared by OpenCL and CUDA.
 
 from __future__ import annotations
 
+from functools import partial
 from math import prod
 from typing import Any
 
 import numpy as np
 
-from theanine.codegen.gpu import TILE, GpuRenderer
+from theanine.codegen.gpu import CPU_RUN, TILE, GpuRenderer, content_named
 from theanine.codegen.ir import Kernel, Load
 from theanine.gpu.array import DeviceArray, contiguous_strides
 
 I64 = np.int64
+SERIAL_CHUNK = 4096  # the shortest share of a reduction one work-item of a CPU device takes
 
 
 class Runtime:
@@ -26,7 +28,7 @@ class Runtime:
     fp64 = True
     workgroup = 256  # work-items per group (a power of two the device accepts)
     max_groups = 1024  # groups to fill the device in a grid-stride launch
-    elementwise_groups = 1024  # the cap for elementwise launches (CPU devices: one item each)
+    elementwise_groups = 1024  # the cap for grid-stride elementwise launches
     dtypes = frozenset(["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
                         "uint64", "float32", "float64"])  # what its kernels compute
 
@@ -50,6 +52,13 @@ class Runtime:
 
     def launch(self, kernel: Any, global_size: tuple, local_size: tuple, args: list) -> None:
         raise NotImplementedError
+
+    def kernels(self, bodies: dict[str, str]) -> dict[str, Any]:
+        """The kernels of one program, by name, from their function texts (named after their
+        text): built together as one source here; a runtime may keep the kernels it built for
+        earlier programs and build only the others."""
+        body = "\n".join(bodies.values())
+        return self.build(self.renderer.d.prelude(body) + "\n" + body, list(bodies))
 
     def synchronize(self) -> None:
         """Wait for every launched kernel to finish (for timings; transfers already wait)."""
@@ -96,13 +105,13 @@ class Runtime:
             out = self.empty(src.shape, src.dtype)
         kernel = self._copy_kernels.get(src.dtype.name + ">" + out.dtype.name)
         if kernel is None:
-            k = Kernel(f"th_copy_{src.dtype.name}_{out.dtype.name}", 8, [(src.dtype.name, 8)],
-                       [], [_cast(Load(src.dtype.name, 0), out.dtype.name)],
+            k = Kernel("th_copy", 8, [(src.dtype.name, 8)], [],
+                       [_cast(Load(src.dtype.name, 0), out.dtype.name)],
                        output_dtypes=[out.dtype.name])
-            body = self.renderer.elementwise(k)
-            built = self.build(self.renderer.d.prelude(body) + "\n" + body,
-                               [k.name + "_c", k.name + "_s"])
-            kernel = (k, built[k.name + "_c"], built[k.name + "_s"])
+            cname, ctext = content_named(partial(self.renderer.contiguous, k), "c")
+            sname, stext = content_named(partial(self.renderer.strided, k), "s")
+            built = self.kernels({cname: ctext, sname: stext})
+            kernel = (k, built[cname], built[sname])
             self._copy_kernels[src.dtype.name + ">" + out.dtype.name] = kernel
         k, kc, ks = kernel
         pad = 8 - out.ndim
@@ -112,8 +121,12 @@ class Runtime:
 
     # -- launches --------------------------------------------------------------------------
     def _grid(self, n: int) -> tuple[tuple, tuple]:
+        """Global and local sizes for `n` work-items: every item its own on a CPU device (its
+        kernels take runs of elements and do not loop over the grid), else a grid-stride
+        launch of at most `elementwise_groups` groups."""
         wg = self.workgroup
-        return (wg * max(1, min(-(-n // wg), self.elementwise_groups)),), (wg,)
+        groups = -(-n // wg) if self.renderer.cpu else min(-(-n // wg), self.elementwise_groups)
+        return (wg * max(1, groups),), (wg,)
 
     def elementwise(self, k: Kernel, kc: Any, ks: Any, outs: list[DeviceArray],
                     ins: list[DeviceArray], params: list) -> None:
@@ -122,19 +135,20 @@ class Runtime:
         n = prod(shape)
         if n == 0:
             return
-        grid, local = self._grid(n)
+        cpu = self.renderer.cpu
         if all(a.shape == shape and a.is_contiguous() for a in outs + ins):
             args: list = [I64(n)]
             for a in outs + ins:
                 args += [a.buffer, I64(a.offset)]
-            self.launch(kc, grid, local, args + params)
+            self.launch(kc, *self._grid(-(-n // CPU_RUN) if cpu else n), args + params)
             return
         strides = [_broadcast_strides(a, shape) for a in outs + ins]
         dims, strides = simplify(shape, strides)
         args = [I64(n)] + [I64(d) for d in dims]
         for a, s in zip(outs + ins, strides):
             args += [a.buffer, I64(a.offset)] + [I64(x) for x in s]
-        self.launch(ks, grid, local, args + params)
+        items = n // dims[-1] * -(-dims[-1] // CPU_RUN) if cpu and dims else n
+        self.launch(ks, *self._grid(items), args + params)
 
     def reduce(self, k: Kernel, kr: Any, combine: tuple, x_shape: tuple,
                ins: list[DeviceArray], params: list) -> DeviceArray:
@@ -157,7 +171,10 @@ class Runtime:
         n_red = prod(rdims)
         wg = self.workgroup
         n_chunks = 1
-        if n_out < self.max_groups and n_red > 4 * wg:
+        if self.renderer.cpu:  # one work-item per (output, chunk): enough items to share
+            if n_red > SERIAL_CHUNK and n_out < self.max_groups * wg:
+                n_chunks = min(-(-n_red // SERIAL_CHUNK), self.max_groups * wg // n_out)
+        elif n_out < self.max_groups and n_red > 4 * wg:
             n_chunks = max(1, min(-(-n_red // (4 * wg)), self.max_groups // n_out))
         chunk = -(-n_red // n_chunks) if n_red else 1
         target = out if n_chunks == 1 else self.empty((n_out, n_chunks), k.acc_dtype)
@@ -166,8 +183,11 @@ class Runtime:
         args += [target.buffer, I64(target.offset)]
         for a, ks_, rs_ in zip(ins, kstr, rstr):
             args += [a.buffer, I64(a.offset)] + [I64(x) for x in ks_] + [I64(x) for x in rs_]
-        groups = min(n_out * n_chunks, self.max_groups)
-        self.launch(kr, (groups * wg,), (wg,), args + params)
+        if self.renderer.cpu:
+            self.launch(kr, *self._grid(n_out * n_chunks), args + params)
+        else:
+            groups = min(n_out * n_chunks, self.max_groups)
+            self.launch(kr, (groups * wg,), (wg,), args + params)
         if n_chunks > 1:
             ck, ckr = combine
             final = self.reduce(ck, ckr, combine, (n_out, n_chunks), [target], [])

@@ -24,10 +24,10 @@ import pytest
 
 from theanine.testing.strategies import DEFAULT_DTYPES, EXTENDED_DTYPES
 
-_RESULTS = pytest.StashKey[dict]()
 _RANK = {"passed": 0, "skipped": 1, "failed": 2}
 _PROFILE = "theanine-conformance"
 REPORT_FORMAT = 1  # version of the --theanine-report JSON layout
+_CELL = "theanine-conformance-cell"
 
 
 def pytest_addoption(parser) -> None:
@@ -52,7 +52,7 @@ def pytest_configure(config) -> None:
 
     settings.register_profile(_PROFILE, max_examples=10, derandomize=True, deadline=None,
                               suppress_health_check=[HealthCheck.too_slow])
-    config.stash[_RESULTS] = {}
+    config.pluginmanager.register(_Coverage(config.getoption("theanine_report", default=None)))
     if config.getoption("theanine_backends", default=None):
         selected_backends(config)  # an unknown name is a usage error before anything runs
 
@@ -110,12 +110,13 @@ def conformance_backend(request) -> str:
 
 
 def pytest_collection_finish(session) -> None:
-    """Compile the selected case graphs of each compiling backend in parallel first."""
+    """Compile the selected case graphs in parallel first, for each backend that caches what
+    it compiles on disk."""
     from theanine.testing.compare import REFERENCE
     from theanine.testing.prewarm import default_jobs, prewarm
 
-    if session.config.option.collectonly:
-        return
+    if session.config.option.collectonly or hasattr(session.config, "workerinput"):
+        return  # (pytest-xdist's workers already share the compiling between them)
     jobs = session.config.getoption("theanine_jobs", default=None) or default_jobs()
     todo: dict[str, list] = {}
     for item in session.items:
@@ -126,7 +127,8 @@ def pytest_collection_finish(session) -> None:
     for backend, items in todo.items():
         from theanine.backend import backends
 
-        if backends()[backend].available()[0]:
+        found = backends()[backend]
+        if found.available()[0] and found.caches_builds_on_disk:
             prewarm(backend, items, jobs)
 
 
@@ -144,20 +146,44 @@ def _cell(item) -> tuple[str, str, str] | None:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
+    """Tag each conformance report with its (backend, row, dtype) cell; the report carries it
+    to the process that prints the matrix (the same one, or pytest-xdist's controller)."""
     outcome = yield
-    report = outcome.get_result()
     cell = _cell(item)
-    if cell is None or not (report.when == "call" or report.outcome != "passed"):
-        return
-    reason = ""
-    if report.skipped and isinstance(report.longrepr, tuple):
-        reason = report.longrepr[2].removeprefix("Skipped: ")
-    results = item.config.stash.get(_RESULTS, None)
-    if results is None:
-        return
-    old = results.get(cell)
-    if old is None or _RANK[report.outcome] > _RANK[old[0]]:
-        results[cell] = (report.outcome, reason)
+    if cell is not None:
+        outcome.get_result().user_properties.append((_CELL, cell))
+
+
+class _Coverage:
+    """Collects the conformance cells' outcomes where reports are logged (this process, or
+    pytest-xdist's controller), prints the matrix at the end and writes the JSON report."""
+
+    def __init__(self, report_path: str | None) -> None:
+        self.results: dict = {}
+        self.report_path = report_path
+
+    def pytest_runtest_logreport(self, report) -> None:
+        cell = next((tuple(v) for k, v in report.user_properties if k == _CELL), None)
+        if cell is None or not (report.when == "call" or report.outcome != "passed"):
+            return
+        reason = ""
+        if report.skipped and isinstance(report.longrepr, tuple):
+            reason = report.longrepr[2].removeprefix("Skipped: ")
+        old = self.results.get(cell)
+        if old is None or _RANK[report.outcome] > _RANK[old[0]]:
+            self.results[cell] = (report.outcome, reason)
+
+    def pytest_terminal_summary(self, terminalreporter, config) -> None:
+        if hasattr(config, "workerinput"):
+            return  # a pytest-xdist worker: its reports went to the controller
+        if self.report_path:
+            with open(self.report_path, "w") as f:
+                json.dump(report_data(self.results), f, indent=1)
+        if not self.results:
+            return
+        terminalreporter.write_sep("=", "theanine conformance: op x dtype coverage")
+        for line in coverage_lines(self.results):
+            terminalreporter.write_line(line)
 
 
 def coverage_lines(results: dict) -> list[str]:
@@ -197,16 +223,3 @@ def report_data(results: dict) -> dict:
     return {"format": REPORT_FORMAT,
             "cells": [{"backend": b, "op": r, "dtype": d, "outcome": o, "reason": why}
                       for (b, r, d), (o, why) in results.items()]}
-
-
-def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
-    results = config.stash.get(_RESULTS, None)
-    path = config.getoption("theanine_report", default=None)
-    if path:
-        with open(path, "w") as f:
-            json.dump(report_data(results or {}), f, indent=1)
-    if not results:
-        return
-    terminalreporter.write_sep("=", "theanine conformance: op x dtype coverage")
-    for line in coverage_lines(results):
-        terminalreporter.write_line(line)
