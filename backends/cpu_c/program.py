@@ -259,18 +259,23 @@ static PyObject *th_shape_i(PyArrayObject *x, int i)
     return r;
 }
 
-/* the array kept in `work[slot]` if its shape and type match and only `work` refers to it
- * (whoever received it on an earlier call has let it go), else a new one kept there */
-static PyArrayObject *th_buffer(PyObject *work, int slot, int nd, npy_intp *shape, int type)
+/* the array kept in `work[slot]` if its shape, strides and type match and only `work` refers
+ * to it (whoever received it on an earlier call has let it go), else a new one kept there;
+ * `strides` NULL means C order */
+static PyArrayObject *th_buffer(PyObject *work, int slot, int nd, npy_intp *shape,
+                                npy_intp *strides, int type)
 {
     PyObject *w = PyList_GET_ITEM(work, slot);
     if (w != Py_None) {
         PyArrayObject *a = (PyArrayObject *)w;
         int same = PyArray_NDIM(a) == nd && PyArray_TYPE(a) == type;
-        for (int d = 0; same && d < nd; ++d) same = PyArray_DIM(a, d) == shape[d];
+        for (int d = 0; same && d < nd; ++d)
+            same = PyArray_DIM(a, d) == shape[d] && (!strides || shape[d] <= 1
+                                                     || PyArray_STRIDE(a, d) == strides[d]);
         if (same && Py_REFCNT(w) == 1) { Py_INCREF(w); return a; }
     }
-    PyObject *a = PyArray_EMPTY(nd, shape, type, 0);
+    PyObject *a = PyArray_NewFromDescr(&PyArray_Type, PyArray_DescrFromType(type), nd, shape,
+                                       strides, NULL, 0, NULL);
     if (!a) return NULL;
     Py_INCREF(a);
     PyList_SetItem(work, slot, a);
@@ -407,23 +412,24 @@ class _Emitter:
                      f"if (n != 1) {{ if (shape[d] == 1) shape[d] = n; else if (shape[d] != n) "
                      f"{{ PyArrayObject *arrs[] = {{{', '.join(ins)}}}; "
                      f"th_fail_shapes({k}, {len(ins)}, arrs); goto fail; }} }} }}")
-        red_strides = self._reduction_output(k, step, nd) if is_red else None
-        if not is_red:
-            for v in step.outputs:
-                self._alloc(v, nd, "shape")
-        outs = [f"((PyArrayObject *)v[{self.slot[v]}])" for v in step.outputs]
-        nop = len(outs) + len(ins)
+        nout = len(step.outputs)
+        nop = nout + len(ins)
         L.append("    th_space sp;")
         L.append(f"    sp.nop = {nop}; sp.ndim = {nd};")
         L.append(f"    for (int d = 0; d < {nd}; ++d) sp.shape[d] = shape[d];")
-        for j, a in enumerate(outs + ins):
+        for j, a in enumerate(ins, start=nout):
             L.append(f"    sp.base[{j}] = PyArray_BYTES({a});")
-            if red_strides is not None and j == 0:
-                L.append("    " + " ".join(f"sp.strides[0][{d}] = {st};"
-                                           for d, st in enumerate(red_strides)))
-                continue
             L.append(f"    for (int d = 0; d < {nd}; ++d) sp.strides[{j}][d] = "
                      f"PyArray_DIM({a}, d) == 1 ? 0 : PyArray_STRIDE({a}, d);")
+        if is_red:
+            self._reduction_output(k, step, nd)
+        else:
+            for j, v in enumerate(step.outputs):
+                self._alloc(v, nd, "shape")
+                a = f"((PyArrayObject *)v[{self.slot[v]}])"
+                L.append(f"    sp.base[{j}] = PyArray_BYTES({a});")
+                L.append(f"    for (int d = 0; d < {nd}; ++d) sp.strides[{j}][d] = "
+                         f"PyArray_DIM({a}, d) == 1 ? 0 : PyArray_STRIDE({a}, d);")
         params = []
         for value, dt in zip(step.params, kern.params):
             self.constants.append(np.asarray(value, dtype=dt).reshape(()))
@@ -431,26 +437,37 @@ class _Emitter:
                           f"{len(self.constants) - 1}))")
         L.append(f"    const char *prm[{max(len(params), 1)}] = {{{', '.join(params) or '0'}}};")
         if is_red:
-            L.append(f"    if (th_reduce(&sp, {kern.name}, prm, {GRAIN}, out_count, "
+            L.append(f"    if (th_reduce(&sp, lead, {kern.name}, prm, {GRAIN}, out_count, "
                      f"sizeof({self.renderer.dialect.type(kern.acc_dtype)}), "
                      f"{kern.name}_combine) < 0) {{ PyErr_NoMemory(); goto fail; }}")
         else:
             L.append(f"    th_elementwise(&sp, {kern.name}, prm, {GRAIN});")
         L.append("    }")
 
-    def _reduction_output(self, k: int, step: KernelStep, nd: int) -> list[str]:
-        """Allocate the output (filled with the identity); return its strides over the loop
-        space (0 along reduced axes)."""
+    def _reduction_output(self, k: int, step: KernelStep, nd: int) -> None:
+        """Allocate the output (filled with the identity) in the memory order of the input
+        that leads the loop (`lead`), and set operand 0's strides over the loop space (0
+        along reduced axes)."""
         kern = step.kernel
         L = self.lines
         kept = [d for d in range(nd) if d not in kern.reduce_axes]
         out = step.outputs[0]
-        L.append(f"    npy_intp oshape[{max(len(kept), 1)}];")
+        acc_t = self.renderer.dialect.type(kern.acc_dtype)
+        nk = max(len(kept), 1)
+        L.append("    int lead = th_lead(&sp, 1);")
+        L.append(f"    npy_intp oshape[{nk}];")
         for j, d in enumerate(kept):
             L.append(f"    oshape[{j}] = shape[{d}];")
-        self._alloc(out, len(kept), "oshape")
+        strides = "NULL"
+        if len(kept) > 1:
+            L.append(f"    static const int kept[] = {{{', '.join(map(str, kept))}}};")
+            L.append(f"    int64_t ostrides[{nk}]; npy_intp *ostr = NULL;")
+            L.append(f"    if (lead > 0) {{ th_kept_strides({len(kept)}, kept, sp.shape, "
+                     f"sp.strides[lead], sizeof({acc_t}), ostrides); "
+                     f"ostr = (npy_intp *)ostrides; }}")
+            strides = "ostr"
+        self._alloc(out, len(kept), "oshape", strides)
         o = f"((PyArrayObject *)v[{self.slot[out]}])"
-        acc_t = self.renderer.dialect.type(kern.acc_dtype)
         L.append(f"    npy_intp out_count = PyArray_SIZE({o});")
         if kern.reduce_op in ("max", "min"):
             axes = " || ".join(f"d == {a}" for a in kern.reduce_axes) or "0"
@@ -460,24 +477,24 @@ class _Emitter:
         ident = reduce_identity(kern.reduce_op, kern.acc_dtype, self.renderer.dialect)
         L.append(f"    {{ {acc_t} *o = ({acc_t} *)PyArray_DATA({o}); "
                  f"for (npy_intp i = 0; i < out_count; ++i) o[i] = ({acc_t})({ident}); }}")
-        strides = []
+        L.append(f"    sp.base[0] = PyArray_BYTES({o});")
         j = 0
         for d in range(nd):
             if d in kern.reduce_axes:
-                strides.append("0")
+                L.append(f"    sp.strides[0][{d}] = 0;")
             else:
-                strides.append(f"(PyArray_DIM({o}, {j}) == 1 ? 0 : PyArray_STRIDE({o}, {j}))")
+                L.append(f"    sp.strides[0][{d}] = PyArray_DIM({o}, {j}) == 1 ? 0 : "
+                         f"PyArray_STRIDE({o}, {j});")
                 j += 1
-        return strides
 
-    def _alloc(self, v: Variable, nd: int, shape: str) -> None:
+    def _alloc(self, v: Variable, nd: int, shape: str, strides: str = "NULL") -> None:
         """A kernel's output array: the one this step filled on the previous call when nobody
         else holds it any more (so large arrays are not page-faulted in again), else new."""
         s = self.new_slot(v)
         w = self.n_work
         self.n_work += 1
         self.lines.append(f"    v[{s}] = (PyObject *)th_buffer(work, {w}, {nd}, {shape}, "
-                          f"{NPY_TYPES[v.dtype]}); if (!v[{s}]) goto fail;")
+                          f"{strides}, {NPY_TYPES[v.dtype]}); if (!v[{s}]) goto fail;")
 
     def node_step(self, k: int, step: NodeStep) -> None:
         node = step.node
