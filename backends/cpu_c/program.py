@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from theanine.backends.cpu_c.dialect import CKernelRenderer
+from theanine.backends.cpu_c.softmax import SOFTMAX_SOURCE
 from theanine.codegen.cstyle import reduce_identity
 from theanine.codegen.fusion import KernelStep, NodeStep, Step
 from theanine.graph.basic import Constant, Variable
@@ -204,53 +205,6 @@ static PyObject *th_dimshuffle(int step, PyArrayObject *x, int nd, const int *or
     return v;
 }
 
-/* softmax / log-softmax along one axis of a C-contiguous array seen as (outer, n, inner):
- * each line is shifted by its max (0 if that is not finite, as the reference does) */
-#define TH_DEF_SOFTMAX(T, SFX) \
-static void th_softmax_##T(int logmode, npy_intp outer, npy_intp n, npy_intp inner, \
-                           const T *x, T *y) \
-{ \
-    npy_intp lines = outer * inner; \
-    _Pragma("omp parallel for if (lines * n > 32768) schedule(static)") \
-    for (npy_intp l = 0; l < lines; ++l) { \
-        npy_intp o = l / inner, i = l % inner; \
-        const T *xl = x + o * n * inner + i; \
-        T *yl = y + o * n * inner + i; \
-        T m = -INFINITY; \
-        for (npy_intp k = 0; k < n; ++k) { T v = xl[k * inner]; if (v > m || v != v) m = v; } \
-        if (!isfinite(m)) m = 0; \
-        T s = 0; \
-        for (npy_intp k = 0; k < n; ++k) { \
-            T e = exp##SFX(xl[k * inner] - m); s += e; if (!logmode) yl[k * inner] = e; } \
-        if (logmode) { T ls = log##SFX(s); \
-            for (npy_intp k = 0; k < n; ++k) yl[k * inner] = (xl[k * inner] - m) - ls; } \
-        else { for (npy_intp k = 0; k < n; ++k) yl[k * inner] = yl[k * inner] / s; } \
-    } \
-}
-TH_DEF_SOFTMAX(float, f)
-TH_DEF_SOFTMAX(double, )
-
-static PyObject *th_softmax(PyArrayObject *x, int axis, int logmode)
-{
-    PyArrayObject *c = (PyArrayObject *)PyArray_GETCONTIGUOUS(x);
-    if (!c) return NULL;
-    int nd = PyArray_NDIM(c);
-    npy_intp outer = 1, inner = 1, n = PyArray_DIM(c, axis);
-    for (int d = 0; d < axis; ++d) outer *= PyArray_DIM(c, d);
-    for (int d = axis + 1; d < nd; ++d) inner *= PyArray_DIM(c, d);
-    PyObject *y = PyArray_EMPTY(nd, PyArray_DIMS(c), PyArray_TYPE(c), 0);
-    if (y) {
-        if (PyArray_TYPE(c) == NPY_FLOAT64)
-            th_softmax_double(logmode, outer, n, inner, (const double *)PyArray_DATA(c),
-                              (double *)PyArray_DATA((PyArrayObject *)y));
-        else
-            th_softmax_float(logmode, outer, n, inner, (const float *)PyArray_DATA(c),
-                             (float *)PyArray_DATA((PyArrayObject *)y));
-    }
-    Py_DECREF(c);
-    return y;
-}
-
 /* the length of axis i as a 0-d int64 array */
 static PyObject *th_shape_i(PyArrayObject *x, int i)
 {
@@ -321,6 +275,7 @@ class _Emitter:
         self.lines: list[str] = []
         self.kernels: list[str] = []
         self.n_work = 0
+        self.uses_softmax = False
         self.renderer = CKernelRenderer()
         self.last_use = self._last_uses()
 
@@ -390,8 +345,9 @@ class _Emitter:
         body.append("    return NULL;")
         body.append("}")
         simd_math = vector_math_declarations() if self.vector_math else ""
-        source = "\n".join([HEADER, simd_math, self.renderer.dialect.prelude(), *self.kernels,
-                            *body]) + "\n"
+        softmax = SOFTMAX_SOURCE if self.uses_softmax else ""
+        source = "\n".join([HEADER, simd_math, softmax, self.renderer.dialect.prelude(),
+                            *self.kernels, *body]) + "\n"
         return Program(source, tuple(self.constants), tuple(self.host), self.n_work)
 
     # -- steps ---------------------------------------------------------------------------------
@@ -503,6 +459,7 @@ class _Emitter:
             return self._dimshuffle(k, node)
         if isinstance(op, (Softmax, LogSoftmax)) and node.inputs[0].dtype in ("float32",
                                                                              "float64"):
+            self.uses_softmax = True
             return self._simple(node, f"th_softmax({self.ref(node.inputs[0])}, {op.axis}, "
                                       f"{int(isinstance(op, LogSoftmax))})")
         if isinstance(op, ShapeI):
