@@ -75,11 +75,13 @@ static void th_sort_axes(th_space *sp, int op)
     }
 }
 
-/* Visit the box lo[d] <= i[d] < hi[d] in C order, one inner-axis run per call. */
+/* Visit the box lo[d] <= i[d] < hi[d] in C order, one inner-axis run per call. Runs along the
+ * second-innermost axis advance the pointers by a stride instead of recomputing them, since
+ * short runs (a 256-element row added into an output row) are common in reductions. */
 static void th_walk(const th_space *sp, const int64_t *lo, const int64_t *hi, th_inner_fn fn,
                     const void *params)
 {
-    int nd = sp->ndim, nop = sp->nop, last = nd - 1;
+    int nd = sp->ndim, nop = sp->nop, last = nd - 1, mid = nd - 2;
     int64_t idx[TH_MAXDIMS], inner_strides[TH_MAXOPS];
     char *ptrs[TH_MAXOPS];
     for (int d = 0; d < nd; ++d) {
@@ -88,14 +90,19 @@ static void th_walk(const th_space *sp, const int64_t *lo, const int64_t *hi, th
     }
     for (int o = 0; o < nop; ++o) inner_strides[o] = sp->strides[o][last];
     int64_t run = hi[last] - lo[last];
+    int64_t rows = mid >= 0 ? hi[mid] - lo[mid] : 1;
     for (;;) {
         for (int o = 0; o < nop; ++o) {
             char *p = sp->base[o];
             for (int d = 0; d < nd; ++d) p += idx[d] * sp->strides[o][d];
             ptrs[o] = p;
         }
-        fn(run, ptrs, inner_strides, params);
-        int d = last - 1;
+        for (int64_t r = 0;;) {
+            fn(run, ptrs, inner_strides, params);
+            if (++r == rows) break;
+            for (int o = 0; o < nop; ++o) ptrs[o] += sp->strides[o][mid];
+        }
+        int d = mid - 1;
         for (; d >= 0; --d) {
             if (++idx[d] < hi[d]) break;
             idx[d] = lo[d];
