@@ -137,6 +137,30 @@ def test_softmax_in_c_matches_the_reference():
         np.testing.assert_allclose(g, r, rtol=2e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("axis", [-1, 0])
+def test_softmax_lines_with_nan_and_infinities_match_the_reference(dtype, axis):
+    rng = np.random.default_rng(6)
+    xv = (rng.normal(size=(9, 2000)) * 30).astype(dtype)  # threaded, long vectorized lines
+    xv[1, 7] = np.nan
+    xv[2, 3] = np.inf
+    xv[3, :] = -np.inf
+    xv[4, 5] = -np.inf
+    xv[5, 11] = np.inf
+    xv[5, 12] = -np.inf
+    if axis == 0:
+        xv = np.ascontiguousarray(xv.T)
+    x = T.tensor(dtype, shape=(None, None), name="x")
+    outs = [T.nnet.softmax(x, axis=axis), T.nnet.log_softmax(x, axis=axis)]
+    got = c_function([x], outs)(xv)
+    with np.errstate(all="ignore"):
+        ref = th.function([x], outs, backend="numpy")(xv)
+    # float32: the reference rounds log(sum) near 1 to a few float32 ulps of 1
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == "float32" else dict(rtol=1e-12, atol=1e-15)
+    for g, r in zip(got, ref):
+        np.testing.assert_allclose(g, r, **tol)
+
+
 def test_broadcast_error_names_the_operation_and_line():
     a, b = T.dvector("a"), T.dvector("b")
     f = c_function([a, b], a * b)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from theanine.backends.cpu_c.dialect import CKernelRenderer
+from theanine.backends.cpu_c.softmax import SOFTMAX_SOURCE
 from theanine.codegen.cstyle import reduce_identity
 from theanine.codegen.fusion import KernelStep, NodeStep, Step
 from theanine.graph.basic import Constant, Variable
@@ -204,53 +205,6 @@ static PyObject *th_dimshuffle(int step, PyArrayObject *x, int nd, const int *or
     return v;
 }
 
-/* softmax / log-softmax along one axis of a C-contiguous array seen as (outer, n, inner):
- * each line is shifted by its max (0 if that is not finite, as the reference does) */
-#define TH_DEF_SOFTMAX(T, SFX) \
-static void th_softmax_##T(int logmode, npy_intp outer, npy_intp n, npy_intp inner, \
-                           const T *x, T *y) \
-{ \
-    npy_intp lines = outer * inner; \
-    _Pragma("omp parallel for if (lines * n > 32768) schedule(static)") \
-    for (npy_intp l = 0; l < lines; ++l) { \
-        npy_intp o = l / inner, i = l % inner; \
-        const T *xl = x + o * n * inner + i; \
-        T *yl = y + o * n * inner + i; \
-        T m = -INFINITY; \
-        for (npy_intp k = 0; k < n; ++k) { T v = xl[k * inner]; if (v > m || v != v) m = v; } \
-        if (!isfinite(m)) m = 0; \
-        T s = 0; \
-        for (npy_intp k = 0; k < n; ++k) { \
-            T e = exp##SFX(xl[k * inner] - m); s += e; if (!logmode) yl[k * inner] = e; } \
-        if (logmode) { T ls = log##SFX(s); \
-            for (npy_intp k = 0; k < n; ++k) yl[k * inner] = (xl[k * inner] - m) - ls; } \
-        else { for (npy_intp k = 0; k < n; ++k) yl[k * inner] = yl[k * inner] / s; } \
-    } \
-}
-TH_DEF_SOFTMAX(float, f)
-TH_DEF_SOFTMAX(double, )
-
-static PyObject *th_softmax(PyArrayObject *x, int axis, int logmode)
-{
-    PyArrayObject *c = (PyArrayObject *)PyArray_GETCONTIGUOUS(x);
-    if (!c) return NULL;
-    int nd = PyArray_NDIM(c);
-    npy_intp outer = 1, inner = 1, n = PyArray_DIM(c, axis);
-    for (int d = 0; d < axis; ++d) outer *= PyArray_DIM(c, d);
-    for (int d = axis + 1; d < nd; ++d) inner *= PyArray_DIM(c, d);
-    PyObject *y = PyArray_EMPTY(nd, PyArray_DIMS(c), PyArray_TYPE(c), 0);
-    if (y) {
-        if (PyArray_TYPE(c) == NPY_FLOAT64)
-            th_softmax_double(logmode, outer, n, inner, (const double *)PyArray_DATA(c),
-                              (double *)PyArray_DATA((PyArrayObject *)y));
-        else
-            th_softmax_float(logmode, outer, n, inner, (const float *)PyArray_DATA(c),
-                             (float *)PyArray_DATA((PyArrayObject *)y));
-    }
-    Py_DECREF(c);
-    return y;
-}
-
 /* the length of axis i as a 0-d int64 array */
 static PyObject *th_shape_i(PyArrayObject *x, int i)
 {
@@ -259,18 +213,23 @@ static PyObject *th_shape_i(PyArrayObject *x, int i)
     return r;
 }
 
-/* the array kept in `work[slot]` if its shape and type match and only `work` refers to it
- * (whoever received it on an earlier call has let it go), else a new one kept there */
-static PyArrayObject *th_buffer(PyObject *work, int slot, int nd, npy_intp *shape, int type)
+/* the array kept in `work[slot]` if its shape, strides and type match and only `work` refers
+ * to it (whoever received it on an earlier call has let it go), else a new one kept there;
+ * `strides` NULL means C order */
+static PyArrayObject *th_buffer(PyObject *work, int slot, int nd, npy_intp *shape,
+                                npy_intp *strides, int type)
 {
     PyObject *w = PyList_GET_ITEM(work, slot);
     if (w != Py_None) {
         PyArrayObject *a = (PyArrayObject *)w;
         int same = PyArray_NDIM(a) == nd && PyArray_TYPE(a) == type;
-        for (int d = 0; same && d < nd; ++d) same = PyArray_DIM(a, d) == shape[d];
+        for (int d = 0; same && d < nd; ++d)
+            same = PyArray_DIM(a, d) == shape[d] && (!strides || shape[d] <= 1
+                                                     || PyArray_STRIDE(a, d) == strides[d]);
         if (same && Py_REFCNT(w) == 1) { Py_INCREF(w); return a; }
     }
-    PyObject *a = PyArray_EMPTY(nd, shape, type, 0);
+    PyObject *a = PyArray_NewFromDescr(&PyArray_Type, PyArray_DescrFromType(type), nd, shape,
+                                       strides, NULL, 0, NULL);
     if (!a) return NULL;
     Py_INCREF(a);
     PyList_SetItem(work, slot, a);
@@ -316,6 +275,7 @@ class _Emitter:
         self.lines: list[str] = []
         self.kernels: list[str] = []
         self.n_work = 0
+        self.uses_softmax = False
         self.renderer = CKernelRenderer()
         self.last_use = self._last_uses()
 
@@ -385,8 +345,9 @@ class _Emitter:
         body.append("    return NULL;")
         body.append("}")
         simd_math = vector_math_declarations() if self.vector_math else ""
-        source = "\n".join([HEADER, simd_math, self.renderer.dialect.prelude(), *self.kernels,
-                            *body]) + "\n"
+        softmax = SOFTMAX_SOURCE if self.uses_softmax else ""
+        source = "\n".join([HEADER, simd_math, softmax, self.renderer.dialect.prelude(),
+                            *self.kernels, *body]) + "\n"
         return Program(source, tuple(self.constants), tuple(self.host), self.n_work)
 
     # -- steps ---------------------------------------------------------------------------------
@@ -407,23 +368,24 @@ class _Emitter:
                      f"if (n != 1) {{ if (shape[d] == 1) shape[d] = n; else if (shape[d] != n) "
                      f"{{ PyArrayObject *arrs[] = {{{', '.join(ins)}}}; "
                      f"th_fail_shapes({k}, {len(ins)}, arrs); goto fail; }} }} }}")
-        red_strides = self._reduction_output(k, step, nd) if is_red else None
-        if not is_red:
-            for v in step.outputs:
-                self._alloc(v, nd, "shape")
-        outs = [f"((PyArrayObject *)v[{self.slot[v]}])" for v in step.outputs]
-        nop = len(outs) + len(ins)
+        nout = len(step.outputs)
+        nop = nout + len(ins)
         L.append("    th_space sp;")
         L.append(f"    sp.nop = {nop}; sp.ndim = {nd};")
         L.append(f"    for (int d = 0; d < {nd}; ++d) sp.shape[d] = shape[d];")
-        for j, a in enumerate(outs + ins):
+        for j, a in enumerate(ins, start=nout):
             L.append(f"    sp.base[{j}] = PyArray_BYTES({a});")
-            if red_strides is not None and j == 0:
-                L.append("    " + " ".join(f"sp.strides[0][{d}] = {st};"
-                                           for d, st in enumerate(red_strides)))
-                continue
             L.append(f"    for (int d = 0; d < {nd}; ++d) sp.strides[{j}][d] = "
                      f"PyArray_DIM({a}, d) == 1 ? 0 : PyArray_STRIDE({a}, d);")
+        if is_red:
+            self._reduction_output(k, step, nd)
+        else:
+            for j, v in enumerate(step.outputs):
+                self._alloc(v, nd, "shape")
+                a = f"((PyArrayObject *)v[{self.slot[v]}])"
+                L.append(f"    sp.base[{j}] = PyArray_BYTES({a});")
+                L.append(f"    for (int d = 0; d < {nd}; ++d) sp.strides[{j}][d] = "
+                         f"PyArray_DIM({a}, d) == 1 ? 0 : PyArray_STRIDE({a}, d);")
         params = []
         for value, dt in zip(step.params, kern.params):
             self.constants.append(np.asarray(value, dtype=dt).reshape(()))
@@ -431,26 +393,37 @@ class _Emitter:
                           f"{len(self.constants) - 1}))")
         L.append(f"    const char *prm[{max(len(params), 1)}] = {{{', '.join(params) or '0'}}};")
         if is_red:
-            L.append(f"    if (th_reduce(&sp, {kern.name}, prm, {GRAIN}, out_count, "
+            L.append(f"    if (th_reduce(&sp, lead, {kern.name}, prm, {GRAIN}, out_count, "
                      f"sizeof({self.renderer.dialect.type(kern.acc_dtype)}), "
                      f"{kern.name}_combine) < 0) {{ PyErr_NoMemory(); goto fail; }}")
         else:
             L.append(f"    th_elementwise(&sp, {kern.name}, prm, {GRAIN});")
         L.append("    }")
 
-    def _reduction_output(self, k: int, step: KernelStep, nd: int) -> list[str]:
-        """Allocate the output (filled with the identity); return its strides over the loop
-        space (0 along reduced axes)."""
+    def _reduction_output(self, k: int, step: KernelStep, nd: int) -> None:
+        """Allocate the output (filled with the identity) in the memory order of the input
+        that leads the loop (`lead`), and set operand 0's strides over the loop space (0
+        along reduced axes)."""
         kern = step.kernel
         L = self.lines
         kept = [d for d in range(nd) if d not in kern.reduce_axes]
         out = step.outputs[0]
-        L.append(f"    npy_intp oshape[{max(len(kept), 1)}];")
+        acc_t = self.renderer.dialect.type(kern.acc_dtype)
+        nk = max(len(kept), 1)
+        L.append("    int lead = th_lead(&sp, 1);")
+        L.append(f"    npy_intp oshape[{nk}];")
         for j, d in enumerate(kept):
             L.append(f"    oshape[{j}] = shape[{d}];")
-        self._alloc(out, len(kept), "oshape")
+        strides = "NULL"
+        if len(kept) > 1:
+            L.append(f"    static const int kept[] = {{{', '.join(map(str, kept))}}};")
+            L.append(f"    int64_t ostrides[{nk}]; npy_intp *ostr = NULL;")
+            L.append(f"    if (lead > 0) {{ th_kept_strides({len(kept)}, kept, sp.shape, "
+                     f"sp.strides[lead], sizeof({acc_t}), ostrides); "
+                     f"ostr = (npy_intp *)ostrides; }}")
+            strides = "ostr"
+        self._alloc(out, len(kept), "oshape", strides)
         o = f"((PyArrayObject *)v[{self.slot[out]}])"
-        acc_t = self.renderer.dialect.type(kern.acc_dtype)
         L.append(f"    npy_intp out_count = PyArray_SIZE({o});")
         if kern.reduce_op in ("max", "min"):
             axes = " || ".join(f"d == {a}" for a in kern.reduce_axes) or "0"
@@ -460,24 +433,24 @@ class _Emitter:
         ident = reduce_identity(kern.reduce_op, kern.acc_dtype, self.renderer.dialect)
         L.append(f"    {{ {acc_t} *o = ({acc_t} *)PyArray_DATA({o}); "
                  f"for (npy_intp i = 0; i < out_count; ++i) o[i] = ({acc_t})({ident}); }}")
-        strides = []
+        L.append(f"    sp.base[0] = PyArray_BYTES({o});")
         j = 0
         for d in range(nd):
             if d in kern.reduce_axes:
-                strides.append("0")
+                L.append(f"    sp.strides[0][{d}] = 0;")
             else:
-                strides.append(f"(PyArray_DIM({o}, {j}) == 1 ? 0 : PyArray_STRIDE({o}, {j}))")
+                L.append(f"    sp.strides[0][{d}] = PyArray_DIM({o}, {j}) == 1 ? 0 : "
+                         f"PyArray_STRIDE({o}, {j});")
                 j += 1
-        return strides
 
-    def _alloc(self, v: Variable, nd: int, shape: str) -> None:
+    def _alloc(self, v: Variable, nd: int, shape: str, strides: str = "NULL") -> None:
         """A kernel's output array: the one this step filled on the previous call when nobody
         else holds it any more (so large arrays are not page-faulted in again), else new."""
         s = self.new_slot(v)
         w = self.n_work
         self.n_work += 1
         self.lines.append(f"    v[{s}] = (PyObject *)th_buffer(work, {w}, {nd}, {shape}, "
-                          f"{NPY_TYPES[v.dtype]}); if (!v[{s}]) goto fail;")
+                          f"{strides}, {NPY_TYPES[v.dtype]}); if (!v[{s}]) goto fail;")
 
     def node_step(self, k: int, step: NodeStep) -> None:
         node = step.node
@@ -486,6 +459,7 @@ class _Emitter:
             return self._dimshuffle(k, node)
         if isinstance(op, (Softmax, LogSoftmax)) and node.inputs[0].dtype in ("float32",
                                                                              "float64"):
+            self.uses_softmax = True
             return self._simple(node, f"th_softmax({self.ref(node.inputs[0])}, {op.axis}, "
                                       f"{int(isinstance(op, LogSoftmax))})")
         if isinstance(op, ShapeI):

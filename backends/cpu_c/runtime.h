@@ -75,11 +75,13 @@ static void th_sort_axes(th_space *sp, int op)
     }
 }
 
-/* Visit the box lo[d] <= i[d] < hi[d] in C order, one inner-axis run per call. */
+/* Visit the box lo[d] <= i[d] < hi[d] in C order, one inner-axis run per call. Runs along the
+ * second-innermost axis advance the pointers by a stride instead of recomputing them, since
+ * short runs (a 256-element row added into an output row) are common in reductions. */
 static void th_walk(const th_space *sp, const int64_t *lo, const int64_t *hi, th_inner_fn fn,
                     const void *params)
 {
-    int nd = sp->ndim, nop = sp->nop, last = nd - 1;
+    int nd = sp->ndim, nop = sp->nop, last = nd - 1, mid = nd - 2;
     int64_t idx[TH_MAXDIMS], inner_strides[TH_MAXOPS];
     char *ptrs[TH_MAXOPS];
     for (int d = 0; d < nd; ++d) {
@@ -88,14 +90,19 @@ static void th_walk(const th_space *sp, const int64_t *lo, const int64_t *hi, th
     }
     for (int o = 0; o < nop; ++o) inner_strides[o] = sp->strides[o][last];
     int64_t run = hi[last] - lo[last];
+    int64_t rows = mid >= 0 ? hi[mid] - lo[mid] : 1;
     for (;;) {
         for (int o = 0; o < nop; ++o) {
             char *p = sp->base[o];
             for (int d = 0; d < nd; ++d) p += idx[d] * sp->strides[o][d];
             ptrs[o] = p;
         }
-        fn(run, ptrs, inner_strides, params);
-        int d = last - 1;
+        for (int64_t r = 0;;) {
+            fn(run, ptrs, inner_strides, params);
+            if (++r == rows) break;
+            for (int o = 0; o < nop; ++o) ptrs[o] += sp->strides[o][mid];
+        }
+        int d = mid - 1;
         for (; d >= 0; --d) {
             if (++idx[d] < hi[d]) break;
             idx[d] = lo[d];
@@ -142,17 +149,63 @@ static void th_elementwise(th_space *sp, th_inner_fn fn, const void *params, int
     }
 }
 
+/* The input operand that sets a reduction's loop order: the one broadcast along the fewest
+ * axes (ties: the first). -1 when the kernel reads no array. */
+static int th_lead(const th_space *sp, int first)
+{
+    int best = -1, best_n = -1;
+    for (int o = first; o < sp->nop; ++o) {
+        int n = 0;
+        for (int d = 0; d < sp->ndim; ++d) n += sp->shape[d] > 1 && sp->strides[o][d] != 0;
+        if (n > best_n) { best = o; best_n = n; }
+    }
+    return best;
+}
+
+/* Byte strides of a dense array over the kept axes `kept[0..nk)` of the loop space, laid out
+ * in the memory order of the strides `ls` (largest outermost, ties in C order): NumPy's 'K'
+ * order. A reduction of a transposed input then writes its output in the order it reads the
+ * input, so kept axes stay contiguous runs instead of scattered single elements. */
+static void th_kept_strides(int nk, const int *kept, const int64_t *shape, const int64_t *ls,
+                            int64_t itemsize, int64_t *out_strides)
+{
+    int perm[TH_MAXDIMS];
+    for (int j = 0; j < nk; ++j) {
+        int i = j;
+        int64_t a = ls[kept[j]] < 0 ? -ls[kept[j]] : ls[kept[j]];
+        for (; i > 0; --i) {
+            int64_t b = ls[kept[perm[i - 1]]];
+            if ((b < 0 ? -b : b) >= a) break;
+            perm[i] = perm[i - 1];
+        }
+        perm[i] = j;
+    }
+    int64_t step = itemsize;
+    for (int i = nk - 1; i >= 0; --i) {
+        out_strides[perm[i]] = step;
+        step *= shape[kept[perm[i]]] > 1 ? shape[kept[perm[i]]] : 1;
+    }
+}
+
 /* Run a reduction kernel. Operand 0 is the output, with stride 0 along reduced axes and
- * already filled with the reduction's identity; `reduced[d]` marks reduced axes (before
- * simplification, which keeps reduced and kept axes apart because the output's stride 0 on a
- * reduced axis never matches a kept axis). `combine` merges a thread's partial output into
- * the final one when the reduction itself is split among threads. */
+ * already filled with the reduction's identity; operand `lead` (an input, or -1) sets the loop
+ * order: axes are visited in its memory order. Simplification keeps reduced and kept axes
+ * apart because the output's stride 0 on a reduced axis never matches a kept axis.
+ *
+ * Threads split the outermost large axis. A kept axis gives each thread its own outputs; a
+ * reduced axis gives each thread a private copy of the output to accumulate into, merged by
+ * `combine` at the end. A kept axis inside a reduced one is split only when each thread's
+ * share of the output is large: otherwise both threads would stream the whole input, and
+ * write neighbouring output lines on every row. */
 typedef void (*th_combine_fn)(int64_t n, char *dst, const char *src);
 
-static int th_reduce(th_space *sp, th_inner_fn fn, const void *params, int64_t grain,
+#define TH_MIN_SHARE 32768  /* bytes of output per thread below which a split kept axis
+                               inside a reduced axis is not worth it */
+
+static int th_reduce(th_space *sp, int lead, th_inner_fn fn, const void *params, int64_t grain,
                      int64_t out_count, size_t out_itemsize, th_combine_fn combine)
 {
-    if (sp->nop > 1) th_sort_axes(sp, 1);
+    if (lead > 0) th_sort_axes(sp, lead);
     int64_t total = th_simplify(sp);
     if (total == 0) return 0;
     int64_t lo[TH_MAXDIMS], hi[TH_MAXDIMS];
@@ -169,7 +222,14 @@ static int th_reduce(th_space *sp, th_inner_fn fn, const void *params, int64_t g
         return 0;
     }
     int axis = th_split_axis(sp, nthreads, kept);
-    if (axis >= 0 && sp->shape[axis] >= nthreads) {
+    int raxis = th_split_axis(sp, nthreads, reduced);
+    int use_kept = axis >= 0 && sp->shape[axis] >= nthreads;
+    if (use_kept && raxis >= 0 && raxis < axis && sp->shape[raxis] >= 4 * nthreads) {
+        int64_t s = sp->strides[0][axis];
+        int64_t share = (sp->shape[axis] / nthreads) * (s < 0 ? -s : s);
+        use_kept = share >= TH_MIN_SHARE;
+    }
+    if (use_kept) {
         /* disjoint outputs per thread */
         #pragma omp parallel num_threads(nthreads)
         {
@@ -184,7 +244,7 @@ static int th_reduce(th_space *sp, th_inner_fn fn, const void *params, int64_t g
         }
         return 0;
     }
-    axis = th_split_axis(sp, nthreads, reduced);
+    axis = raxis;
     if (axis < 0) {
         th_walk(sp, lo, hi, fn, params);
         return 0;
