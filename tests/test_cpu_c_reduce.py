@@ -101,3 +101,31 @@ def test_reductions_are_exact_with_an_odd_number_of_threads():
                          text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip() == "ok"
+
+
+def test_float32_sums_accumulate_in_double_across_runs():
+    """A float32 sum over a strided input is walked in short runs; the accumulator stays in
+    double between them, so the result is the correctly rounded sum (NumPy's pairwise sum is
+    within an ulp or two of it), where float32 accumulation would drift by hundreds of ulps."""
+    x = T.tensor("float32", shape=(None, None), name="x")
+    f = th.function([x], [T.sum(x), T.sum(x, axis=0), T.mean(x)], backend="c")
+    base = np.full((20000, 8), 0.1, dtype=np.float32)
+    view = base[:, ::3]  # runs of 3 elements
+    exact = view.astype(np.float64).sum()
+    total, cols, mean = f(view)
+    assert total.dtype == cols.dtype == np.float32
+    assert total == np.float32(exact)
+    np.testing.assert_array_equal(cols, np.float32(view.astype(np.float64).sum(axis=0)))
+    assert mean == np.float32(exact / view.size)
+
+
+def test_std_gradient_at_equal_values_matches_numpy():
+    """At equal values std is 0 and its gradient 0/0: the sums must round as NumPy's do for
+    the C backend to give NaN there too, for strided inputs as for contiguous ones."""
+    x = T.tensor("float32", shape=(None, None, None), name="x")
+    g = th.grad(T.std(x), x)
+    base = np.full((1, 7, 7), 1.3902719, np.float32)
+    for view in (base[:, ::2, ::2][:, :3, :3], np.ascontiguousarray(base[:, :3, :3])):
+        got = th.function([x], g, backend="c")(view)
+        want = th.function([x], g, backend="numpy")(view)
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))

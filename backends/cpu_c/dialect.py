@@ -86,43 +86,48 @@ class CKernelRenderer:
         """A reduction kernel: operand 0 is the output (stride 0 along reduced axes): either
         one accumulator for the whole run, or one output element per index of the run."""
         t = self.dialect.type
-        acc_t = t(k.acc_dtype)
+        acc = accumulator_dtype(k)
+        acc_t = t(acc)
         op = k.reduce_op
         d = self.dialect
         lines = self._head(k)
         in_test = self._unit_strides([dt for dt, _ in k.inputs], 1)
         simd = {"add": "#pragma omp simd reduction(+:acc)",
                 "mul": "#pragma omp simd reduction(*:acc)"}.get(op, "")
-        # a float32 sum over one run accumulates in double: NumPy sums float32 pairwise, and a
-        # long run added in float32 would lose digits it keeps
-        local_t = "double" if (op == "add" and k.acc_dtype == "float32") else acc_t
         lines.append("    if (s[0] == 0) {")
-        lines.append(f"        {local_t} acc = *({acc_t} *)p[0];")
+        lines.append(f"        {acc_t} acc = *({acc_t} *)p[0];")
         body, outs = self._body(k, 1, True)
         lines.append(f"        if ({in_test}) {{")
         lines += ["    " + x for x in self._pointers(k, 1, [])]
-        lines += self._loop(body, [f"acc = {combine(op, 'acc', outs[0], k.acc_dtype, d)};"],
+        lines += self._loop(body, [f"acc = {combine(op, 'acc', outs[0], acc, d)};"],
                             "            ", simd)
         lines.append("        } else {")
         body, outs = self._body(k, 1, False)
-        lines += self._loop(body, [f"acc = {combine(op, 'acc', outs[0], k.acc_dtype, d)};"],
+        lines += self._loop(body, [f"acc = {combine(op, 'acc', outs[0], acc, d)};"],
                             "            ", "")
         lines += ["        }", f"        *({acc_t} *)p[0] = ({acc_t})acc;"]
         lines.append(f"    }} else if (s[0] == sizeof({acc_t}) && {in_test}) {{")
         body, outs = self._body(k, 1, True)
-        lines += self._pointers(k, 1, [k.acc_dtype])
-        lines += self._loop(body, [f"O0[i] = {combine(op, 'O0[i]', outs[0], k.acc_dtype, d)};"],
+        lines += self._pointers(k, 1, [acc])
+        lines += self._loop(body, [f"O0[i] = {combine(op, 'O0[i]', outs[0], acc, d)};"],
                             "        ", "#pragma omp simd")
         lines.append("    } else {")
         body, outs = self._body(k, 1, False)
         lines += self._loop(body, [f"{acc_t} *o = ({acc_t} *)(p[0] + i * s[0]);",
-                                   f"*o = {combine(op, '*o', outs[0], k.acc_dtype, d)};"],
+                                   f"*o = {combine(op, '*o', outs[0], acc, d)};"],
                             "        ", "")
         lines += ["    }", "}"]
         lines.append(f"static void {k.name}_combine(int64_t n, char *dst, const char *src)")
         lines.append("{")
         lines.append(f"    {acc_t} *d = ({acc_t} *)dst; const {acc_t} *q = (const {acc_t} *)src;")
         lines.append("    for (int64_t i = 0; i < n; ++i) "
-                     f"d[i] = {combine(op, 'd[i]', 'q[i]', k.acc_dtype, d)};")
+                     f"d[i] = {combine(op, 'd[i]', 'q[i]', acc, d)};")
         lines.append("}")
         return "\n".join(lines)
+
+
+def accumulator_dtype(k: Kernel) -> str:
+    """The dtype a reduction accumulates in: a float32 sum in double, over the whole reduced
+    range and not only within one run (NumPy sums float32 pairwise; a long or strided sum
+    rounded to float32 after every run loses digits NumPy keeps), else the kernel's own."""
+    return "float64" if k.reduce_op == "add" and k.acc_dtype == "float32" else k.acc_dtype

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from theanine.backends.cpu_c.dialect import CKernelRenderer
+from theanine.backends.cpu_c.dialect import CKernelRenderer, accumulator_dtype
 from theanine.backends.cpu_c.softmax import SOFTMAX_SOURCE
 from theanine.codegen.cstyle import reduce_identity
 from theanine.codegen.fusion import KernelStep, NodeStep, Step
@@ -394,8 +394,9 @@ class _Emitter:
         L.append(f"    const char *prm[{max(len(params), 1)}] = {{{', '.join(params) or '0'}}};")
         if is_red:
             L.append(f"    if (th_reduce(&sp, lead, {kern.name}, prm, {GRAIN}, out_count, "
-                     f"sizeof({self.renderer.dialect.type(kern.acc_dtype)}), "
+                     f"sizeof({self.renderer.dialect.type(accumulator_dtype(kern))}), "
                      f"{kern.name}_combine) < 0) {{ PyErr_NoMemory(); goto fail; }}")
+            self._narrow_accumulator(step)
         else:
             L.append(f"    th_elementwise(&sp, {kern.name}, prm, {GRAIN});")
         L.append("    }")
@@ -408,7 +409,8 @@ class _Emitter:
         L = self.lines
         kept = [d for d in range(nd) if d not in kern.reduce_axes]
         out = step.outputs[0]
-        acc_t = self.renderer.dialect.type(kern.acc_dtype)
+        acc = accumulator_dtype(kern)
+        acc_t = self.renderer.dialect.type(acc)
         nk = max(len(kept), 1)
         L.append("    int lead = th_lead(&sp, 1);")
         L.append(f"    npy_intp oshape[{nk}];")
@@ -422,15 +424,22 @@ class _Emitter:
                      f"sp.strides[lead], sizeof({acc_t}), ostrides); "
                      f"ostr = (npy_intp *)ostrides; }}")
             strides = "ostr"
-        self._alloc(out, len(kept), "oshape", strides)
-        o = f"((PyArrayObject *)v[{self.slot[out]}])"
+        if acc == out.dtype:
+            self._alloc(out, len(kept), "oshape", strides)
+            o = f"((PyArrayObject *)v[{self.slot[out]}])"
+        else:  # a wider accumulator, narrowed into the output after the reduction
+            w = self.n_work
+            self.n_work += 1
+            L.append(f"    PyArrayObject *wide = th_buffer(work, {w}, {len(kept)}, oshape, "
+                     f"{strides}, {NPY_TYPES[acc]}); if (!wide) goto fail;")
+            o = "wide"
         L.append(f"    npy_intp out_count = PyArray_SIZE({o});")
         if kern.reduce_op in ("max", "min"):
             axes = " || ".join(f"d == {a}" for a in kern.reduce_axes) or "0"
             L.append(f"    {{ npy_intp red = 1; for (int d = 0; d < {nd}; ++d) if ({axes}) "
                      f"red *= shape[d]; if (red == 0) {{ th_fail_empty({k}, "
                      f"\"{kern.reduce_op}\", {nd}, shape); goto fail; }} }}")
-        ident = reduce_identity(kern.reduce_op, kern.acc_dtype, self.renderer.dialect)
+        ident = reduce_identity(kern.reduce_op, acc, self.renderer.dialect)
         L.append(f"    {{ {acc_t} *o = ({acc_t} *)PyArray_DATA({o}); "
                  f"for (npy_intp i = 0; i < out_count; ++i) o[i] = ({acc_t})({ident}); }}")
         L.append(f"    sp.base[0] = PyArray_BYTES({o});")
@@ -442,6 +451,19 @@ class _Emitter:
                 L.append(f"    sp.strides[0][{d}] = PyArray_DIM({o}, {j}) == 1 ? 0 : "
                          f"PyArray_STRIDE({o}, {j});")
                 j += 1
+
+    def _narrow_accumulator(self, step: KernelStep) -> None:
+        """Cast a reduction's wider accumulator (`wide`) into its output, in the same memory
+        order, and drop it."""
+        out = step.outputs[0]
+        if accumulator_dtype(step.kernel) == out.dtype:
+            return
+        s = self.new_slot(out)
+        self.lines.append(f"    v[{s}] = PyArray_NewLikeArray(wide, NPY_KEEPORDER, "
+                          f"PyArray_DescrFromType({NPY_TYPES[out.dtype]}), 0); "
+                          f"if (!v[{s}] || PyArray_CopyInto((PyArrayObject *)v[{s}], wide) < 0) "
+                          "{ Py_DECREF(wide); goto fail; }")
+        self.lines.append("    Py_DECREF(wide);")
 
     def _alloc(self, v: Variable, nd: int, shape: str, strides: str = "NULL") -> None:
         """A kernel's output array: the one this step filled on the previous call when nobody
