@@ -3,7 +3,7 @@ model), called by runtime.h once per run; a contiguous version of each loop is v
 
 from __future__ import annotations
 
-from theanine.codegen.cstyle import CStyleRenderer, Dialect, combine
+from theanine.codegen.cstyle import CStyleRenderer, Dialect, accumulator_dtype, combine
 from theanine.codegen.ir import Kernel
 
 
@@ -86,8 +86,9 @@ class CKernelRenderer:
         """A reduction kernel: operand 0 is the output (stride 0 along reduced axes): either
         one accumulator for the whole run, or one output element per index of the run."""
         t = self.dialect.type
-        acc = accumulator_dtype(k)
+        acc = stored_accumulator_dtype(k, self.dialect)
         acc_t = t(acc)
+        run_t = t(accumulator_dtype(k.reduce_op, k.acc_dtype, self.dialect))
         op = k.reduce_op
         d = self.dialect
         lines = self._head(k)
@@ -95,7 +96,7 @@ class CKernelRenderer:
         simd = {"add": "#pragma omp simd reduction(+:acc)",
                 "mul": "#pragma omp simd reduction(*:acc)"}.get(op, "")
         lines.append("    if (s[0] == 0) {")
-        lines.append(f"        {acc_t} acc = *({acc_t} *)p[0];")
+        lines.append(f"        {run_t} acc = *({acc_t} *)p[0];")
         body, outs = self._body(k, 1, True)
         lines.append(f"        if ({in_test}) {{")
         lines += ["    " + x for x in self._pointers(k, 1, [])]
@@ -126,8 +127,11 @@ class CKernelRenderer:
         return "\n".join(lines)
 
 
-def accumulator_dtype(k: Kernel) -> str:
-    """The dtype a reduction accumulates in: a float32 sum in double, over the whole reduced
-    range and not only within one run (NumPy sums float32 pairwise; a long or strided sum
-    rounded to float32 after every run loses digits NumPy keeps), else the kernel's own."""
-    return "float64" if k.reduce_op == "add" and k.acc_dtype == "float32" else k.acc_dtype
+def stored_accumulator_dtype(k: Kernel, d: Dialect) -> str:
+    """The dtype a reduction's output is accumulated in between runs: the wider accumulator
+    (`accumulator_dtype`) for a reduction to one value, whose strided input is added up run
+    after run; the output's own dtype when axes are kept, where each output element takes few
+    values per pass (as NumPy adds rows) and a wider copy of a large output would cost more
+    memory traffic than the sum itself. Within one run a sum always adds in the wider type."""
+    full = len(k.reduce_axes) == k.ndim
+    return accumulator_dtype(k.reduce_op, k.acc_dtype, d) if full else k.acc_dtype

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from theanine.backends.cpu_c.dialect import CKernelRenderer, accumulator_dtype
+from theanine.backends.cpu_c.dialect import CKernelRenderer, stored_accumulator_dtype
 from theanine.backends.cpu_c.softmax import SOFTMAX_SOURCE
 from theanine.codegen.cstyle import reduce_identity
 from theanine.codegen.fusion import KernelStep, NodeStep, Step
@@ -269,7 +269,7 @@ class _Emitter:
         self.blas = blas
         self.vector_math = vector_math
         self.steps = steps
-        self.slot: dict[Variable, int] = {}
+        self.slot: dict[Variable | tuple, int] = {}  # (tuples: a step's temporaries)
         self.constants: list = []
         self.host: list = []
         self.lines: list[str] = []
@@ -305,7 +305,7 @@ class _Emitter:
                               f"{len(self.constants) - 1}); Py_INCREF(v[{self.slot[v]}]);")
         return f"((PyArrayObject *)v[{self.slot[v]}])"
 
-    def new_slot(self, v: Variable) -> int:
+    def new_slot(self, v: Variable | tuple) -> int:
         self.slot[v] = len(self.slot)
         return self.slot[v]
 
@@ -378,7 +378,7 @@ class _Emitter:
             L.append(f"    for (int d = 0; d < {nd}; ++d) sp.strides[{j}][d] = "
                      f"PyArray_DIM({a}, d) == 1 ? 0 : PyArray_STRIDE({a}, d);")
         if is_red:
-            self._reduction_output(k, step, nd)
+            acc, narrow = self._reduction_output(k, step, nd)
         else:
             for j, v in enumerate(step.outputs):
                 self._alloc(v, nd, "shape")
@@ -394,52 +394,52 @@ class _Emitter:
         L.append(f"    const char *prm[{max(len(params), 1)}] = {{{', '.join(params) or '0'}}};")
         if is_red:
             L.append(f"    if (th_reduce(&sp, lead, {kern.name}, prm, {GRAIN}, out_count, "
-                     f"sizeof({self.renderer.dialect.type(accumulator_dtype(kern))}), "
+                     f"sizeof({self.renderer.dialect.type(acc)}), "
                      f"{kern.name}_combine) < 0) {{ PyErr_NoMemory(); goto fail; }}")
-            self._narrow_accumulator(step)
+            L += narrow
         else:
             L.append(f"    th_elementwise(&sp, {kern.name}, prm, {GRAIN});")
         L.append("    }")
 
-    def _reduction_output(self, k: int, step: KernelStep, nd: int) -> None:
+    def _reduction_output(self, k: int, step: KernelStep, nd: int) -> tuple[str, list[str]]:
         """Allocate the output (filled with the identity) in the memory order of the input
         that leads the loop (`lead`), and set operand 0's strides over the loop space (0
-        along reduced axes)."""
+        along reduced axes). Returns the accumulator dtype and the lines that narrow a wider
+        accumulator into the output after the reduction (none when it is the output)."""
         kern = step.kernel
         L = self.lines
         kept = [d for d in range(nd) if d not in kern.reduce_axes]
         out = step.outputs[0]
-        acc = accumulator_dtype(kern)
-        acc_t = self.renderer.dialect.type(acc)
-        nk = max(len(kept), 1)
+        dialect = self.renderer.dialect
+        acc = stored_accumulator_dtype(kern, dialect)
+        acc_t = dialect.type(acc)
         L.append("    int lead = th_lead(&sp, 1);")
-        L.append(f"    npy_intp oshape[{nk}];")
+        L.append(f"    npy_intp oshape[{max(len(kept), 1)}];")
         for j, d in enumerate(kept):
             L.append(f"    oshape[{j}] = shape[{d}];")
-        strides = "NULL"
         if len(kept) > 1:
             L.append(f"    static const int kept[] = {{{', '.join(map(str, kept))}}};")
-            L.append(f"    int64_t ostrides[{nk}]; npy_intp *ostr = NULL;")
-            L.append(f"    if (lead > 0) {{ th_kept_strides({len(kept)}, kept, sp.shape, "
-                     f"sp.strides[lead], sizeof({acc_t}), ostrides); "
-                     f"ostr = (npy_intp *)ostrides; }}")
-            strides = "ostr"
+        narrow = []
         if acc == out.dtype:
-            self._alloc(out, len(kept), "oshape", strides)
+            self._alloc(out, len(kept), "oshape", self._kept_strides(kept, acc_t, "ostr"))
             o = f"((PyArrayObject *)v[{self.slot[out]}])"
-        else:  # a wider accumulator, narrowed into the output after the reduction
-            w = self.n_work
-            self.n_work += 1
-            L.append(f"    PyArrayObject *wide = th_buffer(work, {w}, {len(kept)}, oshape, "
-                     f"{strides}, {NPY_TYPES[acc]}); if (!wide) goto fail;")
-            o = "wide"
+        else:  # a wider accumulator in a slot of its own, narrowed into the output after
+            wide = self._alloc(("accumulator", k), len(kept), "oshape",
+                               self._kept_strides(kept, acc_t, "wstr"), acc)
+            o = f"((PyArrayObject *)v[{wide}])"
+            # (the output's layout is worked out now: th_reduce reorders the loop space)
+            self._alloc(out, len(kept), "oshape",
+                        self._kept_strides(kept, dialect.type(out.dtype), "ostr"), lines=narrow)
+            narrow.append(f"    if (PyArray_CopyInto((PyArrayObject *)v[{self.slot[out]}], {o}) "
+                          f"< 0) goto fail;")
+            narrow.append(f"    Py_CLEAR(v[{wide}]);")
         L.append(f"    npy_intp out_count = PyArray_SIZE({o});")
         if kern.reduce_op in ("max", "min"):
             axes = " || ".join(f"d == {a}" for a in kern.reduce_axes) or "0"
             L.append(f"    {{ npy_intp red = 1; for (int d = 0; d < {nd}; ++d) if ({axes}) "
                      f"red *= shape[d]; if (red == 0) {{ th_fail_empty({k}, "
                      f"\"{kern.reduce_op}\", {nd}, shape); goto fail; }} }}")
-        ident = reduce_identity(kern.reduce_op, acc, self.renderer.dialect)
+        ident = reduce_identity(kern.reduce_op, acc, dialect)
         L.append(f"    {{ {acc_t} *o = ({acc_t} *)PyArray_DATA({o}); "
                  f"for (npy_intp i = 0; i < out_count; ++i) o[i] = ({acc_t})({ident}); }}")
         L.append(f"    sp.base[0] = PyArray_BYTES({o});")
@@ -451,28 +451,32 @@ class _Emitter:
                 L.append(f"    sp.strides[0][{d}] = PyArray_DIM({o}, {j}) == 1 ? 0 : "
                          f"PyArray_STRIDE({o}, {j});")
                 j += 1
+        return acc, narrow
 
-    def _narrow_accumulator(self, step: KernelStep) -> None:
-        """Cast a reduction's wider accumulator (`wide`) into its output, in the same memory
-        order, and drop it."""
-        out = step.outputs[0]
-        if accumulator_dtype(step.kernel) == out.dtype:
-            return
-        s = self.new_slot(out)
-        self.lines.append(f"    v[{s}] = PyArray_NewLikeArray(wide, NPY_KEEPORDER, "
-                          f"PyArray_DescrFromType({NPY_TYPES[out.dtype]}), 0); "
-                          f"if (!v[{s}] || PyArray_CopyInto((PyArrayObject *)v[{s}], wide) < 0) "
-                          "{ Py_DECREF(wide); goto fail; }")
-        self.lines.append("    Py_DECREF(wide);")
+    def _kept_strides(self, kept: list[int], item_t: str, name: str) -> str:
+        """C name of the strides (NULL: C order) that lay out the kept axes of `kept` in the
+        lead input's memory order for items of C type `item_t`."""
+        if len(kept) <= 1:
+            return "NULL"
+        lines = self.lines
+        lines.append(f"    int64_t {name}_[{len(kept)}]; npy_intp *{name} = NULL;")
+        lines.append(f"    if (lead > 0) {{ th_kept_strides({len(kept)}, kept, sp.shape, "
+                     f"sp.strides[lead], sizeof({item_t}), {name}_); "
+                     f"{name} = (npy_intp *){name}_; }}")
+        return name
 
-    def _alloc(self, v: Variable, nd: int, shape: str, strides: str = "NULL") -> None:
-        """A kernel's output array: the one this step filled on the previous call when nobody
-        else holds it any more (so large arrays are not page-faulted in again), else new."""
+    def _alloc(self, v: Variable | tuple, nd: int, shape: str, strides: str = "NULL",
+               dtype: str | None = None, lines: list[str] | None = None) -> int:
+        """A kernel's output array (or a temporary keyed by a tuple, of `dtype`) in a new slot:
+        the one this step filled on the previous call when nobody else holds it any more (so
+        large arrays are not page-faulted in again), else new. Returns the slot."""
         s = self.new_slot(v)
         w = self.n_work
         self.n_work += 1
-        self.lines.append(f"    v[{s}] = (PyObject *)th_buffer(work, {w}, {nd}, {shape}, "
-                          f"{strides}, {NPY_TYPES[v.dtype]}); if (!v[{s}]) goto fail;")
+        (self.lines if lines is None else lines).append(
+            f"    v[{s}] = (PyObject *)th_buffer(work, {w}, {nd}, {shape}, {strides}, "
+            f"{NPY_TYPES[dtype or v.dtype]}); if (!v[{s}]) goto fail;")
+        return s
 
     def node_step(self, k: int, step: NodeStep) -> None:
         node = step.node

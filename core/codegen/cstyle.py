@@ -133,6 +133,14 @@ def reduce_identity(op: str, dtype: str, d: Dialect) -> str:
     return REDUCE_IDENTITY_FLOAT[op]
 
 
+def accumulator_dtype(op: str, dtype: str, d: Dialect) -> str:
+    """The dtype reduction `op` over `dtype` accumulates in: a float32 sum in double where the
+    dialect has it (NumPy sums float32 pairwise; a long or strided sum added up in float32
+    loses digits NumPy keeps), else `dtype` itself."""
+    wide = op == "add" and dtype == "float32" and "float64" in d.float_dtypes
+    return "float64" if wide else dtype
+
+
 def combine(op: str, acc: str, value: str, dtype: str, d: Dialect) -> str:
     """C text merging `value` into accumulator `acc`."""
     if op == "add":

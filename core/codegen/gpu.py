@@ -24,7 +24,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 
-from theanine.codegen.cstyle import CStyleRenderer, Dialect, combine, reduce_identity
+from theanine.codegen.cstyle import (
+    CStyleRenderer,
+    Dialect,
+    accumulator_dtype,
+    combine,
+    reduce_identity,
+)
 from theanine.codegen.ir import Kernel
 
 WORKGROUP = 256  # work-items per group for elementwise and reduction kernels (a power of two)
@@ -257,11 +263,7 @@ class GpuRenderer:
         lines += ["        " + x for x in self._unravel(
             "o", [f"k{a}" for a in range(nk)],
             {n: [f"ks{b}_{a}" for a in range(nk)] for b, n in enumerate(ins)})]
-        # a float32 sum accumulates in double where the device has it, as the C backend does:
-        # NumPy sums float32 pairwise, and a long run added in float32 loses digits it keeps
-        acc_t = d.type(k.acc_dtype)
-        if op == "add" and k.acc_dtype == "float32" and "float64" in d.float_dtypes:
-            acc_t = d.type("float64")
+        acc_t = d.type(accumulator_dtype(op, k.acc_dtype, d))
         lines += [f"        {acc_t} acc = {reduce_identity(op, k.acc_dtype, d)};",
                   "        if (start < stop) {", "            int64_t q_ = start;"]
         for a in reversed(range(nr)):
