@@ -63,6 +63,9 @@ def test_return_device_hands_out_device_arrays(rt):
     assert all(isinstance(r, Array) for r in (t, flipped, total))
     np.testing.assert_array_equal(t.get(), host.T)
     np.testing.assert_array_equal(flipped.get(), (host * 2)[::-1])
+    stepped = th.function([x], (x * 3)[::2], backend="opencl", return_device=True)
+    rows = np.arange(12.0).reshape(4, 3)
+    np.testing.assert_array_equal((stepped(rows) + 1).get(), (rows * 3)[::2] + 1)
     assert total.get() == host.sum() and total.shape == ()
     g.fill(-1)  # the caller's input changes: x.T was a view of it, so it was copied
     np.testing.assert_array_equal(t.get(), host.T)
@@ -91,6 +94,17 @@ def test_updates_from_device_inputs_are_copied(rt):
     f(g)
     g.fill(7.0)  # the caller may write its array; the stored value must not change
     np.testing.assert_array_equal(w.get_value(), [0, 1, 2])
+
+
+def test_updates_never_share_a_constant_or_another_shared_value(rt):
+    w, w2 = th.shared(np.zeros(3), name="w"), th.shared(np.arange(3.0), name="w2")
+    c = T.constant(np.ones(3))
+    f = th.function([], [], updates=[(w, c), (w2, w2 * c)], backend="opencl")
+    f()
+    w.get_value(borrow=True, return_internal_type=True).fill(42.0)  # the caller's to write
+    f()
+    np.testing.assert_array_equal(w2.get_value(), [0, 1, 2])  # the constant is unchanged
+    np.testing.assert_array_equal(w.get_value(), [1, 1, 1])
 
 
 def test_device_inputs_are_checked_like_host_inputs(rt):
@@ -125,6 +139,14 @@ def test_arrays_of_another_context_are_refused(rt):
         f(cla.to_device(other, np.ones(3)))
 
 
+def test_constant_outputs(rt):
+    x = T.vector("x")
+    f = th.function([x], [T.constant(np.arange(2.0)), x + 1], backend="opencl")
+    c, y = f(np.zeros(3))
+    np.testing.assert_array_equal(c, [0, 1])
+    np.testing.assert_array_equal(y, [1, 1, 1])
+
+
 def test_foreign_device_arrays_get_a_clear_error(rt):
     class CudaLike:
         __cuda_array_interface__ = {"shape": (3,), "typestr": "<f8", "data": (0, False),
@@ -155,5 +177,8 @@ def test_shared_values_cross_as_device_arrays(rt):
     np.testing.assert_array_equal(w.get_value(), [2, 4, 6])
     w.set_value(_to_device(rt, np.array([1, 1, 1], dtype=np.int32)))  # cast without loss
     np.testing.assert_array_equal(w.get_value(), [1, 1, 1])
+    w.set_value(np.zeros(3))  # back on the host: a device array is still taken afterwards
+    w.set_value(_to_device(rt, np.array([5.0, 6.0, 7.0])))
+    np.testing.assert_array_equal(w.get_value(), [5, 6, 7])
     with pytest.raises(TypeError, match="expected a 1-d array"):
         w.set_value(_to_device(rt, np.ones((2, 2))))

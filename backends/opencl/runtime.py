@@ -66,9 +66,11 @@ class OpenCLRuntime(Runtime):
 
     def __init__(self, spec: str):
         cl = import_cl()
+        import pyopencl.array as cl_array
         import pyopencl.tools as cl_tools
 
         self.cl = cl
+        self.cl_array = cl_array
         self.platform_index, self.device_index, dev = pick_device(spec)
         self.device = dev
         self.fp64 = "cl_khr_fp64" in dev.extensions
@@ -109,9 +111,7 @@ class OpenCLRuntime(Runtime):
 
     def adopt(self, value: Any) -> DeviceArray | None:
         """A pyopencl Array of this context, read in place (after its own queue's work)."""
-        from pyopencl.array import Array
-
-        if not isinstance(value, Array):
+        if not isinstance(value, self.cl_array.Array):
             return super().adopt(value)
         if value.context != self.ctx:
             raise ValueError(f"the pyopencl Array belongs to another OpenCL context (device "
@@ -130,14 +130,12 @@ class OpenCLRuntime(Runtime):
                            tuple(s // size for s in value.strides), value.offset // size)
 
     def export(self, arr: DeviceArray):
-        """A pyopencl Array on this runtime's queue viewing `arr` (a copy first if it has
-        negative strides, which pyopencl Arrays cannot describe)."""
-        from pyopencl.array import Array
-
-        if any(s < 0 for s in arr.strides):
+        """A pyopencl Array on this runtime's queue viewing `arr` (a contiguous copy first
+        unless it is C-contiguous: pyopencl's `get` and arithmetic refuse other layouts)."""
+        if not arr.is_contiguous():
             arr = self.copy(arr)
         size = arr.dtype.itemsize
-        return Array(self.queue, arr.shape, arr.dtype, strides=tuple(s * size for s in
+        return self.cl_array.Array(self.queue, arr.shape, arr.dtype, strides=tuple(s * size for s in
                                                                      arr.strides),
                      data=arr.buffer, offset=arr.offset * size)
 
@@ -186,4 +184,3 @@ class OpenCLRuntime(Runtime):
 
     def describe(self) -> str:
         return json.dumps({"device": self.device_name, "fp64": self.fp64})
-

@@ -228,15 +228,12 @@ class Function:
         def wrap(v: Variable) -> str:
             return "asarray" if fresh(v) else "copy"
 
-        explicit = set(fgraph.inputs[:n_in])  # (the graph holds clones of the inputs)
         for j, target in enumerate(self._update_targets):
             env[f"u{j}"] = target
             v = outs[self._n_out + j]
-            if device:  # device values are never written, but an adopted input may be
-                fresh(v)
-                own = buffer_root(v) not in explicit
+            if device:  # a caller may write an adopted input or a borrowed internal value
                 body.append(f"    u{j}.set_device_value(rt, keep(rt, r[{self._n_out + j}], "
-                            f"{own}))")
+                            f"{fresh(v)}))")
             else:
                 body.append(f"    u{j}.container_value = {wrap(v)}(r[{self._n_out + j}])")
         if self._return_device:

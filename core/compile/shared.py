@@ -29,6 +29,7 @@ class SharedVariable(TensorVariable):
         self.allow_downcast = bool(allow_downcast)
         self._host = value
         self._device = None  # (runtime, DeviceArray) when a device holds the current value
+        self._runtime = None  # the device a function last used this value on
 
     @property
     def container_value(self) -> np.ndarray:
@@ -47,6 +48,7 @@ class SharedVariable(TensorVariable):
         d = self._device
         if d is None or d[0] is not runtime:
             d = self._device = (runtime, runtime.to_device(self.container_value))
+            self._runtime = runtime
         return d[1]
 
     def set_device_value(self, runtime, value) -> None:
@@ -56,6 +58,7 @@ class SharedVariable(TensorVariable):
         else:
             self._host = None
             self._device = (runtime, value)
+            self._runtime = runtime
 
     def get_value(self, borrow: bool = False, return_internal_type: bool = False):
         """The current value (a copy unless borrow=True). With `return_internal_type`, a value
@@ -69,8 +72,8 @@ class SharedVariable(TensorVariable):
     def set_value(self, value, borrow: bool = False) -> None:
         """Replace the value; it must convert to this variable's type without loss."""
         label = f"shared variable {self.name!r}" if self.name else "shared variable"
-        if self._device is not None and not isinstance(value, np.ndarray):
-            runtime = self._device[0]
+        runtime = self._runtime
+        if runtime is not None and not isinstance(value, np.ndarray):
             given = runtime.adopt(value)
             if given is not None:  # an array in the memory of the device holding the value
                 from theanine.gpu.boundary import check_device_input

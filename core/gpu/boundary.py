@@ -35,7 +35,8 @@ def check_device_input(runtime: Any, t: TensorType, arr: DeviceArray, name: str,
                        allow_downcast: bool, kind: str) -> DeviceArray:
     """`arr` as a value of `t`: rank and static shape must match; a dtype that converts
     without loss is cast on the device, a lossy one only with `allow_downcast` (the values of a
-    device array are not inspected, so unlike host values a lossy dtype is always refused)."""
+    device array are not inspected, so unlike host values a lossy dtype is refused without it
+    even when the values would survive)."""
     if arr.ndim != t.ndim:
         raise TypeError(f"{name}: expected a {t.ndim}-d array ({t}), got a {arr.ndim}-d {kind} "
                         f"with shape {arr.shape}")
@@ -81,7 +82,8 @@ def hand_out(runtime: Any, value: Any, fresh: bool) -> Any:
 
 def keep(runtime: Any, value: Any, fresh: bool) -> Any:
     """A shared variable's new device value: copied unless `fresh`, so a stored value never
-    shares memory a caller can write (an adopted input, an output handed out)."""
+    shares memory a caller can write (an adopted input, an output handed out, a constant's or
+    another shared variable's buffer handed out by `get_value(borrow=True, ...)`)."""
     if fresh or isinstance(value, np.ndarray):
         return value
     return runtime.copy(value)

@@ -120,11 +120,11 @@ class GpuProgram:
         kernels = rt.kernels(src.bodies) if src.bodies else {}
         self.thunks = [self._thunk(kind, s, _resolve(prep, kernels), slot)
                        for kind, s, prep in plans]
+        self.in_slots = [slots[v] for v in fgraph.inputs]
+        self.out_slots = [slot(v) for v in fgraph.outputs]  # (a constant output adds a slot)
         self.n_slots = len(slots)
         self.consts = consts
         self.const_dev: dict[int, object] = {}
-        self.in_slots = [slots[v] for v in fgraph.inputs]
-        self.out_slots = [slot(v) for v in fgraph.outputs]
 
     # -- planning ----------------------------------------------------------------------------
     def _can_fuse(self, node: Apply) -> bool:
