@@ -211,3 +211,26 @@ def test_a_plugin_kernel_is_printed_by_every_dialect(plugin):
     renderer = CStyleRenderer(CDialect())
     assert renderer.supports("test_erf", ["int8"], "float32")
     assert not renderer.supports("test_erf", ["float64"], "float64")
+
+
+def test_the_kit_plugin_leaves_pytest_alone_without_hypothesis(tmp_path):
+    """Installing theanine registers the kit with every pytest run (entry point `pytest11`);
+    without hypothesis (theanine installed without its test extra) other projects' tests
+    must still run."""
+    (tmp_path / "test_other.py").write_text("def test_other():\n    assert 1 + 1 == 2\n")
+    script = (
+        "import importlib.util, sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'hypothesis':\n"
+        "            raise ModuleNotFoundError(name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "real = importlib.util.find_spec\n"
+        "importlib.util.find_spec = lambda n, *a: None if n == 'hypothesis' else real(n, *a)\n"
+        "import pytest\n"
+        "sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', '-p', 'no:hypothesispytest',\n"
+        "                      'test_other.py']))\n")
+    run = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "1 passed" in run.stdout

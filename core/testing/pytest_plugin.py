@@ -19,10 +19,9 @@ runs the kit on any installed backend. It only acts on runs that collect conform
 from __future__ import annotations
 
 import json
+from importlib.util import find_spec
 
 import pytest
-
-from theanine.testing.strategies import DEFAULT_DTYPES, EXTENDED_DTYPES
 
 _RANK = {"passed": 0, "skipped": 1, "failed": 2}
 _PROFILE = "theanine-conformance"
@@ -48,6 +47,8 @@ def pytest_addoption(parser) -> None:
 
 
 def pytest_configure(config) -> None:
+    if find_spec("hypothesis") is None:  # theanine without its test extra: the kit is off,
+        return                           # other projects' pytest runs are left alone
     from hypothesis import HealthCheck, settings
 
     settings.register_profile(_PROFILE, max_examples=10, derandomize=True, deadline=None,
@@ -59,11 +60,10 @@ def pytest_configure(config) -> None:
 
 def pytest_collection_modifyitems(session, config, items) -> None:
     """Conformance runs use the kit's hypothesis profile unless one was chosen."""
+    if not any(_cell(i) is not None for i in items):
+        return
     from hypothesis import settings
 
-    if not any("conformance_backend" in getattr(getattr(i, "callspec", None), "params", {})
-               for i in items):
-        return
     chosen = config.getoption("hypothesis_profile", default=None)
     if not chosen and settings.get_current_profile_name() == "default":
         settings.load_profile(_PROFILE)
@@ -112,23 +112,24 @@ def conformance_backend(request) -> str:
 def pytest_collection_finish(session) -> None:
     """Compile the selected case graphs in parallel first, for each backend that caches what
     it compiles on disk."""
-    from theanine.testing.compare import REFERENCE
-    from theanine.testing.prewarm import default_jobs, prewarm
-
     if session.config.option.collectonly or hasattr(session.config, "workerinput"):
         return  # (pytest-xdist's workers already share the compiling between them)
-    jobs = session.config.getoption("theanine_jobs", default=None) or default_jobs()
     todo: dict[str, list] = {}
     for item in session.items:
         params = getattr(getattr(item, "callspec", None), "params", {})
-        if "conformance_case" in params and params["conformance_backend"] != REFERENCE:
+        if "conformance_case" in params:
             case, dtype = params["conformance_case"]
             todo.setdefault(params["conformance_backend"], []).append((case.name, dtype))
-    for backend, items in todo.items():
-        from theanine.backend import backends
+    if not todo:
+        return
+    from theanine.backend import backends
+    from theanine.testing.compare import REFERENCE
+    from theanine.testing.prewarm import default_jobs, prewarm
 
+    jobs = session.config.getoption("theanine_jobs", default=None) or default_jobs()
+    for backend, items in todo.items():
         found = backends()[backend]
-        if found.available()[0] and found.caches_builds_on_disk:
+        if backend != REFERENCE and found.available()[0] and found.caches_builds_on_disk:
             prewarm(backend, items, jobs)
 
 
@@ -188,6 +189,8 @@ class _Coverage:
 
 def coverage_lines(results: dict) -> list[str]:
     """The op x dtype matrix per backend: ok, FAIL, s<n> (skipped for reason n), '.' untested."""
+    from theanine.testing.strategies import DEFAULT_DTYPES, EXTENDED_DTYPES
+
     lines = []
     for backend in dict.fromkeys(b for b, _, _ in results):
         cells = {(r, d): v for (b, r, d), v in results.items() if b == backend}
