@@ -78,8 +78,8 @@ def call_hook(hook: str, register: Callable) -> None:
     info` shows, and the other plugins still register."""
     state = get_plugin_state()
     for impl in reversed(getattr(state.pm.hook, hook).get_hookimpls()):
-        try:
-            impl.function(register=register)
+        try:  # (pluggy lets an implementation leave out arguments it does not use)
+            impl.function(**{name: register for name in impl.argnames})
         except Exception as e:  # a broken plugin must not break theanine
             state.failed[impl.plugin_name] = f"{hook}: {type(e).__name__}: {e}"
 

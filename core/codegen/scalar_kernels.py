@@ -56,7 +56,7 @@ def plugin_kernels() -> dict[str, ScalarKernel]:
 
 
 def _collect() -> dict[str, ScalarKernel]:
-    from theanine.codegen.cstyle import _RULES
+    from theanine.codegen.cstyle import _RULES, C_TYPES
     from theanine.plugins.manager import call_hook
 
     found: dict[str, ScalarKernel] = {}
@@ -68,6 +68,9 @@ def _collect() -> dict[str, ScalarKernel]:
         if not callable(render):
             raise TypeError(f"register({scalar_op_name!r}, render): render must be callable, "
                             f"got {render!r}")
+        if isinstance(dtypes, str) or not set(dtypes) <= set(C_TYPES):
+            raise TypeError(f"register({scalar_op_name!r}, render, dtypes): expected a sequence "
+                            f"of dtype names among {sorted(C_TYPES)}, got {dtypes!r}")
         found[scalar_op_name] = ScalarKernel(scalar_op_name, render, tuple(dtypes))
 
     call_hook("theanine_register_kernels", register)

@@ -9,6 +9,7 @@ to vectorize, and a strided one. A reduction writes into an accumulator array wh
 
 from __future__ import annotations
 
+from theanine.codegen import cstyle
 from theanine.codegen.cstyle import C_TYPES, CStyleRenderer, Dialect, combine
 from theanine.codegen.ir import Kernel
 
@@ -16,11 +17,6 @@ HEADER = """#include <math.h>
 #include <stdint.h>
 typedef unsigned char npy_bool;
 """
-# float32 sums and products accumulate in double: NumPy's pairwise float32 sum keeps digits a
-# long float32 running sum would lose
-WIDE_ACCUMULATOR = {("add", "float32"): "float64", ("mul", "float32"): "float64"}
-
-
 class ClangDialect(Dialect):
     """C11 for clang: helpers forced inline, no OpenMP."""
 
@@ -31,8 +27,9 @@ class ClangDialect(Dialect):
 
 
 def accumulator_dtype(kernel: Kernel) -> str:
-    """The dtype of a reduction's accumulator array (wider than the result for float32 sums)."""
-    return WIDE_ACCUMULATOR.get((kernel.reduce_op, kernel.acc_dtype), kernel.acc_dtype)
+    """The dtype of a reduction's accumulator array: theanine's rule for the C-style dialects
+    (float32 sums in double, as NumPy's pairwise sums keep the digits)."""
+    return cstyle.accumulator_dtype(kernel.reduce_op, kernel.acc_dtype, ClangDialect())
 
 
 class KernelPrinter:
