@@ -1,5 +1,6 @@
-"""Command line: `theanine info` (or `python -m theanine info`), and `theanine info --coverage`
-for the conformance matrix (see theanine.coverage)."""
+"""Command line: `theanine info` (or `python -m theanine info`), `theanine info --coverage` for
+the conformance matrix (see theanine.coverage), and `theanine setup-opencl` to install a CPU
+OpenCL platform that builds on this host."""
 
 from __future__ import annotations
 
@@ -30,7 +31,14 @@ def main(argv: list[str] | None = None) -> int:
                           "theanine.testing --theanine-report FILE`, instead of running")
     cov.add_argument("--format", choices=("text", "md", "html"), default="text")
     cov.add_argument("--output", metavar="FILE", help="write the matrix to FILE")
+    setup = sub.add_parser("setup-opencl", help="install a CPU OpenCL platform (PoCL) that "
+                           "builds kernels on this host, privately in this Python environment")
+    setup.add_argument("--force", action="store_true", help="fetch and probe it again")
     args = parser.parse_args(argv)
+    if args.command == "setup-opencl":
+        from theanine.backends.opencl.platform_setup import setup as setup_opencl
+
+        return setup_opencl(force=args.force)
     if args.command == "info" and args.coverage:
         return _coverage(args)
     if args.command == "info":

@@ -81,13 +81,16 @@ def test_seed_style_training_step_matches_numpy(ocl):
 
 
 def test_device_choice(ocl):
-    assert get_backend("opencl:0:0").runtime().platform_index == 0
+    from theanine.backends.opencl.runtime import default_device
+
+    (p, d, _), _ = default_device()
+    assert get_backend(f"opencl:{p}:{d}").runtime().platform_index == p
     with pytest.raises(ValueError, match="no OpenCL device 'opencl:9:9'; devices: opencl:0:0"):
         get_backend("opencl:9:9")
     with pytest.raises(ValueError, match="expected 'opencl' or 'opencl:P:D'"):
         get_backend("opencl:x")
     x = T.vector("x")
-    f = th.function([x], T.exp(x), backend="opencl:0:0")
+    f = th.function([x], T.exp(x), backend=f"opencl:{p}:{d}")
     np.testing.assert_allclose(f(np.zeros(4)), np.ones(4))
 
 

@@ -3,7 +3,14 @@ through pyopencl, values kept in device memory between calls."""
 
 from __future__ import annotations
 
-from theanine.backends.opencl.runtime import OpenCLRuntime, import_cl, list_devices
+from theanine.backends.opencl.loader import configure as configure_loader
+from theanine.backends.opencl.runtime import (
+    OpenCLRuntime,
+    default_device,
+    device_problem,
+    import_cl,
+    list_devices,
+)
 from theanine.gpu.backend import GpuBackend
 
 
@@ -50,12 +57,29 @@ class OpenCLBackend(GpuBackend):
         return self._per_device[device]
 
     def describe(self) -> list[str]:
+        """Every device with whether it builds kernels (the driver's message if not), the
+        device 'opencl' picks and why, and what theanine did to the ICD loader."""
         try:
             devices = list_devices()
         except ImportError as e:
             return [str(e)]
-        lines = [f"device opencl:{p}:{d}: {dev.name.strip()} ({dev.platform.name.strip()}, "
-                 f"{dev.max_compute_units} compute units, "
-                 f"{'fp64' if 'cl_khr_fp64' in dev.extensions else 'no fp64'})"
-                 for p, d, dev in devices]
-        return lines or ["no OpenCL devices"]
+        state = configure_loader()
+        lines = []
+        if state.icd_library:
+            lines.append(f"platform set up by `theanine setup-opencl`: {state.platform['name']}"
+                         f" ({state.icd_library})")
+        lines += state.notes
+        for p, d, dev in devices:
+            problem = device_problem((p, d, dev))
+            status = f"UNUSABLE: {problem}" if problem else "builds kernels"
+            lines.append(f"device opencl:{p}:{d}: {dev.name.strip()} "
+                         f"({dev.platform.version.strip()}, {dev.max_compute_units} compute "
+                         f"units, {'fp64' if 'cl_khr_fp64' in dev.extensions else 'no fp64'})"
+                         f": {status}")
+        if not devices:
+            return lines + ["no OpenCL devices"]
+        try:
+            (p, d, dev), why = default_device()
+        except RuntimeError as e:
+            return lines + [f"in use: none ({e})"]
+        return lines + [f"in use: opencl:{p}:{d} ({dev.name.strip()}): {why}"]

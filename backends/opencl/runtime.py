@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from theanine.backends.opencl.dialect import OpenCLDialect
+from theanine.backends.opencl.loader import configure as configure_loader
 from theanine.cache import cached_build
 from theanine.codegen.gpu import GpuRenderer
 from theanine.gpu.array import DeviceArray
@@ -17,7 +18,9 @@ from theanine.gpu.runtime import Runtime
 
 
 def import_cl():
-    """pyopencl, or ImportError saying how to get it."""
+    """pyopencl, or ImportError saying how to get it. The ICD loader is first pointed at the
+    platform `theanine setup-opencl` installed, if any (see theanine.backends.opencl.loader)."""
+    configure_loader()
     try:
         import pyopencl as cl
     except ImportError as e:
@@ -39,23 +42,94 @@ def list_devices() -> list[tuple[int, int, Any]]:
     return found
 
 
-def pick_device(spec: str):
-    """The device for 'opencl' (first GPU, else first device) or 'opencl:P:D'."""
+_problems: dict[tuple, str] = {}  # (platform version, device name, p, d) -> "" or the failure
+PROBE_HINT = ("run `theanine setup-opencl` for a CPU platform that builds on this host, or "
+              "pick another device with device=opencl:P:D (`theanine info` lists them)")
+
+
+def device_problem(entry: tuple[int, int, Any]) -> str:
+    """"" if the device builds and runs a one-line kernel, else the driver's message. Proven
+    once per process: a device that cannot build (PoCL whose LLVM does not know this CPU) is
+    never chosen, and its first compile never crashes a user's function."""
+    p, d, dev = entry
+    key = (dev.platform.version, dev.name, p, d)
+    if key not in _problems:
+        _problems[key] = _probe(dev)
+    return _problems[key]
+
+
+def _probe(dev) -> str:
+    from theanine.backends.opencl.platform_setup import PROBE_SOURCE
+
+    cl = import_cl()
+    try:
+        ctx = cl.Context([dev])
+        queue = cl.CommandQueue(ctx)
+        kernel = cl.Program(ctx, PROBE_SOURCE).build().th_probe
+        host = np.zeros(4, np.float32)
+        buf = cl.Buffer(ctx, cl.mem_flags.READ_WRITE | cl.mem_flags.COPY_HOST_PTR, hostbuf=host)
+        kernel(queue, (4,), None, buf)  # PoCL compiles for the CPU at the first launch
+        cl.enqueue_copy(queue, host, buf)
+    except Exception as e:  # any driver failure makes the device unusable, with its message
+        return " ".join(f"{type(e).__name__}: {e}".split())[:600]
+    if not np.allclose(host, 2.0):
+        return f"a one-line kernel computed {host.tolist()} instead of [2.0, 2.0, 2.0, 2.0]"
+    return ""
+
+
+def is_setup_platform(dev) -> bool:
+    """Whether `dev` belongs to the platform `theanine setup-opencl` installed."""
+    state = configure_loader()
+    return bool(state.icd_library and state.platform
+                and dev.platform.version == state.platform.get("platform_version"))
+
+
+def default_device() -> tuple[tuple[int, int, Any], str]:
+    """The device 'opencl' means, and why: the first GPU that builds kernels, else the CPU
+    platform theanine set up, else the first other device that builds."""
     cl = import_cl()
     devices = list_devices()
     if not devices:
-        raise RuntimeError("no OpenCL platform or device found (pip install 'pyopencl[pocl]' "
-                           "gives a CPU platform)")
+        raise RuntimeError("no OpenCL platform or device found (`theanine setup-opencl` "
+                           "installs a CPU platform; pip install 'pyopencl[pocl]' gives one)")
+    ranked = sorted(devices, key=lambda e: (not e[2].type & cl.device_type.GPU,
+                                            not is_setup_platform(e[2])))
+    failures = []
+    for entry in ranked:
+        problem = device_problem(entry)
+        if not problem:
+            dev = entry[2]
+            if dev.type & cl.device_type.GPU:
+                why = "the first GPU that builds kernels"
+            elif is_setup_platform(dev):
+                name = (configure_loader().platform or {}).get("name", "the PoCL")
+                why = f"{name}, set up by `theanine setup-opencl`, builds kernels here and no " \
+                      "GPU does"
+            else:
+                why = "the first device that builds kernels (no GPU does)"
+            return entry, why
+        failures.append(f"opencl:{entry[0]}:{entry[1]} ({entry[2].name.strip()}): {problem}")
+    raise RuntimeError("no OpenCL device can build kernels here: " + "; ".join(failures)
+                       + f"; {PROBE_HINT}")
+
+
+def pick_device(spec: str):
+    """The device for 'opencl' (see `default_device`) or 'opencl:P:D', proven to build."""
     parts = spec.split(":")[1:]
     if not parts:
-        gpus = [d for d in devices if d[2].type & cl.device_type.GPU]
-        return (gpus or devices)[0]
+        return default_device()[0]
     if len(parts) != 2 or not all(x.isdigit() for x in parts):
         raise ValueError(f"OpenCL device {spec!r}: expected 'opencl' or 'opencl:P:D' "
                          "(platform and device indices, see `theanine info`)")
     p, d = int(parts[0]), int(parts[1])
+    devices = list_devices()
     for entry in devices:
         if entry[:2] == (p, d):
+            problem = device_problem(entry)
+            if problem:
+                raise RuntimeError(f"OpenCL device {spec} ({entry[2].name.strip()}, "
+                                   f"{entry[2].platform.version.strip()}) cannot build kernels: "
+                                   f"{problem}; {PROBE_HINT}")
             return entry
     listing = ", ".join(f"opencl:{a}:{b} ({dev.name.strip()})" for a, b, dev in devices)
     raise ValueError(f"no OpenCL device {spec!r}; devices: {listing}")

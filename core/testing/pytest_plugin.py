@@ -44,6 +44,13 @@ def pytest_addoption(parser) -> None:
                          "(default: one per CPU; 1 turns it off)")
     group.addoption("--theanine-report", dest="theanine_report", default=None, metavar="FILE",
                     help="write the op x dtype coverage results as JSON to FILE")
+    group.addoption("--theanine-examples", type=int, dest="theanine_examples", default=10,
+                    metavar="N", help="drawn inputs per case and dtype (default 10; a hypothesis "
+                                      "profile chosen with --hypothesis-profile wins)")
+    group.addoption("--theanine-require", action="append", dest="theanine_require",
+                    metavar="NAME", default=[],
+                    help="fail the run unless backend NAME passed conformance cells (repeatable):"
+                         " a backend skipped as unavailable is then an error, not a skip")
 
 
 def pytest_configure(config) -> None:
@@ -51,9 +58,11 @@ def pytest_configure(config) -> None:
         return                           # other projects' pytest runs are left alone
     from hypothesis import HealthCheck, settings
 
-    settings.register_profile(_PROFILE, max_examples=10, derandomize=True, deadline=None,
+    settings.register_profile(_PROFILE, derandomize=True, deadline=None,
+                              max_examples=config.getoption("theanine_examples", default=10),
                               suppress_health_check=[HealthCheck.too_slow])
-    config.pluginmanager.register(_Coverage(config.getoption("theanine_report", default=None)))
+    config.pluginmanager.register(_Coverage(config.getoption("theanine_report", default=None),
+                                            config.getoption("theanine_require", default=[])))
     if config.getoption("theanine_backends", default=None):
         selected_backends(config)  # an unknown name is a usage error before anything runs
 
@@ -159,9 +168,21 @@ class _Coverage:
     """Collects the conformance cells' outcomes where reports are logged (this process, or
     pytest-xdist's controller), prints the matrix at the end and writes the JSON report."""
 
-    def __init__(self, report_path: str | None) -> None:
+    def __init__(self, report_path: str | None, required: list[str]) -> None:
         self.results: dict = {}
         self.report_path = report_path
+        self.required = required
+        self.missing: list[str] = []
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session) -> None:
+        """A required backend that passed no cell fails the run (see --theanine-require)."""
+        if hasattr(session.config, "workerinput"):
+            return
+        ran = {b for (b, _, _), (outcome, _) in self.results.items() if outcome == "passed"}
+        self.missing = [b for b in self.required if b not in ran]
+        if self.missing and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_runtest_logreport(self, report) -> None:
         cell = next((tuple(v) for k, v in report.user_properties if k == _CELL), None)
@@ -180,11 +201,15 @@ class _Coverage:
         if self.report_path:
             with open(self.report_path, "w") as f:
                 json.dump(report_data(self.results), f, indent=1)
-        if not self.results:
-            return
-        terminalreporter.write_sep("=", "theanine conformance: op x dtype coverage")
-        for line in coverage_lines(self.results):
-            terminalreporter.write_line(line)
+        if self.results:
+            terminalreporter.write_sep("=", "theanine conformance: op x dtype coverage")
+            for line in coverage_lines(self.results):
+                terminalreporter.write_line(line)
+        for name in self.missing:
+            why = next((w for (b, _, _), (o, w) in self.results.items()
+                        if b == name and o == "skipped"), "no conformance test of it ran")
+            terminalreporter.write_line(f"--theanine-require {name}: the backend passed no "
+                                        f"conformance cell ({why})", red=True, bold=True)
 
 
 def coverage_lines(results: dict) -> list[str]:
