@@ -13,6 +13,7 @@ import ctypes
 import json
 import os
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +37,7 @@ class LoaderState:
 
 
 _state: LoaderState | None = None
+_lock = threading.Lock()
 
 
 def read_platform() -> dict | None:
@@ -54,11 +56,20 @@ def configure() -> LoaderState:
     """Once per process: load the set-up platform's libraries, apply its environment defaults
     and point OCL_ICD_VENDORS at a folder holding its ICD file beside the system's ones."""
     global _state
-    if _state is not None:
+    with _lock:
+        if _state is None:
+            _state = _configure()
         return _state
-    state = _state = LoaderState()
+
+
+def _configure() -> LoaderState:
+    state = LoaderState()
     meta = state.platform = read_platform()
     if meta is None:
+        return state
+    if "OCL_ICD_VENDORS" in os.environ:
+        state.notes.append(f"OCL_ICD_VENDORS={os.environ['OCL_ICD_VENDORS']} from the "
+                           "environment: theanine's PoCL is not added")
         return state
     for key, value in meta.get("env", {}).items():
         if key in os.environ:
@@ -67,10 +78,6 @@ def configure() -> LoaderState:
                                    f"set-up platform suggests {value})")
         else:
             os.environ[key] = value
-    if "OCL_ICD_VENDORS" in os.environ:
-        state.notes.append(f"OCL_ICD_VENDORS={os.environ['OCL_ICD_VENDORS']} from the "
-                           "environment: theanine's PoCL is not added")
-        return state
     try:
         preload(meta.get("preload", []))
         os.environ["OCL_ICD_VENDORS"] = str(vendors_dir(meta["icd"]))
