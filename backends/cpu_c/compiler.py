@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from theanine.cache import cached_build
+from theanine.cache import CacheEntry, cached_build, raise_if_disk_full
 
 FLAGS = ["-O2", "-march=native", "-fopenmp", "-fPIC", "-shared", "-fno-math-errno",
          "-ffp-contract=off",
@@ -21,7 +21,8 @@ FLAGS = ["-O2", "-march=native", "-fopenmp", "-fPIC", "-shared", "-fno-math-errn
 
 
 class CompileError(RuntimeError):
-    """gcc rejected generated source (a theanine bug): the message holds gcc's output."""
+    """gcc rejected generated source (a theanine bug): the message holds gcc's output. (A full
+    disk is a theanine.cache.DiskFullError instead.)"""
 
 
 @functools.lru_cache(maxsize=1)
@@ -75,8 +76,8 @@ def include_dirs() -> list[str]:
     return [sysconfig.get_paths()["include"], np.get_include(), str(Path(__file__).parent)]
 
 
-def build_shared_object(source: str) -> Path:
-    """Compile `source` (cached by content) and return the shared object's path."""
+def build_shared_object(source: str) -> CacheEntry:
+    """Compile `source` (cached by content) and return the checked cache entry to `load`."""
     cc, version = find_compiler()
     if cc is None:
         raise CompileError(version)
@@ -90,11 +91,14 @@ def build_shared_object(source: str) -> Path:
         cmd = [cc, *FLAGS, *[f"-I{d}" for d in include_dirs()], str(src), "-o", str(out), *libs]
         res = subprocess.run(cmd, capture_output=True, text=True)
         if res.returncode != 0:
+            raise_if_disk_full("gcc", res.stderr)
             raise CompileError(f"gcc failed ({' '.join(cmd)}):\n{res.stderr[-4000:]}")
 
     return cached_build("cpu_c", source, parts, ".so", build)
 
 
-def load(path: Path) -> ctypes.PyDLL:
-    """Load a built program; PyDLL keeps the GIL and raises the Python error it sets."""
-    return ctypes.PyDLL(str(path))
+def load(entry: CacheEntry) -> ctypes.PyDLL:
+    """Load a built program (the checked file, through its descriptor) and close the entry;
+    PyDLL keeps the GIL and raises the Python error it sets."""
+    with entry:
+        return entry.load_library(ctypes.PyDLL)

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from theanine.cache import cached_build
+from theanine.cache import cached_build, raise_if_disk_full
 
 # IEEE division and square root, denormals kept: NumPy's results within the conformance
 # tolerances. No --use_fast_math (its approximate expf/logf/divide are off by more than that).
@@ -53,6 +53,7 @@ def run_nvcc(nvcc: str, src: Path, out: Path, arch: str, target: str = "cubin") 
     done = subprocess.run(nvcc_command(nvcc, src, out, arch, target), capture_output=True,
                           text=True)
     if done.returncode != 0:
+        raise_if_disk_full("nvcc", done.stderr + done.stdout)
         raise NvccError(f"nvcc failed (exit {done.returncode}) compiling {src} for {arch}:\n"
                         f"{done.stderr}{done.stdout}")
 
@@ -64,6 +65,6 @@ def compile_cubin(source: str, arch: str) -> bytes:
         raise NvccError("nvcc was not found (PATH, $CUDA_HOME/bin, /usr/local/cuda/bin); the "
                         "CUDA backend needs the CUDA toolkit to compile its kernels")
     parts = {"dialect": "cuda", "nvcc": nvcc_version(nvcc), "flags": list(FLAGS), "arch": arch}
-    path = cached_build("cuda", source, parts, ".cubin",
-                        lambda src, out: run_nvcc(nvcc, src, out, arch))
-    return path.read_bytes()
+    with cached_build("cuda", source, parts, ".cubin",
+                      lambda src, out: run_nvcc(nvcc, src, out, arch)) as entry:
+        return entry.data

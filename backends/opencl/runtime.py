@@ -228,9 +228,10 @@ class OpenCLRuntime(Runtime):
         if not self.binary_cache:
             program = cl.Program(self.ctx, source).build(options=self.options)
             return {name: cl.Kernel(program, name) for name in names}
-        path = cached_build("opencl", source, parts, ".clbin", build_binary)
+        with cached_build("opencl", source, parts, ".clbin", build_binary) as entry:
+            binary = entry.data
         try:
-            program = cl.Program(self.ctx, [dev], [path.read_bytes()]).build(
+            program = cl.Program(self.ctx, [dev], [binary]).build(
                 options=self.options)
         except cl.Error:  # a binary this driver no longer accepts: build from source
             program = cl.Program(self.ctx, source).build(options=self.options)

@@ -62,7 +62,10 @@ class ClangBackend(Backend):
     def compile(self, fgraph: FunctionGraph):
         steps = lower(fgraph, self.can_fuse, self.can_reduce, name_prefix="th_k")
         kernels = [s.kernel for s in steps if isinstance(s, KernelStep)]
-        lib = ctypes.CDLL(str(build(self.printer.source(kernels)))) if kernels else None
+        lib = None
+        if kernels:
+            with build(self.printer.source(kernels)) as entry:
+                lib = entry.load_library(ctypes.CDLL)
         slots: dict = {v: k for k, v in enumerate(fgraph.inputs)}
         values: list = [None] * len(fgraph.inputs)
 

@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from theanine.cache import cached_build
+from theanine.cache import CacheEntry, cached_build
 
 # -O3 with clang's loop vectorizer; no FMA contraction and no errno, so results round like
 # NumPy's; one thread (no OpenMP runtime is assumed)
@@ -59,9 +59,9 @@ def target() -> str:
     return f"{platform.machine()}-{hashlib.sha256(flags.encode()).hexdigest()[:16]}"
 
 
-def build(source: str) -> Path:
+def build(source: str) -> CacheEntry:
     """Compile `source` into a shared library (cached by source, clang version, flags and
-    target CPU)."""
+    target CPU); the checked cache entry, to load with `entry.load_library(ctypes.CDLL)`."""
     command, version = find_clang()
     if command is None:
         raise CompileError(version)
