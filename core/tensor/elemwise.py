@@ -25,6 +25,8 @@ class ScalarOp:
     grad: (inputs, output, gz) -> list of input gradients (None = zero/disconnected); written
           with tensor operations so gradients are graphs too.
     symbol/precedence: infix printing for `pp` (None = function-call style).
+    Built-in ops pickle as a lookup by name; other ops pickle their fields, so their callables
+    must be module-level functions or picklable objects (not lambdas or closures).
     """
 
     __slots__ = ("name", "nin", "impl", "dtype_rule", "grad", "symbol", "precedence",
@@ -51,6 +53,12 @@ class ScalarOp:
 
     def __repr__(self):
         return self.name
+
+    def __reduce__(self):
+        # built-in ops pickle by name; see scalar_ops.reduce_scalar_op
+        from theanine.tensor.scalar_ops import reduce_scalar_op
+
+        return reduce_scalar_op(self)
 
 
 def broadcast_static_shapes(shapes: Sequence[tuple], names: Sequence[str]) -> tuple:
