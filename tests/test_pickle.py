@@ -139,6 +139,17 @@ def test_a_graph_deeper_than_the_recursion_limit_pickles():
     assert [str(n.op) for n in nodes2] == [str(n.op) for n in nodes]
 
 
+def test_pickling_every_step_of_a_chain_costs_about_as_much_as_its_end():
+    x = T.dvector("x")
+    steps = [x]
+    for _ in range(1000):
+        steps.append(T.tanh(steps[-1]))
+    payload = pickle.dumps(steps)
+    assert len(payload) < 1.2 * len(pickle.dumps(steps[-1]))  # each node pickled once
+    loaded = pickle.loads(payload)
+    assert all(b.owner.inputs[0] is a for a, b in zip(loaded, loaded[1:]))
+
+
 def test_a_variable_pickles_without_its_compiled_eval_cache():
     x = T.dvector("x")
     y = T.exp(x)

@@ -5,9 +5,10 @@ A Variable's pickled state leaves out its `owner`; an owned Variable instead car
 *ancestry*, the Apply nodes it depends on in topological order (pickled as a plain list). Each
 node in that list is pickled with its inputs and outputs after every node before it, so their
 owners are already in the pickle and pickling one node never descends further. Unpickling a node
-sets its outputs' `owner` and `index` again. Variables reached from the same nodes in one
-`pickle.dumps` share one ancestry list, so a graph costs O(nodes) however many of its variables
-are pickled, and the pickle memo keeps every node and variable one object after loading.
+sets its outputs' `owner` and `index` again. Within one `pickle.dumps`, variables whose owner is
+already in an ancestry list share it, and a new list holds only nodes no list holds yet, so a
+graph costs O(nodes) however many of its variables are pickled; the pickle memo keeps every node
+and variable one object after loading.
 """
 
 from __future__ import annotations
@@ -35,13 +36,28 @@ class _Ancestry(list):
 
 
 def _ancestry(owner) -> _Ancestry:
-    """A live ancestry list holding `owner`, or a new one: every node `owner` depends on."""
+    """A live ancestry list holding `owner`, or a new one of the nodes `owner` depends on
+    (itself included) that no live list holds yet, inputs first. The nodes left out are in
+    lists that are being pickled, or were, in the same dump, so every node is pickled once."""
     found = _LIVE.get(id(owner))
     if found is not None:
         return found
-    from theanine.graph.traversal import toposort
-
-    nodes = _Ancestry(toposort(list(owner.outputs)))
+    nodes = _Ancestry()
+    done: set[int] = set()
+    stack = [(owner, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if id(node) in done:
+            continue
+        if expanded:
+            done.add(id(node))
+            nodes.append(node)
+            continue
+        stack.append((node, True))
+        for v in reversed(node.inputs):
+            o = v.owner
+            if o is not None and id(o) not in done and id(o) not in _LIVE:
+                stack.append((o, False))
     for node in nodes:
         _LIVE.setdefault(id(node), nodes)
     return nodes
