@@ -318,6 +318,8 @@ def test_an_opencl_function_loads_on_the_cpu_where_opencl_is_missing(tmp_path):
     payload = pickle.dumps({"step": step, "model": m})
     expected = step(*DATA)
     expected_W = m["W"].get_value()
+    # no OpenCL there: no ICD files, and no opencl plugin (pyopencl's wheel finds its bundled
+    # PoCL whatever OCL_ICD_VENDORS says, so the plugin list is what removes the backend)
     empty = tmp_path / "no-vendors"
     empty.mkdir()
     out = _run_in_new_process(tmp_path, payload, """
@@ -334,4 +336,5 @@ def test_an_opencl_function_loads_on_the_cpu_where_opencl_is_missing(tmp_path):
     [(category, message)] = out["warnings"]
     assert category == "DeviceFallbackWarning" and "'opencl'" in message
     np.testing.assert_allclose(out["result"][0], expected[0], rtol=1e-12)
+    assert out["result"][1] == expected[1]
     np.testing.assert_allclose(out["W"], expected_W, rtol=1e-12)
