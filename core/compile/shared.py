@@ -21,8 +21,6 @@ class SharedVariable(TensorVariable):
     A function on a device backend (OpenCL, CUDA) keeps the value in that device's memory:
     `device_value(runtime)` uploads it once, updates stay there (`set_device_value`), and the
     host copy is made only when `get_value` asks for it.
-
-    Pickling keeps the current value as a host array and none of the device state.
     """
 
     def __init__(self, type: TensorType, value: np.ndarray, name: str | None = None,
