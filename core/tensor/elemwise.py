@@ -25,8 +25,6 @@ class ScalarOp:
     grad: (inputs, output, gz) -> list of input gradients (None = zero/disconnected); written
           with tensor operations so gradients are graphs too.
     symbol/precedence: infix printing for `pp` (None = function-call style).
-    Built-in ops pickle as a lookup by name; other ops pickle their fields, so their callables
-    must be module-level functions or picklable objects (not lambdas or closures).
     """
 
     __slots__ = ("name", "nin", "impl", "dtype_rule", "grad", "symbol", "precedence",
@@ -55,7 +53,9 @@ class ScalarOp:
         return self.name
 
     def __reduce__(self):
-        # built-in ops pickle by name; see scalar_ops.reduce_scalar_op
+        """Built-in ops pickle as a lookup by name; other ops pickle their fields, so their
+        callables must be module-level functions or picklable objects (not lambdas or
+        closures). See scalar_ops.reduce_scalar_op."""
         from theanine.tensor.scalar_ops import reduce_scalar_op
 
         return reduce_scalar_op(self)
