@@ -175,6 +175,9 @@ def test_builtin_scalar_ops_pickle_by_name_others_by_value():
     assert pickle.loads(pickle.dumps(SCALAR_OPS["exp"])) is SCALAR_OPS["exp"]
     assert len(pickle.dumps(SCALAR_OPS["exp"])) < 120
     assert pickle.loads(pickle.dumps(cast_op("int16"))) is cast_op("int16")
+    copied = copy.copy(SCALAR_OPS["exp"])  # copying still makes a new op
+    assert copied is not SCALAR_OPS["exp"] and copied == SCALAR_OPS["exp"]
+    assert copied.impl is np.exp
     cube_root = ScalarOp("my_cbrt", 1, np.cbrt, ufunc_rule(np.cbrt), None)
     loaded = pickle.loads(pickle.dumps(cube_root))
     assert loaded.impl is np.cbrt and loaded.dtype_rule == ufunc_rule(np.cbrt)

@@ -60,6 +60,13 @@ class ScalarOp:
 
         return reduce_scalar_op(self)
 
+    def __copy__(self):
+        # copy.copy makes a new op field by field, as it did before __reduce__ existed
+        new = object.__new__(type(self))
+        for field in ScalarOp.__slots__:
+            setattr(new, field, getattr(self, field))
+        return new
+
 
 def broadcast_static_shapes(shapes: Sequence[tuple], names: Sequence[str]) -> tuple:
     """NumPy broadcasting on static shapes (None = unknown); raises on a definite mismatch."""
