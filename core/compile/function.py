@@ -92,6 +92,12 @@ class Function:
                  updates: list[tuple[SharedVariable, Variable]], givens: dict, mode: Mode,
                  backend: Backend, allow_input_downcast: bool | None, on_unused_input: str,
                  trust_input: bool, name: str | None, return_device: bool = False):
+        # what pickling keeps: the graph and options, never the compiled code (see __reduce__)
+        self._pickled_args = dict(
+            ins=ins, outputs=outputs, return_list=return_list, updates=updates, givens=givens,
+            mode=mode, allow_input_downcast=allow_input_downcast,
+            on_unused_input=on_unused_input, trust_input=trust_input, name=name,
+            return_device=return_device)
         self.name = name
         self.inputs = ins
         self.mode = mode
@@ -308,6 +314,13 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<theanine Function {self._names()} on {self.backend.name}, {self.mode.name}>"
+
+    def __reduce__(self):
+        """Pickle the graph, options and backend name; loading compiles again (or takes the
+        compiled code from the cache), on the CPU if the backend is missing there."""
+        from theanine.compile.pickling import reduce_function
+
+        return reduce_function(self)
 
 
 def _to_host(value) -> np.ndarray:

@@ -7,6 +7,20 @@ import numpy as np
 from theanine.graph.basic import Variable
 
 
+class _NoDefault:
+    """The marker of an input without a default; it pickles as a reference to the one marker,
+    so a loaded function's inputs still have no default."""
+
+    def __reduce__(self):
+        return "NO_DEFAULT"
+
+    def __repr__(self) -> str:
+        return "NO_DEFAULT"
+
+
+NO_DEFAULT = _NoDefault()
+
+
 class In:
     """Describe one input of `function`: the variable, the keyword name it can be given by,
     a default value used when the caller leaves it out, and whether lossy conversion is ok.
@@ -14,7 +28,7 @@ class In:
     `mutable` is accepted for Theano compatibility: compiled functions never modify their inputs,
     so both settings behave the same."""
 
-    _NO_DEFAULT = object()
+    _NO_DEFAULT = NO_DEFAULT
 
     def __init__(self, variable: Variable, name: str | None = None, value=_NO_DEFAULT,
                  default=_NO_DEFAULT, borrow: bool = False, allow_downcast: bool | None = None,

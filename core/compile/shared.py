@@ -7,6 +7,7 @@ import copy
 import numpy as np
 
 from theanine.graph.basic import graph_error
+from theanine.graph.pickling import picklable_tag
 from theanine.tensor.type import TensorType
 from theanine.tensor.variable import TensorVariable
 
@@ -108,6 +109,13 @@ class SharedVariable(TensorVariable):
         v.tag["shared"] = self
         return v
 
+    def __reduce__(self):
+        """Pickle the current value as a host array (copied down from a device), rebuilt
+        through the constructor; no device state is pickled."""
+        state = {"trace": self.trace, "tag": picklable_tag(self.tag)}
+        return (_load_shared, (type(self), self.type, self.get_value(borrow=True), self.name,
+                               self.strict, self.allow_downcast), state)
+
     def __deepcopy__(self, memo):
         new = SharedVariable(self.type, copy.deepcopy(self.container_value, memo), self.name,
                              self.strict, self.allow_downcast)
@@ -115,6 +123,10 @@ class SharedVariable(TensorVariable):
 
     def __str__(self) -> str:
         return self.name if self.name is not None else f"<{self.type}>"
+
+
+def _load_shared(cls, type: TensorType, value: np.ndarray, name, strict, allow_downcast):
+    return cls(type, value, name=name, strict=strict, allow_downcast=allow_downcast)
 
 
 def shared(value, name: str | None = None, strict: bool = False,

@@ -88,7 +88,9 @@ def graph_error(message: str, trace: tuple | None = None) -> GraphError:
 
 
 class Variable:
-    """A symbolic value: the output of an Apply node (`owner`), an input, or a Constant."""
+    """A symbolic value: the output of an Apply node (`owner`), an input, or a Constant.
+
+    It pickles without recursing along the graph (theanine.graph.pickling)."""
 
     def __init__(self, type, owner: Apply | None = None, index: int | None = None,
                  name: str | None = None):
@@ -130,6 +132,21 @@ class Variable:
         if fn is None:
             fn = cache[keys] = function(list(keys), self)
         return fn(*[inputs_to_values[k] for k in keys])
+
+    def __getstate__(self) -> dict:
+        from theanine.graph.pickling import variable_state
+
+        return variable_state(self)
+
+    def __setstate__(self, state: dict) -> None:
+        from theanine.graph.pickling import restore_variable
+
+        restore_variable(self, state)
+
+    def __copy__(self) -> Variable:
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        return new
 
 
 class Constant(Variable):
@@ -189,6 +206,16 @@ class Apply:
 
     def __repr__(self) -> str:
         return f"{self.op}({', '.join(map(str, self.inputs))})"
+
+    def __setstate__(self, state: dict) -> None:
+        from theanine.graph.pickling import restore_apply
+
+        restore_apply(self, state)
+
+    def __copy__(self) -> Apply:
+        new = object.__new__(Apply)
+        new.__dict__.update(self.__dict__)
+        return new
 
 
 class Op:

@@ -52,6 +52,21 @@ class ScalarOp:
     def __repr__(self):
         return self.name
 
+    def __reduce__(self):
+        """Built-in ops pickle as a lookup by name; other ops pickle their fields, so their
+        callables must be module-level functions or picklable objects (not lambdas or
+        closures). See scalar_ops.reduce_scalar_op."""
+        from theanine.tensor.scalar_ops import reduce_scalar_op
+
+        return reduce_scalar_op(self)
+
+    def __copy__(self):
+        # copy.copy makes a new op field by field, as it did before __reduce__ existed
+        new = object.__new__(type(self))
+        for field in ScalarOp.__slots__:
+            setattr(new, field, getattr(self, field))
+        return new
+
 
 def broadcast_static_shapes(shapes: Sequence[tuple], names: Sequence[str]) -> tuple:
     """NumPy broadcasting on static shapes (None = unknown); raises on a definite mismatch."""

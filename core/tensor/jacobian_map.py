@@ -33,6 +33,10 @@ class JacobianMap(Op):
     def __str__(self):
         return "JacobianMap"
 
+    def __getstate__(self):
+        # the inner function is compiled again when a loaded op first runs
+        return {**self.__dict__, "_fn": None}
+
     def make_node(self, expression, wrt, *free):
         g = self.inner_grad
         out = TensorType(g.dtype, expression.type.shape + wrt.type.shape)()

@@ -27,25 +27,49 @@ def _no_half(dtypes, out: np.dtype) -> str:
     return out.name
 
 
-def ufunc_rule(ufunc: np.ufunc):
-    def rule(*dtypes):
-        resolved = ufunc.resolve_dtypes(tuple(np.dtype(d) for d in dtypes) + (None,))
+class UfuncRule:
+    """The dtype rule of a NumPy ufunc (float16 only from float16 inputs); an object rather
+    than a closure so that ops using it pickle."""
+
+    __slots__ = ("ufunc",)
+
+    def __init__(self, ufunc: np.ufunc):
+        self.ufunc = ufunc
+
+    def __call__(self, *dtypes) -> str:
+        resolved = self.ufunc.resolve_dtypes(tuple(np.dtype(d) for d in dtypes) + (None,))
         return _no_half(dtypes, resolved[-1])
 
-    return rule
+    def __eq__(self, other) -> bool:
+        return type(other) is type(self) and other.ufunc is self.ufunc
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.ufunc.__name__))
+
+    def __reduce__(self):
+        return type(self), (self.ufunc,)
 
 
-def real_rule(ufunc: np.ufunc):
+class RealRule(UfuncRule):
     """ufunc's dtype rule for ops defined on real numbers only (their NumPy implementation
     has no complex loop): complex inputs are a TypeError when the graph is built."""
-    base = ufunc_rule(ufunc)
 
-    def rule(*dtypes):
+    __slots__ = ()
+
+    def __call__(self, *dtypes) -> str:
         if any(np.dtype(d).kind == "c" for d in dtypes):
             raise TypeError(f"expected real inputs, got {', '.join(map(str, dtypes))}")
-        return base(*dtypes)
+        return super().__call__(*dtypes)
 
-    return rule
+
+def ufunc_rule(ufunc: np.ufunc) -> UfuncRule:
+    """The dtype rule of `ufunc` (see UfuncRule)."""
+    return UfuncRule(ufunc)
+
+
+def real_rule(ufunc: np.ufunc) -> RealRule:
+    """The dtype rule of `ufunc` for real inputs only (see RealRule)."""
+    return RealRule(ufunc)
 
 
 def _upcast(*dtypes) -> str:
@@ -117,61 +141,213 @@ _EXP_RULE = ufunc_rule(np.exp)
 _LN2 = _pymath.log(2.0)
 _LN10 = _pymath.log(10.0)
 
+
+# -- derivatives (module-level functions, so that scalar ops pickle) ---------------------------
+def _add_grad(i, o, g):
+    return [g, g]
+
+
+def _sub_grad(i, o, g):
+    return [g, -g]
+
+
+def _mul_grad(i, o, g):
+    return [g * i[1], g * i[0]]
+
+
+def _true_div_grad(i, o, g):
+    return [g / i[1], -g * o / i[1]]
+
+
+def _arctan2_grad(i, o, g):
+    return [g * i[1] / (i[0] ** 2 + i[1] ** 2), -g * i[0] / (i[0] ** 2 + i[1] ** 2)]
+
+
+def _neg_grad(i, o, g):
+    return [-g]
+
+
+def _abs_grad(i, o, g):
+    return [g * _m().sign(i[0])]
+
+
+def _sqr_grad(i, o, g):
+    return [g * 2 * i[0]]
+
+
+def _sqrt_grad(i, o, g):
+    return [g * 0.5 / o]
+
+
+def _reciprocal_grad(i, o, g):
+    return [-g * o * o]
+
+
+def _exp_grad(i, o, g):
+    return [g * o]
+
+
+def _exp2_grad(i, o, g):
+    return [g * o * _LN2]
+
+
+def _expm1_grad(i, o, g):
+    return [g * (o + 1)]
+
+
+def _log_grad(i, o, g):
+    return [g / i[0]]
+
+
+def _log2_grad(i, o, g):
+    return [g / (i[0] * _LN2)]
+
+
+def _log10_grad(i, o, g):
+    return [g / (i[0] * _LN10)]
+
+
+def _log1p_grad(i, o, g):
+    return [g / (i[0] + 1)]
+
+
+def _sin_grad(i, o, g):
+    return [g * _m().cos(i[0])]
+
+
+def _cos_grad(i, o, g):
+    return [-g * _m().sin(i[0])]
+
+
+def _tan_grad(i, o, g):
+    return [g * (1 + o * o)]
+
+
+def _arcsin_grad(i, o, g):
+    return [g / _m().sqrt(1 - i[0] * i[0])]
+
+
+def _arccos_grad(i, o, g):
+    return [-g / _m().sqrt(1 - i[0] * i[0])]
+
+
+def _arctan_grad(i, o, g):
+    return [g / (1 + i[0] * i[0])]
+
+
+def _sinh_grad(i, o, g):
+    return [g * _m().cosh(i[0])]
+
+
+def _cosh_grad(i, o, g):
+    return [g * _m().sinh(i[0])]
+
+
+def _tanh_grad(i, o, g):
+    return [g * (1 - o * o)]
+
+
+def _sigmoid_grad(i, o, g):
+    return [g * o * (1 - o)]
+
+
+def _softplus_grad(i, o, g):
+    return [g * _m().sigmoid(i[0])]
+
+
+def _second_grad(i, o, g):
+    return [None, g]
+
+
+def _identity_grad(i, o, g):
+    return [g]
+
+
+# -- dtype rules and implementations that are not ufuncs --------------------------------------
+def _reciprocal_rule(a) -> str:
+    return _TRUE_DIV_RULE(a, a)
+
+
+def _switch_rule(c, a, b) -> str:
+    return _upcast(a, b)
+
+
+def _second_rule(a, b) -> str:
+    return b
+
+
+def _same_rule(a) -> str:
+    return a
+
+
+def _reciprocal_impl(x):
+    return np.true_divide(1, x)
+
+
+def _inexact(x) -> np.ndarray:
+    """x, with integers and bools converted to the float dtype the exp rule gives them, so
+    non-ufunc implementations compute in their output dtype (and -int8(-128) cannot wrap)."""
+    x = np.asarray(x)
+    if x.dtype.kind in "biu":
+        return x.astype(_EXP_RULE(x.dtype))
+    return x
+
+
+def _sigmoid(x):
+    # exp(-softplus(-x)): logaddexp never overflows, so neither does this
+    return np.exp(-np.logaddexp(0, np.negative(_inexact(x))))
+
+
+def _softplus(x):
+    return np.logaddexp(0, _inexact(x))
+
+
+_TRUE_DIV_RULE = ufunc_rule(np.true_divide)
+
 # -- binary arithmetic -------------------------------------------------------------------------
-_def("add", 2, np.add, ufunc_rule(np.add), lambda i, o, g: [g, g], symbol="+", precedence=5,
+_def("add", 2, np.add, ufunc_rule(np.add), _add_grad, symbol="+", precedence=5,
      commutative=True, associative=True)
-_def("sub", 2, np.subtract, ufunc_rule(np.subtract), lambda i, o, g: [g, -g], symbol="-",
-     precedence=5)
-_def("mul", 2, np.multiply, ufunc_rule(np.multiply),
-     lambda i, o, g: [g * i[1], g * i[0]], symbol="*", precedence=6, commutative=True,
-     associative=True)
-_def("true_div", 2, np.true_divide, ufunc_rule(np.true_divide),
-     lambda i, o, g: [g / i[1], -g * o / i[1]], symbol="/", precedence=6)
+_def("sub", 2, np.subtract, ufunc_rule(np.subtract), _sub_grad, symbol="-", precedence=5)
+_def("mul", 2, np.multiply, ufunc_rule(np.multiply), _mul_grad, symbol="*", precedence=6,
+     commutative=True, associative=True)
+_def("true_div", 2, np.true_divide, _TRUE_DIV_RULE, _true_div_grad, symbol="/", precedence=6)
 _def("int_div", 2, np.floor_divide, ufunc_rule(np.floor_divide), _zero_grads, symbol="//",
      precedence=6)
 _def("mod", 2, np.mod, ufunc_rule(np.mod), _mod_grad, symbol="%", precedence=6)
 _def("pow", 2, np.power, ufunc_rule(np.power), _pow_grad, symbol="**", precedence=8)
 _def("maximum", 2, np.maximum, ufunc_rule(np.maximum), _max_grad, commutative=True)
 _def("minimum", 2, np.minimum, ufunc_rule(np.minimum), _min_grad, commutative=True)
-_def("arctan2", 2, np.arctan2, ufunc_rule(np.arctan2),
-     lambda i, o, g: [g * i[1] / (i[0] ** 2 + i[1] ** 2), -g * i[0] / (i[0] ** 2 + i[1] ** 2)])
+_def("arctan2", 2, np.arctan2, ufunc_rule(np.arctan2), _arctan2_grad)
 
 # -- unary arithmetic --------------------------------------------------------------------------
-_def("neg", 1, np.negative, ufunc_rule(np.negative), lambda i, o, g: [-g], symbol="-",
-     precedence=7)
-_def("abs", 1, np.absolute, ufunc_rule(np.absolute), lambda i, o, g: [g * _m().sign(i[0])])
+_def("neg", 1, np.negative, ufunc_rule(np.negative), _neg_grad, symbol="-", precedence=7)
+_def("abs", 1, np.absolute, ufunc_rule(np.absolute), _abs_grad)
 _def("sign", 1, np.sign, ufunc_rule(np.sign), _zero_grads)
-_def("sqr", 1, np.square, ufunc_rule(np.square), lambda i, o, g: [g * 2 * i[0]])
-_def("sqrt", 1, np.sqrt, ufunc_rule(np.sqrt), lambda i, o, g: [g * 0.5 / o])
-_def("reciprocal", 1, lambda x: np.true_divide(1, x),
-     lambda a: ufunc_rule(np.true_divide)(a, a),
-     lambda i, o, g: [-g * o * o])
-_def("exp", 1, np.exp, ufunc_rule(np.exp), lambda i, o, g: [g * o])
-_def("exp2", 1, np.exp2, ufunc_rule(np.exp2), lambda i, o, g: [g * o * _LN2])
-_def("expm1", 1, np.expm1, ufunc_rule(np.expm1), lambda i, o, g: [g * (o + 1)])
-_def("log", 1, np.log, ufunc_rule(np.log), lambda i, o, g: [g / i[0]])
-_def("log2", 1, np.log2, ufunc_rule(np.log2), lambda i, o, g: [g / (i[0] * _LN2)])
-_def("log10", 1, np.log10, ufunc_rule(np.log10), lambda i, o, g: [g / (i[0] * _LN10)])
-_def("log1p", 1, np.log1p, ufunc_rule(np.log1p), lambda i, o, g: [g / (i[0] + 1)])
-_def("sin", 1, np.sin, ufunc_rule(np.sin), lambda i, o, g: [g * _m().cos(i[0])])
-_def("cos", 1, np.cos, ufunc_rule(np.cos), lambda i, o, g: [-g * _m().sin(i[0])])
-_def("tan", 1, np.tan, ufunc_rule(np.tan), lambda i, o, g: [g * (1 + o * o)])
-_def("arcsin", 1, np.arcsin, ufunc_rule(np.arcsin),
-     lambda i, o, g: [g / _m().sqrt(1 - i[0] * i[0])])
-_def("arccos", 1, np.arccos, ufunc_rule(np.arccos),
-     lambda i, o, g: [-g / _m().sqrt(1 - i[0] * i[0])])
-_def("arctan", 1, np.arctan, ufunc_rule(np.arctan), lambda i, o, g: [g / (1 + i[0] * i[0])])
-_def("sinh", 1, np.sinh, ufunc_rule(np.sinh), lambda i, o, g: [g * _m().cosh(i[0])])
-_def("cosh", 1, np.cosh, ufunc_rule(np.cosh), lambda i, o, g: [g * _m().sinh(i[0])])
-_def("tanh", 1, np.tanh, ufunc_rule(np.tanh), lambda i, o, g: [g * (1 - o * o)])
+_def("sqr", 1, np.square, ufunc_rule(np.square), _sqr_grad)
+_def("sqrt", 1, np.sqrt, ufunc_rule(np.sqrt), _sqrt_grad)
+_def("reciprocal", 1, _reciprocal_impl, _reciprocal_rule, _reciprocal_grad)
+_def("exp", 1, np.exp, ufunc_rule(np.exp), _exp_grad)
+_def("exp2", 1, np.exp2, ufunc_rule(np.exp2), _exp2_grad)
+_def("expm1", 1, np.expm1, ufunc_rule(np.expm1), _expm1_grad)
+_def("log", 1, np.log, ufunc_rule(np.log), _log_grad)
+_def("log2", 1, np.log2, ufunc_rule(np.log2), _log2_grad)
+_def("log10", 1, np.log10, ufunc_rule(np.log10), _log10_grad)
+_def("log1p", 1, np.log1p, ufunc_rule(np.log1p), _log1p_grad)
+_def("sin", 1, np.sin, ufunc_rule(np.sin), _sin_grad)
+_def("cos", 1, np.cos, ufunc_rule(np.cos), _cos_grad)
+_def("tan", 1, np.tan, ufunc_rule(np.tan), _tan_grad)
+_def("arcsin", 1, np.arcsin, ufunc_rule(np.arcsin), _arcsin_grad)
+_def("arccos", 1, np.arccos, ufunc_rule(np.arccos), _arccos_grad)
+_def("arctan", 1, np.arctan, ufunc_rule(np.arctan), _arctan_grad)
+_def("sinh", 1, np.sinh, ufunc_rule(np.sinh), _sinh_grad)
+_def("cosh", 1, np.cosh, ufunc_rule(np.cosh), _cosh_grad)
+_def("tanh", 1, np.tanh, ufunc_rule(np.tanh), _tanh_grad)
 _def("floor", 1, np.floor, ufunc_rule(np.floor), _zero_grads)
 _def("ceil", 1, np.ceil, ufunc_rule(np.ceil), _zero_grads)
 _def("round", 1, np.round, _upcast, _zero_grads)
 _def("trunc", 1, np.trunc, ufunc_rule(np.trunc), _zero_grads)
-_def("sigmoid", 1, lambda x: _sigmoid(x), real_rule(np.exp),
-     lambda i, o, g: [g * o * (1 - o)])
-_def("softplus", 1, lambda x: _softplus(x), real_rule(np.exp),
-     lambda i, o, g: [g * _m().sigmoid(i[0])])
+_def("sigmoid", 1, _sigmoid, real_rule(np.exp), _sigmoid_grad)
+_def("softplus", 1, _softplus, real_rule(np.exp), _softplus_grad)
 
 # -- comparisons and logic (no gradient) -------------------------------------------------------
 for _name, _uf, _sym in [("lt", np.less, "<"), ("gt", np.greater, ">"),
@@ -193,46 +369,78 @@ _def("isnan", 1, np.isnan, _bool_rule, _zero_grads)
 _def("isinf", 1, np.isinf, _bool_rule, _zero_grads)
 
 # -- selection and filling ---------------------------------------------------------------------
-_def("switch", 3, np.where, lambda c, a, b: _upcast(a, b), _switch_grad)
+_def("switch", 3, np.where, _switch_rule, _switch_grad)
 _def("clip", 3, _clip_impl, _upcast, _clip_grad)
-_def("second", 2, _second_impl, lambda a, b: b,
-     lambda i, o, g: [None, g])
-_def("zeros_like", 1, np.zeros_like, lambda a: a, _zero_grads)
-_def("ones_like", 1, np.ones_like, lambda a: a, _zero_grads)
-_def("identity", 1, np.array, lambda a: a, lambda i, o, g: [g])
+_def("second", 2, _second_impl, _second_rule, _second_grad)
+_def("zeros_like", 1, np.zeros_like, _same_rule, _zero_grads)
+_def("ones_like", 1, np.ones_like, _same_rule, _zero_grads)
+_def("identity", 1, np.array, _same_rule, _identity_grad)
 
 
-def _inexact(x) -> np.ndarray:
-    """x, with integers and bools converted to the float dtype the exp rule gives them, so
-    non-ufunc implementations compute in their output dtype (and -int8(-128) cannot wrap)."""
-    x = np.asarray(x)
-    if x.dtype.kind in "biu":
-        return x.astype(_EXP_RULE(x.dtype))
-    return x
+class _CastImpl:
+    """Convert an array to one dtype (a picklable object, not a closure)."""
+
+    __slots__ = ("dtype",)
+
+    def __init__(self, dtype: np.dtype):
+        self.dtype = dtype
+
+    def __call__(self, x) -> np.ndarray:
+        return np.asarray(x).astype(self.dtype)
+
+    def __reduce__(self):
+        return type(self), (self.dtype,)
 
 
-def _sigmoid(x):
-    # exp(-softplus(-x)): logaddexp never overflows, so neither does this
-    return np.exp(-np.logaddexp(0, np.negative(_inexact(x))))
+class _CastRule:
+    """The dtype rule of a cast: always the target dtype."""
+
+    __slots__ = ("dtype",)
+
+    def __init__(self, dtype: str):
+        self.dtype = dtype
+
+    def __call__(self, a) -> str:
+        return self.dtype
+
+    def __reduce__(self):
+        return type(self), (self.dtype,)
 
 
-def _softplus(x):
-    return np.logaddexp(0, _inexact(x))
+def _cast_grad(inputs, out, gz):
+    x = inputs[0]
+    return [_m().cast(gz, x.dtype) if x.dtype.startswith(("float", "complex")) else None]
 
 
 def cast_op(dtype: str) -> ScalarOp:
     """The scalar op converting to `dtype` (one per target dtype, so ops compare equal)."""
     name = f"cast_{dtype}"
     if name not in SCALAR_OPS:
-        np_dtype = np.dtype(dtype)
-
-        def grad(inputs, out, gz, _dtype=dtype):
-            x = inputs[0]
-            return [_m().cast(gz, x.dtype) if x.dtype.startswith(("float", "complex"))
-                    else None]
-
-        def impl(x, _dt=np_dtype):
-            return np.asarray(x).astype(_dt)
-
-        _def(name, 1, impl, lambda a, _d=dtype: _d, grad)
+        _def(name, 1, _CastImpl(np.dtype(dtype)), _CastRule(dtype), _cast_grad)
     return SCALAR_OPS[name]
+
+
+def builtin_scalar_op(name: str) -> ScalarOp:
+    """The built-in scalar op `name` of this process's table (how a pickled one is loaded)."""
+    op = SCALAR_OPS.get(name)
+    if op is None:
+        raise ValueError(f"no built-in scalar op is named {name!r}")
+    return op
+
+
+def reduce_scalar_op(op: ScalarOp) -> tuple:
+    """How `op` pickles: a built-in op (casts included) as a lookup into this module's table,
+    so a loaded graph uses the loading process's own op; any other op by its fields, which
+    must then be module-level callables or picklable objects."""
+    if SCALAR_OPS.get(op.name) is op:
+        if isinstance(op.dtype_rule, _CastRule):
+            return cast_op, (op.dtype_rule.dtype,)
+        return builtin_scalar_op, (op.name,)
+    return _scalar_op_from_fields, ({f: getattr(op, f) for f in ScalarOp.__slots__},)
+
+
+def _scalar_op_from_fields(fields: dict) -> ScalarOp:
+    op = object.__new__(ScalarOp)
+    for k, v in fields.items():
+        setattr(op, k, v)
+    return op

@@ -70,6 +70,10 @@ class TensorType:
     def __hash__(self) -> int:
         return hash((self.dtype, self.shape))
 
+    def __reduce__(self):
+        # explicit, so that every pickle protocol (0 and 1 included) handles the slots
+        return type(self), (self.dtype, self.shape)
+
     def __str__(self) -> str:
         return f"TensorType({self.dtype}, shape={format_shape(self.shape)})"
 
