@@ -1,16 +1,20 @@
 """Careless and hostile call-time values for a compiled function's inputs (wrong dtype, lossy
 integers, wrong rank or static shape, strings, dates, records, None, NaN/inf, empty and
-non-contiguous arrays, Python lists), and the reference verdict on each: the array the input
-must become, or the fact that the call must be refused naming the input."""
+non-contiguous arrays, Python lists), the reference verdict on each (the array the input must
+become, or the fact that the call must be refused naming the input), and the check of one
+generated call against that verdict, for the conformance suite's `test_bad_call`."""
 
 from __future__ import annotations
 
+import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import hypothesis.extra.numpy as hnp
 import numpy as np
 from hypothesis import strategies as st
+
+import theanine.tensor as T
 
 NUMERIC = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
            "float16", "float32", "float64", "complex64", "complex128")
@@ -91,3 +95,73 @@ def expected_input(value, dtype: str, static: Sequence[int | None]) -> np.ndarra
         if not (a == b or (a != a and b != b)):
             raise Refused(f"{a!r} becomes {b!r} in {dtype}")
     return out
+
+
+def _scale():
+    counts, weights = T.bvector("counts"), T.dmatrix("weights")
+    return [counts, weights], weights * counts + 1, lambda c, w: w * c + 1
+
+
+def _image():
+    img = T.tensor("float32", shape=(3, None), name="img")
+    return [img], (img * 2).sum(axis=1), lambda i: (i * 2).sum(axis=1, dtype="float32")
+
+
+def _shift():
+    u, s = T.tensor("uint8", shape=(None,)), T.iscalar("shift")  # input 0 has no name
+    return [u, s], u + s, lambda a, b: a + b
+
+
+# graphs for bad calls: name -> () -> (inputs, output, NumPy reference of the output)
+BAD_CALL_GRAPHS: dict[str, Callable] = {"scale": _scale, "image": _image, "shift": _shift}
+
+
+def _label(k: int, v) -> str:
+    return f"input {k}" + (f" ({v.name!r})" if v.name else "")
+
+
+def _agrees(got: np.ndarray, want: np.ndarray) -> bool:
+    if got.dtype != want.dtype or got.shape != want.shape:
+        return False
+    if want.dtype.kind in "fc":
+        rtol = 1e-5 if want.dtype == np.float32 else 1e-12
+        return bool(np.allclose(got, want, rtol=rtol, atol=0, equal_nan=True))
+    return bool(np.array_equal(got, want))
+
+
+def check_bad_call(f: Callable, inputs: list, reference: Callable, data) -> None:
+    """Draw a value for each of `f`'s inputs and call it: the call must give NumPy's answer
+    for the exactly converted values, or raise TypeError/ValueError naming the first input at
+    fault (for a broadcast error, every input involved, and the line that built the node)."""
+    values, expected, refused, want = [], [], None, None
+    for k, v in enumerate(inputs):
+        value = data.draw(call_values(v.dtype, v.type.shape), label=_label(k, v))
+        values.append(value)
+        try:
+            expected.append(expected_input(value, v.dtype, v.type.shape))
+        except Refused as why:
+            refused = refused or (k, why)
+    if refused is None:
+        try:
+            with np.errstate(all="ignore"):
+                want = np.asarray(reference(*expected))
+        except ValueError:
+            want = None  # shapes NumPy cannot broadcast
+    try:
+        got = f(*values)
+    except (TypeError, ValueError) as e:
+        message = str(e)
+        if refused is not None:
+            k, why = refused
+            assert re.search(re.escape(_label(k, inputs[k])) + r"(?!\d)", message), \
+                f"refused {why}, but the error names another input:\n{message}"
+            return
+        assert want is None, f"refused values NumPy takes:\n{message}"
+        for k, v in enumerate(inputs):
+            if np.ndim(expected[k]):
+                assert _label(k, v) in message, f"broadcast error without {_label(k, v)}"
+        assert "The node was built at:\n  File " in message, "the error names no line"
+        return
+    assert refused is None, f"accepted {_label(refused[0], inputs[refused[0]])}: {refused[1]}"
+    assert want is not None, "answered where NumPy cannot broadcast"
+    assert _agrees(np.asarray(got), want), f"got {got!r}, NumPy gives {want!r}"
