@@ -4,6 +4,8 @@ round trip that wraps around; values that are not numbers are refused by kind.""
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 
 # NumPy dtype kinds that hold no numbers, with how messages describe them
@@ -11,6 +13,7 @@ NOT_NUMBERS = {"U": "strings", "S": "bytes", "V": "structured or void records",
                "M": "datetime64 values", "m": "timedelta64 values", "O": "Python objects"}
 
 
+@cache
 def may_lose(src: np.dtype, dst: np.dtype) -> bool:
     """True when some value of dtype `src` changes when converted to `dst` (NumPy's "safe"
     casts, except integers wider than the float's significand, e.g. int64 -> float64)."""

@@ -116,7 +116,7 @@ class TensorType:
         kind = not_numbers(arr)
         if kind is not None:
             raise TypeError(f"{name}: expected numbers of dtype {self.dtype}, got "
-                            f"{_described(value, arr)} holding {kind} (NumPy dtype {arr.dtype}); "
+                            f"{_described(value)} holding {kind} (NumPy dtype {arr.dtype}); "
                             "convert them to numbers yourself")
         if arr.ndim != self.ndim:
             raise TypeError(f"{name}: expected a {self.ndim}-d array ({self}), got a {arr.ndim}-d "
@@ -124,24 +124,26 @@ class TensorType:
         if not self.shape_matches(arr.shape):
             raise ValueError(f"{name}: expected shape {format_shape(self.shape)}, got {arr.shape}")
         if arr.dtype != self._np_dtype:
-            arr = self._convert(arr, name, allow_downcast, _described(value, arr))
+            arr = self._convert(arr, name, allow_downcast, value)
         return arr
 
-    def _convert(self, arr: np.ndarray, name: str, allow_downcast: bool, kind: str) -> np.ndarray:
+    def _convert(self, arr: np.ndarray, name: str, allow_downcast: bool, value) -> np.ndarray:
         if not allow_downcast:
             lost = lossy_values(arr, self._np_dtype)
             if lost is not None:
                 raise TypeError(
-                    f"{name}: expected dtype {self.dtype}, got {kind} of dtype {arr.dtype} {lost}"
-                    f", which would change when converted to {self.dtype}. Cast it yourself, or "
-                    "compile with allow_input_downcast=True.")
+                    f"{name}: expected dtype {self.dtype}, got {_described(value)} of dtype "
+                    f"{arr.dtype} {lost}, which would change when converted to {self.dtype}. "
+                    "Cast it yourself, or compile with allow_input_downcast=True.")
         if arr.dtype.kind == "c" and self._np_dtype.kind != "c":
-            arr = arr.real  # a downcast drops the imaginary part, as NumPy's cast does
+            arr = arr.real  # (a downcast drops the imaginary part, as NumPy's cast does)
+        if not allow_downcast:
+            return arr.astype(self._np_dtype)  # exact: no warnings to silence
         with np.errstate(all="ignore"):
             return arr.astype(self._np_dtype)
 
 
-def _described(value, arr: np.ndarray) -> str:
+def _described(value) -> str:
     """How a message names what the caller passed: `a list`, `an int`, `an ndarray`."""
     what = type(value).__name__
     return ("an " if what[:1].lower() in "aeiou" or what == "ndarray" else "a ") + what
