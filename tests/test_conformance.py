@@ -22,6 +22,7 @@ from theanine.testing.compare import (
 )
 from theanine.testing.strategies import Domain, arrays, broadcast_shapes, dtypes
 from theanine.testing.test_suite import (  # noqa: F401 (run here; the meta-test included)
+    test_bad_call,
     test_case,
     test_every_op_has_a_case,
     test_random_graph,

@@ -164,8 +164,8 @@ def test_softmax_lines_with_nan_and_infinities_match_the_reference(dtype, axis):
 def test_broadcast_error_names_the_operation_and_line():
     a, b = T.dvector("a"), T.dvector("b")
     f = c_function([a, b], a * b)
-    with pytest.raises(ValueError, match=r"(?s)broadcast together.*mul\(a \(shape \(3,\).*"
-                                         r"test_cpu_c.py.*a \* b"):
+    with pytest.raises(ValueError, match=r"(?s)broadcast together.*mul\(input 0 \('a'\) "
+                                         r"\(shape \(3,\).*test_cpu_c.py.*a \* b"):
         f(np.ones(3), np.ones(4))
 
 

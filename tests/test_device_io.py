@@ -126,6 +126,11 @@ def test_device_inputs_are_checked_like_host_inputs(rt):
     h = th.function([s], s.sum(), backend="opencl")
     with pytest.raises(ValueError, match=r"expected shape \(2, \?\), got \(3, 3\)"):
         h(_to_device(rt, np.ones((3, 3))))
+    # int64 holds integers float64 cannot represent (above 2**53): refused unless allowed
+    big = _to_device(rt, np.array([[2 ** 53 + 1] * 3] * 2, dtype=np.int64))
+    with pytest.raises(TypeError, match=r"expected dtype float64, got a Array of dtype int64 "
+                                        "in device memory, which may lose values"):
+        h(big)
 
 
 def test_arrays_of_another_context_are_refused(rt):

@@ -8,6 +8,7 @@ import pytest
 
 import theanine as th
 import theanine.tensor as T
+from theanine.backend import backends
 from theanine.graph.basic import Apply, Op
 
 # -- conversion of call-time values ---------------------------------------------------------
@@ -167,9 +168,9 @@ def test_runtime_error_names_the_node_and_the_users_line():
     expr = (x + y) * 2  # the line the error must show
     f = th.function([x, y], expr, backend="numpy")  # bare NumPy errors, located by function()
     with pytest.raises(ValueError, match=r"(?s)broadcast.*Apply node that caused the error: "
-                                         r"add\(x \(shape \(3,\), dtype float64\), y \(shape "
-                                         r"\(4,\).*test_function_semantics.py.*"
-                                         r"expr = \(x \+ y\) \* 2"):
+                                         r"add\(input 0 \('x'\) \(shape \(3,\), dtype float64\), "
+                                         r"input 1 \('y'\) \(shape \(4,\).*"
+                                         r"test_function_semantics.py.*expr = \(x \+ y\) \* 2"):
         f(np.ones(3), np.ones(4))
     np.testing.assert_array_equal(f(np.ones(3), np.ones(3)), [4.0, 4.0, 4.0])
     g = th.function([x, y], expr)  # the default backend: located by it or by function()
@@ -177,6 +178,43 @@ def test_runtime_error_names_the_node_and_the_users_line():
         g(np.ones(3), np.ones(4))
     message = str(info.value)
     assert "expr = (x + y) * 2" in message and message.lower().count("built at:") == 1
+
+
+@pytest.mark.parametrize("backend", ["numpy", "c", "opencl"])
+def test_broadcast_errors_name_the_users_inputs_and_shapes(backend):
+    ok, why = backends()[backend].available()
+    if not ok:
+        pytest.skip(f"backend {backend!r} is not available: {why}")
+    a, b = T.dmatrix("a"), T.dvector()  # b has no name: it is input 1
+    w = th.shared(np.ones(3), name="w")
+    expr = T.exp(a * b) + w  # the failing line
+    f = th.function([a, b], expr, backend=backend)
+    with pytest.raises(ValueError) as info:
+        f(np.ones((2, 3)), np.ones(4))
+    message = str(info.value)
+    assert "Inputs involved: input 0 ('a') with shape (2, 3), input 1 with shape (4,)\n" \
+        in message
+    assert "a value computed from input 1 (shape (1, 4)" in message
+    assert "expr = T.exp(a * b) + w  # the failing line" in message
+    for internal in (".0 (shape", "DimShuffle", "step", "TensorType"):
+        assert internal not in message
+    with pytest.raises(ValueError, match=r"(?s)add\(a value computed from input 0 \('a'\) and "
+                                         r"input 1 \(shape \(2, 4\), dtype float64\), a value "
+                                         r"computed from shared variable 'w' \(shape \(1, 3\).*"
+                                         r"Inputs involved: input 0 \('a'\) with shape \(2, 4\), "
+                                         r"input 1 with shape \(4,\), shared variable 'w' with "
+                                         r"shape \(3,\)\n"):
+        f(np.ones((2, 4)), np.ones(4))  # a * b works; adding w fails
+
+
+def test_a_backend_error_the_reference_does_not_repeat_names_the_call_inputs():
+    x = T.dvector("x")
+    f = th.function([x, T.dscalar()], x * 2, backend="numpy", on_unused_input="ignore")
+    backend_error = ValueError("shapes ((3,),) cannot be broadcast together (step 1)")
+    located = f._locate_error(backend_error, (np.ones(3), np.array(1.0)))
+    assert str(located) == ("shapes ((3,),) cannot be broadcast together (step 1)\n"
+                            "The call's inputs: input 0 ('x') with shape (3,), input 1 with "
+                            "shape ()")
 
 
 def test_input_errors_and_located_errors_are_not_wrapped_again():

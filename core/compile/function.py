@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from theanine.backend import Backend, get_backend
+from theanine.compile.errors import input_labels, located_error, unlocated_error
 from theanine.compile.io import In
 from theanine.compile.mode import Mode, get_mode
 from theanine.compile.shared import SharedVariable
@@ -290,22 +291,26 @@ class Function:
         return "(" + ", ".join(i.name or f"<unnamed {k}>" for k, i in enumerate(self.inputs)) + ")"
 
     def _locate_error(self, exc: Exception, values: tuple) -> Exception | None:
-        """The error the NumPy reference raises for these values, with the node that failed and
-        the user's line that built it, found by re-running the graph node by node; so every
-        backend reports a bad call the same way. None when `exc` already says where it comes
-        from or the reference does not fail (then the backend's own error stands)."""
+        """The error the NumPy reference raises for these values, with the node that failed,
+        the inputs involved and the user's line that built it, found by re-running the graph
+        node by node; so every backend reports a bad call the same way. When the reference
+        does not fail, the backend's own error with the call's input shapes. None when `exc`
+        already says where it comes from."""
         if "built at:" in str(exc).lower():
             return None
         values = [_to_host(v) if not isinstance(v, np.ndarray) else v for v in values]
         env = dict(zip(self.fgraph.inputs, values))
+        labels = input_labels(self.fgraph.inputs, len(self.inputs),
+                              [i.name for i in self.inputs])
         for node in self.fgraph.nodes:
             args = [v.data if isinstance(v, Constant) else env[v] for v in node.inputs]
             try:
                 outs = node.op.perform(node, args)
             except Exception as reference_error:
-                return _node_exception(reference_error, node, args)
+                return located_error(reference_error, node, args, labels, env) or \
+                    unlocated_error(exc, labels, env)
             env.update(zip(node.outputs, outs))
-        return None
+        return unlocated_error(exc, labels, env)
 
     def __call__(self, *args, **kwargs):
         if kwargs or len(args) != len(self.inputs):
@@ -326,20 +331,6 @@ class Function:
 def _to_host(value) -> np.ndarray:
     """A host array the caller owns: device arrays are copied down, host arrays copied."""
     return np.array(value) if isinstance(value, np.ndarray) else value.get()
-
-
-def _node_exception(exc: Exception, node, args: list) -> Exception | None:
-    """`exc` re-made with the failing node, its inputs' shapes and dtypes and the user's line
-    appended to its message (None if the exception type cannot be rebuilt from a message)."""
-    described = ", ".join(f"{v} (shape {np.shape(a)}, dtype {np.asarray(a).dtype})"
-                          for v, a in zip(node.inputs, args))
-    msg = (f"{exc}\nApply node that caused the error: {node.op}({described})\n"
-           f"The node was built at:\n{format_trace(node.trace)}")
-    try:
-        new = type(exc)(msg)
-    except Exception:
-        return None
-    return new if str(new) == msg else None
 
 
 def function(inputs: Sequence, outputs=None, mode=None, updates=None, givens=None,

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from theanine.gpu.array import DeviceArray
+from theanine.tensor.convert import may_lose
 from theanine.tensor.type import TensorType, format_shape
 
 
@@ -36,7 +37,7 @@ def check_device_input(runtime: Any, t: TensorType, arr: DeviceArray, name: str,
     """`arr` as a value of `t`: rank and static shape must match; a dtype that converts
     without loss is cast on the device, a lossy one only with `allow_downcast` (the values of a
     device array are not inspected, so unlike host values a lossy dtype is refused without it
-    even when the values would survive)."""
+    even when the values would survive; int64 into float64 is lossy above 2**53)."""
     if arr.ndim != t.ndim:
         raise TypeError(f"{name}: expected a {t.ndim}-d array ({t}), got a {arr.ndim}-d {kind} "
                         f"with shape {arr.shape}")
@@ -47,7 +48,7 @@ def check_device_input(runtime: Any, t: TensorType, arr: DeviceArray, name: str,
     if arr.dtype.name not in runtime.dtypes:
         raise TypeError(f"{name}: expected dtype {t.dtype}, got a {kind} of dtype {arr.dtype}, "
                         f"which device {runtime.device_name} cannot convert; cast it first")
-    if not (np.can_cast(arr.dtype, t.numpy_dtype, "safe") or allow_downcast):
+    if may_lose(arr.dtype, t.numpy_dtype) and not allow_downcast:
         raise TypeError(f"{name}: expected dtype {t.dtype}, got a {kind} of dtype {arr.dtype} "
                         f"in device memory, which may lose values when converted to {t.dtype}. "
                         "Cast it yourself, or compile with allow_input_downcast=True.")

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from theanine.config import config
+from theanine.tensor.convert import lossy_values, not_numbers
 
 DTYPES = (
     "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
@@ -116,34 +117,40 @@ class TensorType:
         except Exception as e:
             raise TypeError(f"{name}: expected an array-like of {self}, got "
                             f"{type(value).__name__} ({e})") from None
-        if arr.dtype == object:
-            raise TypeError(f"{name}: expected numeric data of dtype {self.dtype}, got "
-                            f"{type(value).__name__} that NumPy can only hold as objects")
+        kind = not_numbers(arr)
+        if kind is not None:
+            raise TypeError(f"{name}: expected numbers of dtype {self.dtype}, got "
+                            f"{_described(value)} holding {kind} (NumPy dtype {arr.dtype}); "
+                            "convert them to numbers yourself")
         if arr.ndim != self.ndim:
             raise TypeError(f"{name}: expected a {self.ndim}-d array ({self}), got a {arr.ndim}-d "
                             f"{type(value).__name__} with shape {arr.shape}")
         if not self.shape_matches(arr.shape):
             raise ValueError(f"{name}: expected shape {format_shape(self.shape)}, got {arr.shape}")
         if arr.dtype != self._np_dtype:
-            arr = self._convert(arr, name, allow_downcast, type(value).__name__)
+            arr = self._convert(arr, name, allow_downcast, value)
         return arr
 
-    def _convert(self, arr: np.ndarray, name: str, allow_downcast: bool, kind: str) -> np.ndarray:
-        if np.can_cast(arr.dtype, self._np_dtype, "safe") or allow_downcast:
-            return arr.astype(self._np_dtype)
+    def _convert(self, arr: np.ndarray, name: str, allow_downcast: bool, value) -> np.ndarray:
+        if not allow_downcast:
+            lost = lossy_values(arr, self._np_dtype)
+            if lost is not None:
+                raise TypeError(
+                    f"{name}: expected dtype {self.dtype}, got {_described(value)} of dtype "
+                    f"{arr.dtype} {lost}, which would change when converted to {self.dtype}. "
+                    "Cast it yourself, or compile with allow_input_downcast=True.")
+        if arr.dtype.kind == "c" and self._np_dtype.kind != "c":
+            arr = arr.real  # (a downcast drops the imaginary part, as NumPy's cast does)
+        if not allow_downcast:
+            return arr.astype(self._np_dtype)  # exact: no warnings to silence
         with np.errstate(all="ignore"):
-            converted = arr.astype(self._np_dtype)
-        back = converted.astype(arr.dtype)
-        same = back == arr
-        if arr.dtype.kind in "fc" and self._np_dtype.kind in "fc":
-            same |= np.isnan(arr) & np.isnan(back)  # NaN survives only into a float dtype
-        if bool(np.all(same)):
-            return converted
-        raise TypeError(
-            f"{name}: expected dtype {self.dtype}, got a {kind} of dtype {arr.dtype} whose values "
-            f"change when converted to {self.dtype}. Cast it yourself, or compile with "
-            f"allow_input_downcast=True."
-        )
+            return arr.astype(self._np_dtype)
+
+
+def _described(value) -> str:
+    """How a message names what the caller passed: `a list`, `an int`, `an ndarray`."""
+    what = type(value).__name__
+    return ("an " if what[:1].lower() in "aeiou" or what == "ndarray" else "a ") + what
 
 
 def format_shape(shape: Sequence) -> str:

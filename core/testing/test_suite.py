@@ -4,6 +4,9 @@ against the NumPy reference.
 
     pytest --pyargs theanine.testing --theanine-backend c
 
+and careless calls (bad dtypes, shapes, strings, NaN, ...) of compiled functions, which must be
+answered as NumPy does or refused naming the input.
+
 A project's own tests can import these test functions into a test module (with
 `pytest_plugins = ["theanine.testing.pytest_plugin"]` there).
 """
@@ -15,7 +18,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from theanine import function
 from theanine.testing import meta
+from theanine.testing.bad_inputs import BAD_CALL_GRAPHS, check_bad_call
 from theanine.testing.compare import PreparedComparison, Unsupported, mismatch
 from theanine.testing.strategies import FLOATS, expression_graphs
 
@@ -70,6 +75,25 @@ def test_random_graph(conformance_backend: str, conformance_dtype: str, data) ->
         problem = mismatch(e, np.asarray(r), graph.outputs[k].dtype, scaled=True)
         assert problem is None, f"reference backend vs NumPy on {graph.text}: {problem}"
     prepared.check(graph.values, np.random.default_rng(data.draw(_SEEDS, label="seed")))
+
+
+_bad_call_functions: dict = {}
+
+
+@pytest.mark.parametrize("bad_call_graph", sorted(BAD_CALL_GRAPHS))
+@settings(**SUITE_SETTINGS)
+@given(data=st.data())
+def test_bad_call(conformance_backend: str, bad_call_graph: str, data) -> None:
+    """A generated careless call (wrong or lossy dtype, rank, static shape, strings, dates,
+    None, NaN/inf, empty, non-contiguous, lists): NumPy's answer, or an error naming the input;
+    never a crash, a wrap-around or a wrong answer. Each graph is compiled once per backend."""
+    key = (conformance_backend, bad_call_graph)
+    if key not in _bad_call_functions:
+        inputs, output, reference = BAD_CALL_GRAPHS[bad_call_graph]()
+        _bad_call_functions[key] = (function(inputs, output, backend=conformance_backend),
+                                    inputs, reference)
+    f, inputs, reference = _bad_call_functions[key]
+    check_bad_call(f, inputs, reference, data)
 
 
 def test_every_op_has_a_case() -> None:
