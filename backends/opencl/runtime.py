@@ -4,6 +4,7 @@ the on-disk binary cache, and launches of kernel objects built once per program.
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -168,6 +169,7 @@ class OpenCLRuntime(Runtime):
         # own kernel cache instead.
         self.binary_cache = not is_cpu
         self._built: dict[str, Any] = {}  # kernel name (a hash of its text) -> cl.Kernel
+        self._launch_lock = threading.Lock()
         self.options = []
         if dev.single_fp_config & cl.device_fp_config.CORRECTLY_ROUNDED_DIVIDE_SQRT:
             self.options.append("-cl-fp32-correctly-rounded-divide-sqrt")
@@ -250,8 +252,11 @@ class OpenCLRuntime(Runtime):
 
     # -- launcher ----------------------------------------------------------------------------
     def launch(self, kernel, global_size: tuple, local_size: tuple, args: list) -> None:
-        kernel.set_args(*args)
-        self.cl.enqueue_nd_range_kernel(self.queue, kernel, global_size, local_size)
+        """Set the arguments and enqueue as one step: kernel objects are shared by every thread
+        (and by every program using the kernel), and OpenCL takes arguments at enqueue time."""
+        with self._launch_lock:
+            kernel.set_args(*args)
+            self.cl.enqueue_nd_range_kernel(self.queue, kernel, global_size, local_size)
 
     def synchronize(self) -> None:
         self.queue.finish()
