@@ -160,6 +160,7 @@ class OpenCLRuntime(Runtime):
         if not self.fp64:
             self.dtypes = self.dtypes - {"float64"}
         self.device_name = f"{dev.name.strip()} ({dev.platform.name.strip()})"
+        self.max_alloc = dev.max_mem_alloc_size
         self.ctx = cl.Context([dev])
         self.queue = cl.CommandQueue(self.ctx)
         self.pool = cl_tools.MemoryPool(cl_tools.ImmediateAllocator(self.queue))
