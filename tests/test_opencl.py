@@ -258,3 +258,21 @@ def test_output_larger_than_the_device_allocates_fails_before_uploads(ocl, monke
     assert uploads == []
     np.testing.assert_array_equal(f(np.ones(2**18, np.float32), np.ones(1, np.float32)),
                                   np.ones(2**18, np.float32))
+
+
+def test_kernels_kept_for_later_programs_are_bounded(ocl, monkeypatch):
+    """A CPU device keeps the most recently used kernels for later programs, no more than
+    KEPT_KERNELS; a function keeps working after its kernels leave that cache."""
+    from theanine.backends.opencl import runtime as ocl_runtime
+
+    rt = ocl.runtime()
+    if rt.binary_cache:
+        pytest.skip("GPU drivers build whole programs from the disk cache")
+    monkeypatch.setattr(ocl_runtime, "KEPT_KERNELS", 2)
+    monkeypatch.setattr(rt, "_built", type(rt._built)())
+    x = T.vector("x")
+    fs = [th.function([x], op(x) * 2, backend="opencl") for op in (T.tanh, T.arctan, T.cosh)]
+    assert len(rt._built) == 2
+    v = np.linspace(-1, 1, 5)
+    for f, ref in zip(fs, (np.tanh, np.arctan, np.cosh)):
+        np.testing.assert_allclose(f(v), ref(v) * 2)
