@@ -70,7 +70,7 @@ def test_concurrent_calls_lose_no_update(backend, switch_often):
 def test_functions_sharing_variables_interleave_exactly(backend, switch_often):
     """Two functions update the same two variables, naming them in opposite orders (the locks
     are taken in one global order: no deadlock); a third thread reads and writes one of them
-    through get_value/set_value, which wait for calls in progress."""
+    through get_value/set_value under its lock, which waits for calls in progress."""
     _available(backend)
     a = th.shared(np.zeros(2), name="a")
     b = th.shared(np.float64(0.0), name="b")
@@ -85,7 +85,8 @@ def test_functions_sharing_variables_interleave_exactly(backend, switch_often):
     def reader():
         for _ in range(n):
             seen.append(float(b.get_value()))
-            a.set_value(a.get_value())  # a value read and written back loses nothing
+            with a.lock:  # a read and a write back as one step, as the README says
+                a.set_value(a.get_value())
 
     workers = [lambda: [f(1.0) for _ in range(n)], lambda: [g() for _ in range(n)],
                lambda: [h() for _ in range(n)]] * (THREADS // 4) + [reader] * (THREADS // 4)
@@ -94,6 +95,21 @@ def test_functions_sharing_variables_interleave_exactly(backend, switch_often):
     np.testing.assert_array_equal(a.get_value(), [3.0 * k] * 2)
     assert b.get_value() == 3.0 * k
     assert seen == sorted(seen) and all(v <= 3.0 * k for v in seen)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "c"])
+def test_a_function_of_many_shared_variables_is_atomic(backend, switch_often):
+    """More shared variables than one `with` statement can hold (Python nests 20 blocks)."""
+    _available(backend)
+    ws = [th.shared(np.float64(0.0), name=f"w{k}") for k in range(30)]
+    step = th.function([], [], updates=[(w, w + 1.0) for w in ws], backend=backend)
+    odd = th.function([], [], updates=[(w, w + 2.0) for w in reversed(ws[1::2])],
+                      backend=backend)
+    n = 200
+    _run_threads([lambda: [step() for _ in range(n)], lambda: [odd() for _ in range(n)]]
+                 * (THREADS // 2))
+    expected = [THREADS // 2 * n * (1 + 2 * (k % 2)) for k in range(30)]
+    assert [float(w.get_value()) for w in ws] == expected
 
 
 def test_opencl_launches_keep_each_calls_arguments(switch_often):

@@ -17,11 +17,13 @@ import numpy as np
 from theanine.backend import Backend, get_backend
 from theanine.compile.io import In
 from theanine.compile.mode import Mode, get_mode
-from theanine.compile.shared import SharedVariable
+from theanine.compile.shared import LockSet, SharedVariable
 from theanine.graph.basic import Constant, Variable, format_trace, user_trace
 from theanine.graph.fgraph import FunctionGraph
 from theanine.graph.traversal import buffer_root, clone_graph, graph_inputs
 from theanine.tensor.basic import as_tensor_variable
+
+MAX_WITH_LOCKS = 8  # more shared variables than this are locked through one LockSet
 
 
 class UnusedInputError(ValueError):
@@ -211,11 +213,14 @@ class Function:
             env[f"s{j}"] = s
             args.append(f"s{j}.device_value(rt)" if device else f"s{j}.container_value")
         # The run and the storing of updates hold the locks of every shared variable read or
-        # updated, taken in creation order (so two functions never wait on each other).
+        # updated, taken in creation order (one global order: functions never deadlock).
         locked = sorted({*self.shared, *self._update_targets}, key=lambda v: v.lock_order)
-        env.update({f"lk{j}": v.lock for j, v in enumerate(locked)})
         ind = "        " if locked else "    "
-        if locked:
+        if len(locked) > MAX_WITH_LOCKS:  # Python nests at most 20 blocks in one function
+            env["lkall"] = LockSet([v.lock for v in locked])
+            body.append("    with lkall:")
+        elif locked:
+            env.update({f"lk{j}": v.lock for j, v in enumerate(locked)})
             body.append(f"    with {', '.join(f'lk{j}' for j in range(len(locked)))}:")
         body.append(f"{ind}try:\n{ind}    r = run({', '.join(args)})\n"
                     f"{ind}except Exception as e:\n"

@@ -131,6 +131,30 @@ class SharedVariable(TensorVariable):
         return self.name if self.name is not None else f"<{self.type}>"
 
 
+class LockSet:
+    """Several locks as one context manager: taken in the given order, released in reverse."""
+
+    __slots__ = ("locks",)
+
+    def __init__(self, locks: list):
+        self.locks = tuple(locks)
+
+    def __enter__(self) -> None:
+        taken = []
+        try:
+            for lock in self.locks:
+                lock.acquire()
+                taken.append(lock)
+        except BaseException:  # interrupted while waiting: give back what was taken
+            for lock in reversed(taken):
+                lock.release()
+            raise
+
+    def __exit__(self, *exc) -> None:
+        for lock in reversed(self.locks):
+            lock.release()
+
+
 def shared(value, name: str | None = None, strict: bool = False,
            allow_downcast: bool | None = None, borrow: bool = False,
            broadcastable=None, shape=None) -> SharedVariable:
