@@ -2,6 +2,7 @@
 on every backend), functions sharing variables never deadlock, and OpenCL launches of kernels
 that threads share keep each call's own arguments."""
 
+import pickle
 import sys
 import threading
 
@@ -129,3 +130,13 @@ def test_opencl_launches_keep_each_calls_arguments(switch_often):
 
     _run_threads([lambda i=i: caller(i) for i in range(THREADS)])
     assert wrong == []
+
+
+def test_a_pickled_shared_variable_gets_a_lock_of_its_own():
+    w = th.shared(np.arange(3.0), name="w")
+    loaded = pickle.loads(pickle.dumps(w))
+    np.testing.assert_array_equal(loaded.get_value(), np.arange(3.0))
+    assert loaded.lock is not w.lock and loaded.lock_order != w.lock_order
+    with loaded.lock:  # reentrant: a holder may still read and write the value
+        loaded.set_value(loaded.get_value() + 1)
+    np.testing.assert_array_equal(loaded.get_value(), np.arange(3.0) + 1)

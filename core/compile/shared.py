@@ -122,6 +122,17 @@ class SharedVariable(TensorVariable):
         v.tag["shared"] = self
         return v
 
+    def __getstate__(self) -> dict:
+        """Pickled without its lock; the copy loaded gets a lock of its own."""
+        state = self.__dict__.copy()
+        del state["lock"], state["lock_order"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.lock = threading.RLock()
+        self.lock_order = next(_creation)
+
     def __deepcopy__(self, memo):
         new = SharedVariable(self.type, copy.deepcopy(self.container_value, memo), self.name,
                              self.strict, self.allow_downcast)
