@@ -2,6 +2,7 @@
 multithreaded sizes, fusion into few kernels, reductions over every axis set, BLAS calls,
 availability without a compiler, and errors."""
 
+import gc
 import itertools
 import os
 import subprocess
@@ -215,3 +216,31 @@ def test_an_output_array_is_reused_only_after_the_caller_lets_it_go():
     assert third.__array_interface__["data"][0] == address  # reused, no new page faults
     np.testing.assert_allclose(third, np.exp(2.0) + 1)
     np.testing.assert_array_equal(kept, np.full(1000, 2.0))
+
+
+def _mapped_programs() -> set:
+    """The compiled programs (shared objects in the cache's cpu_c folder) this process maps."""
+    with open("/proc/self/maps") as maps:
+        return {line.split()[-1] for line in maps
+                if line.rstrip().endswith(".so") and f"{os.sep}cpu_c{os.sep}" in line}
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="reads /proc (Linux)")
+def test_a_dropped_function_unloads_its_shared_object():
+    """Each function's shared object is closed once the function is garbage, and stays loaded
+    while another function built from the same source still uses it."""
+    before = _mapped_programs()
+    x = T.vector("x")
+    exprs = [T.tanh(T.sin(T.tanh(x))), T.cos(T.tanh(T.cos(x))), T.sin(T.sin(T.tanh(x)))]
+    functions = [c_function([x], e) for e in exprs]
+    twin = c_function([x], exprs[0])
+    loaded = _mapped_programs() - before
+    assert len(loaded) == len(exprs)
+    del functions
+    gc.collect()
+    assert len(_mapped_programs() & loaded) == 1  # the twin's
+    v = np.linspace(-1, 1, 7)
+    np.testing.assert_allclose(twin(v), np.tanh(np.sin(np.tanh(v))))
+    del twin
+    gc.collect()
+    assert not _mapped_programs() & loaded

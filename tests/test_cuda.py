@@ -15,6 +15,7 @@ import os
 import re
 import struct
 import sys
+import threading
 import types
 import weakref
 from concurrent.futures import ThreadPoolExecutor
@@ -405,14 +406,21 @@ def _stand_in_pycuda(memory: np.ndarray, launches: list) -> dict[str, types.Modu
     over `memory` (device addresses are 4096 + index)."""
     base, top = 4096, [4096]
 
+    current = threading.local()  # CUDA's context stack is per thread
+
     def view(address, nbytes):
+        assert getattr(current, "stack", None), "no CUDA context is current in this thread"
         return memory[address - base:address - base + nbytes]
 
     class Context:
-        pop = synchronize = staticmethod(lambda: None)
+        synchronize = staticmethod(lambda: None)
+
+        @staticmethod
+        def pop():
+            current.stack.pop()
 
         def push(self):
-            pass
+            current.stack = getattr(current, "stack", []) + [self]
 
     class Device:
         count = staticmethod(lambda: 1)
@@ -511,6 +519,31 @@ def test_runtime_drives_pycuda_as_documented(monkeypatch):
 
 
 # -- unavailable is a state ----------------------------------------------------------------------
+def test_each_thread_makes_the_context_current(monkeypatch):
+    """CUDA's current context is per thread: a thread other than the one that made the runtime
+    pushes the context before its first transfer, and switching back needs no pop there."""
+    memory = np.zeros(1 << 16, np.uint8)
+    for name, module in _stand_in_pycuda(memory, []).items():
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.setattr(cuda_runtime_module._Current, "runtime", None)
+    rt = cuda_runtime_module.CUDARuntime("cuda")
+    host = np.arange(6.0)
+    results, errors = [], []
+
+    def other_thread():
+        try:
+            results.append(rt.to_host(rt.to_device(host)))
+        except AssertionError as e:
+            errors.append(str(e))
+
+    worker = threading.Thread(target=other_thread)
+    worker.start()
+    worker.join()
+    assert errors == [] and len(results) == 1
+    np.testing.assert_array_equal(results[0], host)
+    np.testing.assert_array_equal(rt.to_host(rt.to_device(host)), host)
+
+
 def test_device_names():
     assert [parse_device(s) for s in ("cuda", "gpu", "cuda:3", "gpu:1")] == [0, 0, 3, 1]
     with pytest.raises(ValueError, match="expected 'cuda' or 'cuda:N'"):

@@ -210,3 +210,69 @@ def test_seed_programs_run_on_opencl(ocl, seed):
     from examples_runner import check_seed_on_device
 
     check_seed_on_device(seed, "opencl")
+
+
+def _count_uploads(monkeypatch, rt) -> list:
+    sizes: list = []
+    upload = rt.upload_into
+
+    def counted(buffer, host):
+        sizes.append(host.nbytes)
+        upload(buffer, host)
+
+    monkeypatch.setattr(rt, "upload_into", counted)
+    return sizes
+
+
+def test_broadcast_inputs_upload_only_their_memory(ocl, monkeypatch):
+    """A broadcast view is uploaded as the memory it reads and used through its strides."""
+    rt = ocl.runtime()
+    x = T.vector("x", dtype="float32")
+    m = T.matrix("m", dtype="float32")
+    f = th.function([x], x * 2, backend="opencl")
+    g = th.function([m], (m + 1).sum(axis=0), backend="opencl")
+    uploads = _count_uploads(monkeypatch, rt)
+    one = np.broadcast_to(np.float32(1.5), (2**24,))
+    np.testing.assert_array_equal(f(one), np.full(2**24, 3.0, np.float32))
+    assert uploads == [4]
+    rows = np.broadcast_to(np.arange(3, dtype=np.float32)[::-1], (1000, 3))
+    cols = np.broadcast_to(np.arange(4, dtype=np.float32)[::-1, None], (4, 5)).T
+    for value in (rows, cols):
+        np.testing.assert_array_equal(g(value), (value + 1).sum(axis=0))
+    assert uploads == [4, 12, 16]
+
+
+def test_output_larger_than_the_device_allocates_fails_before_uploads(ocl, monkeypatch):
+    rt = ocl.runtime()
+    x = T.vector("x", dtype="float32")
+    y = T.vector("y", dtype="float32")
+    f = th.function([x, y], x * y, backend="opencl")
+    monkeypatch.setattr(rt, "max_alloc", 2**20)
+    uploads = _count_uploads(monkeypatch, rt)
+    with pytest.raises(MemoryError) as info:
+        f(np.ones(2**18 + 1, np.float32), np.ones(1, np.float32))
+    message = str(info.value)
+    assert "the output (x * y) has shape (262145,) and dtype float32: 1048580 bytes" in message
+    assert "1048576 bytes" in message and "max_mem_alloc_size" in message
+    assert "test_opencl.py" in message  # the line that built it
+    assert uploads == []
+    np.testing.assert_array_equal(f(np.ones(2**18, np.float32), np.ones(1, np.float32)),
+                                  np.ones(2**18, np.float32))
+
+
+def test_kernels_kept_for_later_programs_are_bounded(ocl, monkeypatch):
+    """A CPU device keeps the most recently used kernels for later programs, no more than
+    KEPT_KERNELS; a function keeps working after its kernels leave that cache."""
+    from theanine.backends.opencl import runtime as ocl_runtime
+
+    rt = ocl.runtime()
+    if rt.binary_cache:
+        pytest.skip("GPU drivers build whole programs from the disk cache")
+    monkeypatch.setattr(ocl_runtime, "KEPT_KERNELS", 2)
+    monkeypatch.setattr(rt, "_built", type(rt._built)())
+    x = T.vector("x")
+    fs = [th.function([x], op(x) * 2, backend="opencl") for op in (T.tanh, T.arctan, T.cosh)]
+    assert len(rt._built) == 2
+    v = np.linspace(-1, 1, 5)
+    for f, ref in zip(fs, (np.tanh, np.arctan, np.cosh)):
+        np.testing.assert_allclose(f(v), ref(v) * 2)

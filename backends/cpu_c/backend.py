@@ -3,8 +3,10 @@ rest through library calls, all driven by one compiled function per graph."""
 
 from __future__ import annotations
 
+import _ctypes
 import ctypes
 import os
+import weakref
 
 from theanine.backend import Backend
 from theanine.backends.cpu_c.blas import gemm_pointers
@@ -76,8 +78,16 @@ class CBackend(Backend):
         def run(*inputs):
             return entry(state, inputs)
 
+        _unload_when_dropped(run, lib)
         run.source = program.source
         run.steps = steps
         run.host_count = len(program.host_functions)
         return run
 
+
+def _unload_when_dropped(run, lib: ctypes.CDLL) -> None:
+    """Close `lib` (dlclose) once `run`, the only holder of its functions, is garbage. A call
+    in progress holds `run`, so no object is unloaded under a running call; the loader counts
+    the opens of one file, so an object other functions opened stays mapped for them. Not at
+    interpreter exit, where another thread may still be calling."""
+    weakref.finalize(run, _ctypes.dlclose, lib._handle).atexit = False

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import atexit
 import re
+import threading
 from typing import Any
 
 import numpy as np
@@ -71,11 +72,15 @@ def kernel_formats(source: str) -> dict[str, str]:
     return formats
 
 
-class _Current:
-    """The runtime whose context theanine last made current (it drives CUDA from one thread;
-    switching devices pops the previous runtime's context and pushes the next one's)."""
+class _CurrentPerThread(threading.local):
+    """The runtime whose context theanine last made current in this thread. CUDA's current
+    context is a per-thread state: each thread that calls a function pushes the context once;
+    switching devices pops the previous runtime's context and pushes the next one's."""
 
     runtime: CUDARuntime | None = None
+
+
+_Current = _CurrentPerThread()
 
 
 class CUDARuntime(Runtime):
@@ -168,6 +173,8 @@ class CUDARuntime(Runtime):
 
     # -- launcher ----------------------------------------------------------------------------
     def launch(self, kernel, global_size: tuple, local_size: tuple, args: list) -> None:
+        """A prepared call: the arguments travel with the launch (no state on the shared kernel
+        object), so threads launch the same kernel without a lock."""
         if _Current.runtime is not self:
             self.activate()
         pad = (1,) * (3 - len(local_size))
@@ -204,7 +211,8 @@ class CUDARuntime(Runtime):
 
 @atexit.register
 def _release() -> None:
-    """Pop the context pushed at first use, as pycuda expects of a clean exit."""
+    """Pop the context the main thread pushed at first use, as pycuda expects of a clean exit
+    (other threads' context stacks end with them)."""
     rt = _Current.runtime
     if rt is not None:
         rt.cuda.Context.pop()

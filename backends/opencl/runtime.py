@@ -4,6 +4,8 @@ the on-disk binary cache, and launches of kernel objects built once per program.
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,8 @@ from theanine.cache import cached_build
 from theanine.codegen.gpu import GpuRenderer
 from theanine.gpu.array import DeviceArray
 from theanine.gpu.runtime import Runtime
+
+KEPT_KERNELS = 64  # kernels a CPU device keeps for later programs (PoCL: about 0.5 MB each)
 
 
 def import_cl():
@@ -159,6 +163,7 @@ class OpenCLRuntime(Runtime):
         if not self.fp64:
             self.dtypes = self.dtypes - {"float64"}
         self.device_name = f"{dev.name.strip()} ({dev.platform.name.strip()})"
+        self.max_alloc = dev.max_mem_alloc_size
         self.ctx = cl.Context([dev])
         self.queue = cl.CommandQueue(self.ctx)
         self.pool = cl_tools.MemoryPool(cl_tools.ImmediateAllocator(self.queue))
@@ -167,7 +172,10 @@ class OpenCLRuntime(Runtime):
         # program), so on CPU devices builds rely on pyopencl's source-keyed cache and PoCL's
         # own kernel cache instead.
         self.binary_cache = not is_cpu
-        self._built: dict[str, Any] = {}  # kernel name (a hash of its text) -> cl.Kernel
+        # kernel name (a hash of its text) -> cl.Kernel, the most recently used last
+        self._built: OrderedDict[str, Any] = OrderedDict()
+        self._built_lock = threading.Lock()
+        self._launch_lock = threading.Lock()
         self.options = []
         if dev.single_fp_config & cl.device_fp_config.CORRECTLY_ROUNDED_DIVIDE_SQRT:
             self.options.append("-cl-fp32-correctly-rounded-divide-sqrt")
@@ -240,19 +248,34 @@ class OpenCLRuntime(Runtime):
     def kernels(self, bodies: dict[str, str]) -> dict[str, Any]:
         """GPU drivers: one program, its binary cached on disk. CPU devices (PoCL), where every
         program costs a front-end run and every kernel a compilation at its first launch:
-        kernels are kept for the process by name (a hash of their text), and only those not
-        built yet go into the new program, so a kernel many graphs share compiles once."""
+        the last KEPT_KERNELS kernels used are kept by name (a hash of their text), and only
+        those not kept go into the new program, so a kernel many graphs share compiles once
+        while memory stays bounded (a kernel lives on while a compiled function holds it)."""
         if self.binary_cache:
             return super().kernels(bodies)
-        missing = {name: text for name, text in bodies.items() if name not in self._built}
+        found = {}
+        with self._built_lock:
+            for name in bodies:
+                if name in self._built:
+                    self._built.move_to_end(name)
+                    found[name] = self._built[name]
+        missing = {name: text for name, text in bodies.items() if name not in found}
         if missing:
-            self._built.update(super().kernels(missing))
-        return {name: self._built[name] for name in bodies}
+            built = super().kernels(missing)
+            found.update(built)
+            with self._built_lock:
+                self._built.update(built)
+                while len(self._built) > KEPT_KERNELS:
+                    self._built.popitem(last=False)
+        return found
 
     # -- launcher ----------------------------------------------------------------------------
     def launch(self, kernel, global_size: tuple, local_size: tuple, args: list) -> None:
-        kernel.set_args(*args)
-        self.cl.enqueue_nd_range_kernel(self.queue, kernel, global_size, local_size)
+        """Set the arguments and enqueue as one step: kernel objects are shared by every thread
+        (and by every program using the kernel), and OpenCL takes arguments at enqueue time."""
+        with self._launch_lock:
+            kernel.set_args(*args)
+            self.cl.enqueue_nd_range_kernel(self.queue, kernel, global_size, local_size)
 
     def synchronize(self) -> None:
         self.queue.finish()

@@ -3,7 +3,8 @@
 The graph is cloned into a FunctionGraph, rewritten according to the mode, and compiled by the
 backend. The returned Function's per-call work is O(number of inputs): a generated wrapper checks
 and converts arguments, calls the backend's executor, then stores updates after all outputs
-are computed.
+are computed; the run and the updates hold the locks of the shared variables involved, so a
+call with its updates is atomic with respect to other calls and to get_value/set_value.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from theanine.backend import Backend, get_backend
 from theanine.compile.errors import input_labels, located_error, unlocated_error
 from theanine.compile.io import In
 from theanine.compile.mode import Mode, get_mode
-from theanine.compile.shared import SharedVariable
+from theanine.compile.shared import LockSet, SharedVariable
 from theanine.graph.basic import Constant, Variable, format_trace, user_trace
 from theanine.graph.fgraph import FunctionGraph
 from theanine.graph.traversal import buffer_root, clone_graph, graph_inputs
 from theanine.tensor.basic import as_tensor_variable
+
+MAX_WITH_LOCKS = 8  # more shared variables than this are locked through one LockSet
 
 
 class UnusedInputError(ValueError):
@@ -216,11 +219,21 @@ class Function:
         for j, s in enumerate(self.shared):
             env[f"s{j}"] = s
             args.append(f"s{j}.device_value(rt)" if device else f"s{j}.container_value")
-        body.append(f"    try:\n        r = run({', '.join(args)})\n"
-                    f"    except Exception as e:\n"
-                    f"        located = locate(e, ({', '.join(args)}{',' if args else ''}))\n"
-                    "        if located is None:\n            raise\n"
-                    "        raise located.with_traceback(e.__traceback__) from None")
+        # The run and the storing of updates hold the locks of every shared variable read or
+        # updated, taken in creation order (one global order: functions never deadlock).
+        locked = sorted({*self.shared, *self._update_targets}, key=lambda v: v.lock_order)
+        ind = "        " if locked else "    "
+        if len(locked) > MAX_WITH_LOCKS:  # Python nests at most 20 blocks in one function
+            env["lkall"] = LockSet([v.lock for v in locked])
+            body.append("    with lkall:")
+        elif locked:
+            env.update({f"lk{j}": v.lock for j, v in enumerate(locked)})
+            body.append(f"    with {', '.join(f'lk{j}' for j in range(len(locked)))}:")
+        body.append(f"{ind}try:\n{ind}    r = run({', '.join(args)})\n"
+                    f"{ind}except Exception as e:\n"
+                    f"{ind}    located = locate(e, ({', '.join(args)}{',' if args else ''}))\n"
+                    f"{ind}    if located is None:\n{ind}        raise\n"
+                    f"{ind}    raise located.with_traceback(e.__traceback__) from None")
         outs = fgraph.outputs
         # A returned or stored array must own its memory: copy when its buffer is an input's,
         # a constant's or a shared value's, or was already handed out by an earlier result.
@@ -239,10 +252,10 @@ class Function:
             env[f"u{j}"] = target
             v = outs[self._n_out + j]
             if device:  # a caller may write an adopted input or a borrowed internal value
-                body.append(f"    u{j}.set_device_value(rt, keep(rt, r[{self._n_out + j}], "
+                body.append(f"{ind}u{j}.set_device_value(rt, keep(rt, r[{self._n_out + j}], "
                             f"{fresh(v)}))")
             else:
-                body.append(f"    u{j}.container_value = {wrap(v)}(r[{self._n_out + j}])")
+                body.append(f"{ind}u{j}.container_value = {wrap(v)}(r[{self._n_out + j}])")
         if self._return_device:
             rets = [f"handout(rt, r[{j}], {fresh(outs[j])})" for j in range(self._n_out)]
         elif device:  # host values are copied on the way out

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import itertools
+import threading
 
 import numpy as np
 
@@ -10,6 +12,8 @@ from theanine.graph.basic import graph_error
 from theanine.graph.pickling import picklable_tag
 from theanine.tensor.type import TensorType
 from theanine.tensor.variable import TensorVariable
+
+_creation = itertools.count()  # the order functions take shared variables' locks in
 
 
 class SharedVariable(TensorVariable):
@@ -21,6 +25,9 @@ class SharedVariable(TensorVariable):
     A function on a device backend (OpenCL, CUDA) keeps the value in that device's memory:
     `device_value(runtime)` uploads it once, updates stay there (`set_device_value`), and the
     host copy is made only when `get_value` asks for it.
+
+    Its `lock` serializes whatever reads or replaces the value: a function call with its
+    updates, `get_value` and `set_value` (see README, "Thread safety").
     """
 
     def __init__(self, type: TensorType, value: np.ndarray, name: str | None = None,
@@ -31,6 +38,8 @@ class SharedVariable(TensorVariable):
         self._host = value
         self._device = None  # (runtime, DeviceArray) when a device holds the current value
         self._runtime = None  # the device a function last used this value on
+        self.lock = threading.RLock()
+        self.lock_order = next(_creation)
 
     @property
     def container_value(self) -> np.ndarray:
@@ -64,14 +73,19 @@ class SharedVariable(TensorVariable):
     def get_value(self, borrow: bool = False, return_internal_type: bool = False):
         """The current value (a copy unless borrow=True). With `return_internal_type`, a value
         held in device memory comes back as the backend's device array, not copied down."""
-        if return_internal_type and self._device is not None:
-            runtime, d = self._device
-            return runtime.export(d if borrow else runtime.copy(d))
-        v = self.container_value
-        return v if borrow else v.copy()
+        with self.lock:
+            if return_internal_type and self._device is not None:
+                runtime, d = self._device
+                return runtime.export(d if borrow else runtime.copy(d))
+            v = self.container_value
+            return v if borrow else v.copy()
 
     def set_value(self, value, borrow: bool = False) -> None:
         """Replace the value; it must convert to this variable's type without loss."""
+        with self.lock:
+            self._set_value(value, borrow)
+
+    def _set_value(self, value, borrow: bool) -> None:
         label = f"shared variable {self.name!r}" if self.name else "shared variable"
         runtime = self._runtime
         if runtime is not None and not isinstance(value, np.ndarray):
@@ -127,6 +141,30 @@ class SharedVariable(TensorVariable):
 
 def _load_shared(cls, type: TensorType, value: np.ndarray, name, strict, allow_downcast):
     return cls(type, value, name=name, strict=strict, allow_downcast=allow_downcast)
+
+
+class LockSet:
+    """Several locks as one context manager: taken in the given order, released in reverse."""
+
+    __slots__ = ("locks",)
+
+    def __init__(self, locks: list):
+        self.locks = tuple(locks)
+
+    def __enter__(self) -> None:
+        taken = []
+        try:
+            for lock in self.locks:
+                lock.acquire()
+                taken.append(lock)
+        except BaseException:  # interrupted while waiting: give back what was taken
+            for lock in reversed(taken):
+                lock.release()
+            raise
+
+    def __exit__(self, *exc) -> None:
+        for lock in reversed(self.locks):
+            lock.release()
 
 
 def shared(value, name: str | None = None, strict: bool = False,

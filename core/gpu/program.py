@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from math import prod
 
 import numpy as np
 
@@ -20,9 +21,10 @@ from theanine.codegen.fusion import KernelStep, lower
 from theanine.codegen.gpu import GpuRenderer, content_named
 from theanine.codegen.ir import Call, Const, Kernel, Load
 from theanine.gpu.library import DEVICE_OPS, GEMM_DTYPES, HOST_OPS
-from theanine.gpu.runtime import Runtime
-from theanine.graph.basic import Apply, Constant, Variable
+from theanine.gpu.runtime import AllocationTooLarge, Runtime
+from theanine.graph.basic import Apply, Constant, Variable, format_trace
 from theanine.graph.fgraph import FunctionGraph
+from theanine.printing import pp
 from theanine.tensor.blas import Gemm
 from theanine.tensor.elemwise import Elemwise, SumToShapeOf
 from theanine.tensor.linalg import Dot
@@ -120,6 +122,7 @@ class GpuProgram:
         kernels = rt.kernels(src.bodies) if src.bodies else {}
         self.thunks = [self._thunk(kind, s, _resolve(prep, kernels), slot)
                        for kind, s, prep in plans]
+        self.outputs = list(fgraph.outputs)
         self.in_slots = [slots[v] for v in fgraph.inputs]
         self.out_slots = [slot(v) for v in fgraph.outputs]  # (a constant output adds a slot)
         self.n_slots = len(slots)
@@ -203,7 +206,7 @@ class GpuProgram:
 
                 def reduce(H, D):
                     arrays = [get(H, D, j) for j in ins]
-                    shape = _loop_shape(arrays, nd)
+                    shape = _loop_shape([a.shape for a in arrays], nd)
                     if no_identity and any(shape[a] == 0 for a in k.reduce_axes):
                         raise ValueError(f"cannot take the {k.reduce_op} over an empty axis of "
                                          f"an input with shape {shape}")
@@ -213,9 +216,17 @@ class GpuProgram:
             _, kc, ks = prep
             dtypes = k.output_dtypes
 
+            shape_of = self._shape
+            named = [(v, dt) for v, dt in zip(s.outputs, dtypes)]
+
             def elementwise(H, D):
+                shape = _loop_shape([shape_of(H, D, j) for j in ins], nd)
+                limit = rt.max_alloc
+                if limit is not None and prod(shape) * 8 > limit:  # checked before uploads
+                    for v, dt in named:
+                        rt.check_fits(shape, dt, _describe(v, self.outputs),
+                                      format_trace(v.trace))
                 arrays = [get(H, D, j) for j in ins]
-                shape = _loop_shape(arrays, nd)
                 results = [rt.empty(shape, dt) for dt in dtypes]
                 rt.elementwise(k, kc, ks, results, arrays, params)
                 for j, r in zip(outs, results):
@@ -249,7 +260,13 @@ class GpuProgram:
 
             def device(H, D):
                 args = [g(H, D, j) for g, j in zip(getters, in_slots)]
-                for j, r in zip(out_slots, impl(rt, node, prep, *args)):
+                try:
+                    results = impl(rt, node, prep, *args)
+                except AllocationTooLarge as e:
+                    raise AllocationTooLarge(
+                        f"{e}; computing {_describe(node.outputs[0], self.outputs)}\nIt was "
+                        f"built at:\n{format_trace(node.trace)}") from None
+                for j, r in zip(out_slots, results):
                     if isinstance(r, np.ndarray):
                         H[j] = r
                     else:
@@ -276,6 +293,12 @@ class GpuProgram:
                 d = self.rt.to_device(H[j])
             D[j] = d
         return d
+
+    def _shape(self, H, D, j) -> tuple:
+        """The shape of the value in slot j, wherever it is (nothing moves)."""
+        if D[j] is not None:
+            return D[j].shape
+        return np.shape(self.consts[j] if j in self.consts else H[j])
 
     def _host(self, H, D, j):
         h = H[j]
@@ -304,6 +327,13 @@ def _scalar(value, dtype: str):
     return arr.view(np.uint8)[()] if dtype == "bool" else arr[()]
 
 
-def _loop_shape(arrays, nd: int) -> tuple:
-    shape = np.broadcast_shapes(*[a.shape for a in arrays]) if arrays else ()
+def _loop_shape(shapes: list, nd: int) -> tuple:
+    shape = np.broadcast_shapes(*shapes) if shapes else ()
     return (1,) * (nd - len(shape)) + tuple(shape)
+
+
+def _describe(v: Variable, outputs: list) -> str:
+    """A value of the graph as the user wrote it (shortened), and whether it is an output."""
+    text = pp(v)
+    text = text if len(text) <= 120 else text[:117] + "..."
+    return f"{'the output' if v in outputs else 'the intermediate value'} {text}"

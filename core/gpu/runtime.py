@@ -21,6 +21,10 @@ I64 = np.int64
 SERIAL_CHUNK = 4096  # the shortest share of a reduction one work-item of a CPU device takes
 
 
+class AllocationTooLarge(MemoryError):
+    """An array larger than the device's largest single allocation."""
+
+
 class Runtime:
     """One device: memory, program building and kernel launches."""
 
@@ -31,6 +35,7 @@ class Runtime:
     elementwise_groups = 1024  # the cap for grid-stride elementwise launches
     dtypes = frozenset(["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
                         "uint64", "float32", "float64"])  # what its kernels compute
+    max_alloc: int | None = None  # the largest buffer the device allocates, in bytes
 
     def __init__(self, renderer: GpuRenderer):
         self.renderer = renderer
@@ -77,13 +82,35 @@ class Runtime:
         return arr
 
     # -- memory ----------------------------------------------------------------------------
+    def check_fits(self, shape: tuple, dtype, what: str, where: str = "") -> None:
+        """Raise AllocationTooLarge naming `what` (and the lines `where` that built it) if an
+        array of `shape` and `dtype` is larger than the largest buffer this device allocates."""
+        nbytes = prod(shape) * np.dtype(dtype).itemsize
+        if self.max_alloc is not None and nbytes > self.max_alloc:
+            raise AllocationTooLarge(
+                f"{what} has shape {tuple(shape)} and dtype {np.dtype(dtype)}: {nbytes} bytes, "
+                f"more than the {self.max_alloc} bytes {self.device_name} allocates at most in "
+                "one buffer (its max_mem_alloc_size); compute it in smaller pieces or on "
+                "another backend" + (f"\nIt was built at:\n{where}" if where else ""))
+
     def empty(self, shape: tuple, dtype) -> DeviceArray:
         dtype = np.dtype(dtype)
         n = prod(shape)
+        if self.max_alloc is not None and n * dtype.itemsize > self.max_alloc:
+            self.check_fits(shape, dtype, "an array")
         return DeviceArray(self, self.alloc(max(n, 1) * dtype.itemsize), shape, dtype)
 
     def to_device(self, host) -> DeviceArray:
-        """A device copy of a host array."""
+        """A device copy of a host array. An array whose elements overlap in memory (axes of
+        stride 0, as np.broadcast_to makes) uploads only the memory it spans and keeps its
+        strides on the device, so a broadcast value is never expanded."""
+        host = np.asarray(host)
+        span = _overlapping_span(host)
+        if span is not None:
+            memory, offset, strides = span
+            arr = self.empty(memory.shape, memory.dtype)
+            self.upload_into(arr.buffer, memory)
+            return arr.view(host.shape, strides, offset)
         host = np.asarray(host, order="C")  # (ascontiguousarray makes 0-d arrays 1-d)
         arr = self.empty(host.shape, host.dtype)
         if host.size:
@@ -211,6 +238,22 @@ class Runtime:
         args += [out.buffer, I64(out.offset)]
         self.launch(kernel, (-(-n // TILE) * TILE, -(-m // TILE) * TILE), (TILE, TILE), args)
         return out
+
+
+def _overlapping_span(host: np.ndarray) -> tuple[np.ndarray, int, tuple] | None:
+    """(the contiguous 1-d run of memory `host` reads, the offset of its first element in it,
+    its strides in elements) when that run is shorter than `host` itself; else None."""
+    size = host.itemsize
+    if host.size <= 1 or any(s % size for s in host.strides):
+        return None
+    strides = tuple(s // size for s in host.strides)
+    lo = sum((n - 1) * s for n, s in zip(host.shape, strides) if s < 0)
+    hi = sum((n - 1) * s for n, s in zip(host.shape, strides) if s > 0)
+    if hi - lo + 1 >= host.size:
+        return None
+    lowest = host[tuple(slice(None, None, -1) if s < 0 else slice(None) for s in strides)]
+    memory = np.lib.stride_tricks.as_strided(lowest, (hi - lo + 1,), (size,), writeable=False)
+    return memory, -lo, strides
 
 
 def _cast(e, dtype: str):
