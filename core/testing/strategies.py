@@ -39,13 +39,17 @@ def dtypes(*, with_bool: bool = True, with_ints: bool = True, with_floats: bool 
 class Domain:
     """The values an input may take: [lo, hi] (rounded inward for integers), optionally mixed
     with NaN/inf/-0.0 (`specials`, floats only), without zero (`nonzero`), or mixed with whole and
-    half-integer values (`ties`) so that equalities, max/min ties and rounding halves occur."""
+    half-integer values (`ties`) so that equalities, max/min ties and rounding halves occur.
+    `min_abs` rounds nonzero float magnitudes below it up to it: products of many elements
+    then cannot underflow, which would make 0 * inf (NaN) or inf depend on the order of
+    multiplication rather than on the backend being right."""
 
     lo: float = -10.0
     hi: float = 10.0
     specials: bool = False
     nonzero: bool = False
     ties: bool = False
+    min_abs: float = 0.0
 
     def elements(self, dtype: str) -> st.SearchStrategy:
         """A strategy for one element of `dtype` in this domain."""
@@ -60,13 +64,15 @@ class Domain:
             ints = st.integers(lo, hi)
             return ints.filter(bool) if self.nonzero else ints
         if dt.kind == "c":
-            part = Domain(self.lo, self.hi, self.specials, False, self.ties).elements(
-                dt.type(0).real.dtype.name)
+            part = Domain(self.lo, self.hi, self.specials, False, self.ties,
+                          self.min_abs).elements(dt.type(0).real.dtype.name)
             values = st.builds(complex, part, part)
             return values.filter(bool) if self.nonzero else values
         width = dt.itemsize * 8
         lo, hi = _inward(self.lo, self.hi, dt)
         finite = st.floats(lo, hi, width=width)
+        if self.min_abs:
+            finite = finite.map(self._raise_tiny)
         if self.nonzero:
             finite = finite.filter(bool)
         extra = [float(v) / 2 for v in range(math.ceil(2 * lo), math.floor(2 * hi) + 1)
@@ -75,6 +81,10 @@ class Domain:
         if not extra:
             return finite
         return st.one_of(finite, finite, finite, st.sampled_from(extra))
+
+
+    def _raise_tiny(self, v: float) -> float:
+        return math.copysign(self.min_abs, v) if 0 < abs(v) < self.min_abs else v
 
 
 def _inward(lo: float, hi: float, dt: np.dtype) -> tuple[float, float]:
@@ -181,6 +191,8 @@ def random_fill(rng: np.random.Generator, dtype: str, shape: Shape,
             out[out == 0] = hi
         return out
     out = rng.uniform(domain.lo, domain.hi, size=shape)
+    if domain.min_abs:
+        out = np.where(np.abs(out) < domain.min_abs, np.copysign(domain.min_abs, out), out)
     if dt.kind == "c":
         out = out + 1j * rng.uniform(domain.lo, domain.hi, size=shape)
     out = out.astype(dt)
