@@ -80,10 +80,12 @@ def build_shared_object(source: str) -> Path:
     cc, version = find_compiler()
     if cc is None:
         raise CompileError(version)
-    runtime = (Path(__file__).parent / "runtime.h").read_text()
+    headers = hashlib.sha256()  # every header the generated source includes
+    for h in sorted(Path(__file__).parent.glob("*.h")):
+        headers.update(h.name.encode() + b"\0" + h.read_bytes())
     parts = {"dialect": "c", "compiler": cc, "version": version, "flags": FLAGS,
              "target": target_id(), "python": sysconfig.get_config_var("SOABI"),
-             "numpy": np.__version__, "runtime": hashlib.sha256(runtime.encode()).hexdigest()}
+             "numpy": np.__version__, "headers": headers.hexdigest()}
 
     def build(src: Path, out: Path) -> None:
         libs = ["-lmvec", "-lm"] if "omp declare simd" in source else ["-lm"]

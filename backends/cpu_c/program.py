@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from theanine.backends.cpu_c.dialect import CKernelRenderer, stored_accumulator_dtype
+from theanine.backends.cpu_c.limits import MAX_DIMS, MAX_OPERANDS, c_defines, input_checks
 from theanine.backends.cpu_c.softmax import SOFTMAX_SOURCE
 from theanine.codegen.cstyle import reduce_identity
 from theanine.codegen.fusion import KernelStep, NodeStep, Step
@@ -333,6 +334,7 @@ class _Emitter:
                 "    PyObject *fns = PyTuple_GET_ITEM(state, 1);",
                 "    PyObject *work = PyTuple_GET_ITEM(state, 2);",
                 "    (void)consts; (void)fns; (void)work;"]
+        body += input_checks(self.fgraph, NPY_TYPES)
         body += self.lines
         body.append(f"    PyObject *result = PyTuple_New({len(outs)});")
         body.append("    if (!result) goto fail;")
@@ -346,8 +348,8 @@ class _Emitter:
         body.append("}")
         simd_math = vector_math_declarations() if self.vector_math else ""
         softmax = SOFTMAX_SOURCE if self.uses_softmax else ""
-        source = "\n".join([HEADER, simd_math, softmax, self.renderer.dialect.prelude(),
-                            *self.kernels, *body]) + "\n"
+        source = "\n".join([c_defines(), HEADER, '#include "boundary.h"', simd_math, softmax,
+                            self.renderer.dialect.prelude(), *self.kernels, *body]) + "\n"
         return Program(source, tuple(self.constants), tuple(self.host), self.n_work)
 
     # -- steps ---------------------------------------------------------------------------------
@@ -370,6 +372,8 @@ class _Emitter:
                      f"th_fail_shapes({k}, {len(ins)}, arrs); goto fail; }} }} }}")
         nout = len(step.outputs)
         nop = nout + len(ins)
+        if nop > MAX_OPERANDS or nd > MAX_DIMS:  # fusion and check_ranks keep within these
+            raise RuntimeError(f"cpu_c program: kernel {k} has {nop} arrays of {nd} axes")
         L.append("    th_space sp;")
         L.append(f"    sp.nop = {nop}; sp.ndim = {nd};")
         L.append(f"    for (int d = 0; d < {nd}; ++d) sp.shape[d] = shape[d];")
