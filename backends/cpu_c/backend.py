@@ -17,7 +17,14 @@ from theanine.backends.cpu_c.compiler import (
 )
 from theanine.backends.cpu_c.dialect import CDialect
 from theanine.backends.cpu_c.library import check_supported
-from theanine.backends.cpu_c.limits import MAX_OPERANDS, BadValue, bad_value_error, check_ranks
+from theanine.backends.cpu_c.limits import (
+    MAX_OPERANDS,
+    BadResult,
+    BadValue,
+    bad_result_error,
+    bad_value_error,
+    check_ranks,
+)
 from theanine.backends.cpu_c.program import render_program
 from theanine.codegen.cstyle import CStyleRenderer
 from theanine.codegen.fusion import NodeStep, lower
@@ -75,7 +82,9 @@ class CBackend(Backend):
         entry = lib.th_run
         entry.restype = ctypes.py_object
         entry.argtypes = [ctypes.py_object, ctypes.py_object]
-        state = (program.constants, program.host_functions, [None] * program.n_work, BadValue)
+        state = (program.constants, program.host_functions, [None] * program.n_work, BadValue,
+                 BadResult)
+        host_nodes = program.host_nodes
 
         def run(*inputs):
             try:
@@ -83,6 +92,9 @@ class CBackend(Backend):
             except BadValue as e:
                 k = e.args[0]
                 raise bad_value_error(fgraph, k, inputs[k]) from None
+            except BadResult as e:
+                call, out, value = e.args
+                raise bad_result_error(host_nodes[call], out, value) from None
 
         run.source = program.source
         run.steps = steps

@@ -70,3 +70,19 @@ def input_checks(fgraph: FunctionGraph, npy_types: dict[str, str]) -> list[str]:
     return [f"    {{ static const int types[] = {{{types}}}, ndims[] = {{{ndims}}};",
             f"      if (th_check_values(inputs, {n}, types, ndims, PyTuple_GET_ITEM(state, 3)) "
             "< 0) return NULL; }"]
+
+
+class BadResult(TypeError):
+    """Raised by the generated program with (library call, output, value) when an op's
+    implementation returned a value that is not of its output's declared dtype and rank."""
+
+
+def bad_result_error(node, out: int, value: object) -> TypeError:
+    """The error for output `out` of `node` being `value`, not of its declared type."""
+    v = node.outputs[out]
+    got = (f"an array of dtype {value.dtype} with {value.ndim} dimension(s)"
+           if isinstance(value, np.ndarray) else f"a {type(value).__name__}")
+    return TypeError(f"{node.op} returned {got} for output {out}, which the graph declares "
+                     f"as {v.type} (dtype {v.dtype}, {v.ndim} dimension(s)); backend 'c' "
+                     f"reads it as declared, so the op's perform must return that. The node "
+                     f"was built at:\n{format_trace(node.trace)}")

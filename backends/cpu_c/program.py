@@ -262,6 +262,7 @@ class Program:
     constants: tuple
     host_functions: tuple
     n_work: int
+    host_nodes: dict  # index of a library call in host_functions -> its node
 
 
 class _Emitter:
@@ -274,6 +275,7 @@ class _Emitter:
         self.slot: dict[Variable | tuple, int] = {}  # (tuples: a step's temporaries)
         self.constants: list = []
         self.host: list = []
+        self.host_nodes: dict = {}
         self.lines: list[str] = []
         self.kernels: list[str] = []
         self.kernel_names: dict[str, str] = {}  # rendered text -> name: one function each
@@ -361,7 +363,8 @@ class _Emitter:
         source = "\n".join([c_defines(), HEADER, '#include "steps.h"', simd_math, softmax,
                             self.renderer.dialect.prelude(), *self.kernels, *parts,
                             *body]) + "\n"
-        return Program(source, tuple(self.constants), tuple(self.host), self.n_work)
+        return Program(source, tuple(self.constants), tuple(self.host), self.n_work,
+                       self.host_nodes)
 
     # -- steps ---------------------------------------------------------------------------------
     def kernel_step(self, k: int, step: KernelStep) -> None:
@@ -564,19 +567,15 @@ class _Emitter:
         L.append(f"    PyObject *r = PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(fns, "
                  f"{len(self.host) - 1}), {args + ', ' if args else ''}NULL);")
         L.append("    if (!r) goto fail;")
-        if len(node.outputs) == 1:
-            s = self.new_slot(node.outputs[0])
-            L.append(f"    v[{s}] = PyArray_FromAny(r, NULL, 0, 0, 0, NULL); Py_DECREF(r); "
-                     f"if (!v[{s}]) goto fail;")
-        else:
-            for j, o in enumerate(node.outputs):
-                s = self.new_slot(o)
-                L.append(f"    {{ PyObject *item = PySequence_GetItem(r, {j}); v[{s}] = item ? "
-                         f"PyArray_FromAny(item, NULL, 0, 0, 0, NULL) : NULL; "
-                         f"Py_XDECREF(item); }}")
-            L.append("    Py_DECREF(r);")
-            L.append("    " + " || ".join(f"!v[{self.slot[o]}]" for o in node.outputs)
-                     .join(["if (", ") goto fail;"]))
+        call = len(self.host) - 1
+        self.host_nodes[call] = node
+        for j, o in enumerate(node.outputs):
+            item = "r; Py_INCREF(r)" if len(node.outputs) == 1 else f"PySequence_GetItem(r, {j})"
+            s = self.new_slot(o)
+            L.append(f"    {{ PyObject *item = {item}; v[{s}] = th_host_value(item, "
+                     f"{NPY_TYPES[o.dtype]}, {o.ndim}, {call}, {j}, PyTuple_GET_ITEM(state, 4)); "
+                     f"Py_XDECREF(item); if (!v[{s}]) {{ Py_DECREF(r); goto fail; }} }}")
+        L.append("    Py_DECREF(r);")
         L.append("    }")
 
 

@@ -31,3 +31,23 @@ static int th_loop_space(int step, int nd, int n, PyArrayObject **ins, npy_intp 
     for (int i = 0; i < n; ++i) th_operand(sp, nout + i, ins[i], nd);
     return 0;
 }
+
+/* Output `out` of library call `call` (`item`, borrowed) as the array the graph declares:
+ * of `type` (NumPy's safe casts allowed) with `nd` axes, since kernels read it through
+ * pointers of that type and over its first nd axes. Otherwise NULL with `bad` (BadResult in
+ * limits.py) raised with (call, out, item), which names the op. */
+static PyObject *th_host_value(PyObject *item, int type, int nd, int call, int out,
+                               PyObject *bad)
+{
+    if (!item) return NULL;
+    PyObject *a = PyArray_FromAny(item, PyArray_DescrFromType(type), 0, 0,
+                                  NPY_ARRAY_NOTSWAPPED, NULL);
+    if (a && PyArray_NDIM((PyArrayObject *)a) == nd) return a;
+    Py_XDECREF(a);
+    if (!a && !PyErr_ExceptionMatches(PyExc_TypeError) && !PyErr_ExceptionMatches(PyExc_ValueError))
+        return NULL;  /* (out of memory, ...) */
+    PyErr_Clear();
+    PyObject *args = Py_BuildValue("(iiO)", call, out, item);
+    if (args) { PyErr_SetObject(bad, args); Py_DECREF(args); }
+    return NULL;
+}
