@@ -1,7 +1,7 @@
 """The C backend's fixed-size loop descriptors (runtime.h, limits.py): ranks up to NumPy's 64
 axes, kernels that would touch more arrays than a loop holds split in several, graphs of
-higher rank refused at compile time, and values passed unconverted (trust_input=True)
-checked before a kernel reads them."""
+higher rank refused at compile time, and values passed unconverted (trust_input=True) or
+returned by an op's perform checked before a kernel reads them."""
 
 import re
 
@@ -13,6 +13,7 @@ import theanine.tensor as T
 from theanine.backend import backends
 from theanine.backends.cpu_c.limits import MAX_DIMS, MAX_OPERANDS
 from theanine.codegen.fusion import KernelStep
+from theanine.graph.basic import Apply, Op
 
 pytestmark = pytest.mark.skipif(not backends()["c"].available()[0],
                                 reason=f"C backend unavailable: {backends()['c'].available()[1]}")
@@ -153,3 +154,38 @@ def test_unaligned_and_strided_arrays_are_read_correctly(trust):
     assert not unaligned.flags.aligned
     for v in (unaligned, unaligned[::-2], np.linspace(0, 1, 20)[::3]):
         np.testing.assert_allclose(f(v), np.exp(v) * 2, rtol=1e-15)
+
+
+class _Misdeclared(Op):
+    """An op whose perform returns something other than the matrix it declares."""
+
+    __props__ = ("result",)
+
+    def __init__(self, result: str):
+        self.result = result
+
+    def make_node(self, x):
+        return Apply(self, [x], [T.dmatrix()])
+
+    def perform(self, node, inputs):
+        return ({"vector": np.arange(3.0), "float32 matrix": np.ones((2, 3), np.float32),
+                 "complex matrix": np.ones((2, 3), complex)}[self.result],)
+
+
+@pytest.mark.parametrize("result", ["vector", "complex matrix"])
+def test_an_op_returning_another_rank_or_an_unsafe_dtype_is_named(result):
+    x = T.dmatrix("x")
+    f = th.function([x], T.exp(_Misdeclared(result)(x)) + 1, backend="c")
+    with pytest.raises(TypeError) as err:
+        f(np.ones((2, 3)))
+    msg = str(err.value)
+    assert msg.startswith(f"_Misdeclared{{result='{result}'}} returned an array of dtype "
+                          f"{ {'vector': 'float64', 'complex matrix': 'complex128'}[result]} ")
+    assert "declares as TensorType(float64, shape=(?, ?))" in msg and "2 dimension(s)" in msg
+    assert "test_cpu_c_limits.py" in msg.split("built at:")[1]
+
+
+def test_an_op_returning_a_safely_castable_dtype_is_read_as_declared():
+    x = T.dmatrix("x")
+    f = th.function([x], T.exp(_Misdeclared("float32 matrix")(x)) + 1, backend="c")
+    np.testing.assert_allclose(f(np.ones((2, 3))), np.full((2, 3), np.e + 1), rtol=1e-15)
