@@ -189,3 +189,16 @@ def test_an_op_returning_a_safely_castable_dtype_is_read_as_declared():
     x = T.dmatrix("x")
     f = th.function([x], T.exp(_Misdeclared("float32 matrix")(x)) + 1, backend="c")
     np.testing.assert_allclose(f(np.ones((2, 3))), np.full((2, 3), np.e + 1), rtol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "complex64", "complex128", "bool"])
+def test_every_dtype_is_checked_on_the_way_in_and_out_of_library_calls(dtype):
+    x = T.tensor(dtype, shape=(None,), name="x")
+    f = th.function([x], [x * 2, T.cast(x, "float64") if dtype[0] != "c" else x + x],
+                    backend="c", trust_input=True)
+    xv = np.array([1, 0, 3], dtype=dtype)
+    got = f(xv)
+    np.testing.assert_array_equal(got[0], xv * 2)
+    assert got[0].dtype == (xv * 2).dtype
+    with pytest.raises(TypeError, match=f"dtype {dtype} "):
+        f(np.array([1, 0, 3], dtype="int16"))

@@ -32,8 +32,9 @@ from theanine.tensor.shape_ops import ShapeI
 
 NPY_TYPES = {"bool": "NPY_BOOL", "int8": "NPY_INT8", "int16": "NPY_INT16", "int32": "NPY_INT32",
              "int64": "NPY_INT64", "uint8": "NPY_UINT8", "uint16": "NPY_UINT16",
-             "uint32": "NPY_UINT32", "uint64": "NPY_UINT64", "float32": "NPY_FLOAT32",
-             "float64": "NPY_FLOAT64"}
+             "uint32": "NPY_UINT32", "uint64": "NPY_UINT64", "float16": "NPY_FLOAT16",
+             "float32": "NPY_FLOAT32", "float64": "NPY_FLOAT64", "complex64": "NPY_COMPLEX64",
+             "complex128": "NPY_COMPLEX128"}
 GRAIN = 32768  # elements below which a kernel runs on one thread
 
 HEADER = r"""

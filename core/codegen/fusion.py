@@ -74,13 +74,15 @@ class _Cluster:
 
     def join(self, node: Apply, exported: bool) -> None:
         self.nodes.append(node)
-        self.reads = (self.reads - {node.outputs[0]}) | _array_reads(node)
+        self.reads.discard(node.outputs[0])  # now computed inside the loop
+        self.reads |= _array_reads(node)
         self.n_writes += exported
 
     def operands_with(self, node: Apply, exported: bool) -> int:
         """The arrays the kernel would touch if `node` joined."""
-        reads = (self.reads - {node.outputs[0]}) | _array_reads(node)
-        return len(reads) + self.n_writes + exported
+        n_reads = len(self.reads) - (node.outputs[0] in self.reads) + \
+            len(_array_reads(node) - self.reads)
+        return n_reads + self.n_writes + exported
 
     def node_set(self) -> set[Apply]:
         return set(self.nodes)
