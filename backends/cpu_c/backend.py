@@ -19,6 +19,14 @@ from theanine.backends.cpu_c.compiler import (
 )
 from theanine.backends.cpu_c.dialect import CDialect
 from theanine.backends.cpu_c.library import check_supported
+from theanine.backends.cpu_c.limits import (
+    MAX_OPERANDS,
+    BadResult,
+    BadValue,
+    bad_result_error,
+    bad_value_error,
+    check_ranks,
+)
 from theanine.backends.cpu_c.program import render_program
 from theanine.codegen.cstyle import CStyleRenderer
 from theanine.codegen.fusion import NodeStep, lower
@@ -50,6 +58,8 @@ class CBackend(Backend):
                 f"device cpu: {os.cpu_count()} cores (OpenMP threads)"]
 
     def can_fuse(self, node: Apply) -> bool:
+        if len(node.inputs) + 1 > MAX_OPERANDS:
+            return False
         return self.renderer.supports(node.op.scalar_op.name,
                                       [v.dtype for v in node.inputs], node.outputs[0].dtype)
 
@@ -58,7 +68,8 @@ class CBackend(Backend):
         return self.renderer.supports("identity", [node.inputs[0].dtype], op.dtype)
 
     def compile(self, fgraph: FunctionGraph):
-        steps = lower(fgraph, self.can_fuse, self.can_reduce)
+        check_ranks(fgraph)
+        steps = lower(fgraph, self.can_fuse, self.can_reduce, max_operands=MAX_OPERANDS)
         for s in steps:
             if isinstance(s, NodeStep):
                 check_supported(s.node, self.name)
@@ -73,10 +84,19 @@ class CBackend(Backend):
         entry = lib.th_run
         entry.restype = ctypes.py_object
         entry.argtypes = [ctypes.py_object, ctypes.py_object]
-        state = (program.constants, program.host_functions, [None] * program.n_work)
+        state = (program.constants, program.host_functions, [None] * program.n_work, BadValue,
+                 BadResult)
+        host_nodes = program.host_nodes
 
         def run(*inputs):
-            return entry(state, inputs)
+            try:
+                return entry(state, inputs)
+            except BadValue as e:
+                k = e.args[0]
+                raise bad_value_error(fgraph, k, inputs[k]) from None
+            except BadResult as e:
+                call, out, value = e.args
+                raise bad_result_error(host_nodes[call], out, value) from None
 
         _unload_when_dropped(run, lib)
         run.source = program.source

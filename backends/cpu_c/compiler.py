@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import functools
 import hashlib
+import os
 import platform
 import shutil
+import signal
 import subprocess
 import sysconfig
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -81,20 +85,75 @@ def build_shared_object(source: str) -> CacheEntry:
     cc, version = find_compiler()
     if cc is None:
         raise CompileError(version)
-    runtime = (Path(__file__).parent / "runtime.h").read_text()
+    headers = hashlib.sha256()  # every header the generated source includes
+    for h in sorted(Path(__file__).parent.glob("*.h")):
+        headers.update(h.name.encode() + b"\0" + h.read_bytes())
     parts = {"dialect": "c", "compiler": cc, "version": version, "flags": FLAGS,
              "target": target_id(), "python": sysconfig.get_config_var("SOABI"),
-             "numpy": np.__version__, "runtime": hashlib.sha256(runtime.encode()).hexdigest()}
+             "numpy": np.__version__, "headers": headers.hexdigest()}
 
     def build(src: Path, out: Path) -> None:
         libs = ["-lmvec", "-lm"] if "omp declare simd" in source else ["-lm"]
         cmd = [cc, *FLAGS, *[f"-I{d}" for d in include_dirs()], str(src), "-o", str(out), *libs]
-        res = subprocess.run(cmd, capture_output=True, text=True)
-        if res.returncode != 0:
-            raise_if_disk_full("gcc", res.stderr)
-            raise CompileError(f"gcc failed ({' '.join(cmd)}):\n{res.stderr[-4000:]}")
+        returncode, stderr = run_compiler(cmd)
+        if returncode != 0:
+            raise_if_disk_full("gcc", stderr)
+            raise CompileError(f"gcc failed ({' '.join(cmd)}):\n{stderr[-4000:]}")
 
     return cached_build("cpu_c", source, parts, ".so", build)
+
+
+_running: set[subprocess.Popen] = set()  # compilers started and not yet finished
+_running_lock = threading.Lock()
+_exit_hook: list[bool] = []
+
+
+def run_compiler(cmd: list[str]) -> tuple[int, str]:
+    """Run a compiler command; (exit status, stderr). The compiler runs in a process group of
+    its own: if the call is interrupted (KeyboardInterrupt, any exception) or Python exits
+    while it runs, the whole group (the driver and its cc1, as and ld) is killed and reaped
+    before the build folder is removed, so nothing keeps running or writing there."""
+    proc = None
+    try:
+        with _running_lock:
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                    text=True, start_new_session=True)
+            _running.add(proc)
+            if not _exit_hook:
+                # registered after the build folder's own cleanup at exit (tempfile's
+                # finalizer registers on first use), so it runs first: atexit runs hooks in
+                # reverse order
+                atexit.register(_kill_running)
+                _exit_hook.append(True)
+        _, stderr = proc.communicate()
+        return proc.returncode, stderr
+    except BaseException:
+        if proc is not None:
+            _kill_group(proc)
+        raise
+    finally:
+        with _running_lock:
+            _running.discard(proc)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """Kill `proc`'s process group and reap `proc`. Only while `proc` is not reaped: until then
+    its pid, which names the group, cannot be reused."""
+    if proc.returncode is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    proc.wait()
+    if proc.stderr is not None:
+        proc.stderr.close()
+
+
+def _kill_running() -> None:
+    """At interpreter exit, stop compilers that threads still wait for."""
+    with _running_lock:
+        for proc in list(_running):
+            _kill_group(proc)
 
 
 def load(entry: CacheEntry) -> ctypes.PyDLL:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from theanine.backends.cpu_c.dialect import CKernelRenderer, stored_accumulator_dtype
+from theanine.backends.cpu_c.limits import MAX_DIMS, MAX_OPERANDS, c_defines, input_checks
+from theanine.backends.cpu_c.parts import split_into_parts
 from theanine.backends.cpu_c.softmax import SOFTMAX_SOURCE
 from theanine.codegen.cstyle import reduce_identity
 from theanine.codegen.fusion import KernelStep, NodeStep, Step
@@ -30,8 +32,9 @@ from theanine.tensor.shape_ops import ShapeI
 
 NPY_TYPES = {"bool": "NPY_BOOL", "int8": "NPY_INT8", "int16": "NPY_INT16", "int32": "NPY_INT32",
              "int64": "NPY_INT64", "uint8": "NPY_UINT8", "uint16": "NPY_UINT16",
-             "uint32": "NPY_UINT32", "uint64": "NPY_UINT64", "float32": "NPY_FLOAT32",
-             "float64": "NPY_FLOAT64"}
+             "uint32": "NPY_UINT32", "uint64": "NPY_UINT64", "float16": "NPY_FLOAT16",
+             "float32": "NPY_FLOAT32", "float64": "NPY_FLOAT64", "complex64": "NPY_COMPLEX64",
+             "complex128": "NPY_COMPLEX128"}
 GRAIN = 32768  # elements below which a kernel runs on one thread
 
 HEADER = r"""
@@ -260,6 +263,7 @@ class Program:
     constants: tuple
     host_functions: tuple
     n_work: int
+    host_nodes: dict  # index of a library call in host_functions -> its node
 
 
 class _Emitter:
@@ -272,8 +276,11 @@ class _Emitter:
         self.slot: dict[Variable | tuple, int] = {}  # (tuples: a step's temporaries)
         self.constants: list = []
         self.host: list = []
+        self.host_nodes: dict = {}
         self.lines: list[str] = []
         self.kernels: list[str] = []
+        self.kernel_names: dict[str, str] = {}  # rendered text -> name: one function each
+        self.cuts: list[int] = []  # indices of self.lines between steps
         self.n_work = 0
         self.uses_softmax = False
         self.renderer = CKernelRenderer()
@@ -316,16 +323,22 @@ class _Emitter:
                 self.lines.append(f"    Py_CLEAR(v[{s}]);")
 
     def emit(self) -> Program:
+        entry = []
         for i, v in enumerate(self.fgraph.inputs):
             s = self.new_slot(v)
-            self.lines.append(f"    v[{s}] = PyTuple_GET_ITEM(inputs, {i}); Py_INCREF(v[{s}]);")
+            entry.append(f"    v[{s}] = PyTuple_GET_ITEM(inputs, {i}); Py_INCREF(v[{s}]);")
         for k, step in enumerate(self.steps):
             if isinstance(step, KernelStep):
                 self.kernel_step(k, step)
             else:
                 self.node_step(k, step)
             self.release(k)
-        outs = [f"(PyObject *){self.ref(v)}" for v in self.fgraph.outputs]
+            self.cuts.append(len(self.lines))
+        for v in self.fgraph.outputs:
+            self.ref(v)
+        outs = ", ".join(str(self.slot[v]) for v in self.fgraph.outputs) or "0"
+        n_outs = len(self.fgraph.outputs)
+        parts, calls = split_into_parts(self.lines, self.cuts)
         n_vals = max(len(self.slot), 1)
         body = ["PyObject *th_run(PyObject *state, PyObject *inputs)", "{",
                 f"    PyObject *v[{n_vals}] = {{0}};",
@@ -333,11 +346,13 @@ class _Emitter:
                 "    PyObject *fns = PyTuple_GET_ITEM(state, 1);",
                 "    PyObject *work = PyTuple_GET_ITEM(state, 2);",
                 "    (void)consts; (void)fns; (void)work;"]
-        body += self.lines
-        body.append(f"    PyObject *result = PyTuple_New({len(outs)});")
+        body += input_checks(self.fgraph, NPY_TYPES)
+        body += entry + calls
+        body.append(f"    PyObject *result = PyTuple_New({n_outs});")
         body.append("    if (!result) goto fail;")
-        for j, o in enumerate(outs):
-            body.append(f"    Py_INCREF({o}); PyTuple_SET_ITEM(result, {j}, {o});")
+        body.append(f"    static const int outs[] = {{{outs}}};")
+        body.append(f"    for (int j = 0; j < {n_outs}; ++j) {{ Py_INCREF(v[outs[j]]); "
+                    "PyTuple_SET_ITEM(result, j, v[outs[j]]); }")
         body.append(f"    for (int i = 0; i < {n_vals}; ++i) Py_XDECREF(v[i]);")
         body.append("    return result;")
         body.append("fail:")
@@ -346,46 +361,39 @@ class _Emitter:
         body.append("}")
         simd_math = vector_math_declarations() if self.vector_math else ""
         softmax = SOFTMAX_SOURCE if self.uses_softmax else ""
-        source = "\n".join([HEADER, simd_math, softmax, self.renderer.dialect.prelude(),
-                            *self.kernels, *body]) + "\n"
-        return Program(source, tuple(self.constants), tuple(self.host), self.n_work)
+        source = "\n".join([c_defines(), HEADER, '#include "steps.h"', simd_math, softmax,
+                            self.renderer.dialect.prelude(), *self.kernels, *parts,
+                            *body]) + "\n"
+        return Program(source, tuple(self.constants), tuple(self.host), self.n_work,
+                       self.host_nodes)
 
     # -- steps ---------------------------------------------------------------------------------
     def kernel_step(self, k: int, step: KernelStep) -> None:
         kern = step.kernel
-        kern.name = f"k{k}"
         is_red = kern.is_reduction
-        self.kernels.append(self.renderer.reduction(kern) if is_red
-                            else self.renderer.elementwise(kern))
+        kern.name = "th_kernel"  # identical kernels (differing in parameters) share a function
+        text = self.renderer.reduction(kern) if is_red else self.renderer.elementwise(kern)
+        kern.name = self.kernel_names.setdefault(text, f"k{k}")
+        if kern.name == f"k{k}":
+            self.kernels.append(text.replace("th_kernel", kern.name))
         nd = kern.ndim
         L = self.lines
         ins = [self.ref(v) for v in step.inputs]
-        L.append(f"    {{ /* step {k} */")
-        L.append(f"    npy_intp shape[{max(nd, 1)}];")
-        L.append(f"    for (int d = 0; d < {nd}; ++d) shape[d] = 1;")
-        for a in ins:
-            L.append(f"    for (int d = 0; d < {nd}; ++d) {{ npy_intp n = PyArray_DIM({a}, d); "
-                     f"if (n != 1) {{ if (shape[d] == 1) shape[d] = n; else if (shape[d] != n) "
-                     f"{{ PyArrayObject *arrs[] = {{{', '.join(ins)}}}; "
-                     f"th_fail_shapes({k}, {len(ins)}, arrs); goto fail; }} }} }}")
         nout = len(step.outputs)
         nop = nout + len(ins)
-        L.append("    th_space sp;")
-        L.append(f"    sp.nop = {nop}; sp.ndim = {nd};")
-        L.append(f"    for (int d = 0; d < {nd}; ++d) sp.shape[d] = shape[d];")
-        for j, a in enumerate(ins, start=nout):
-            L.append(f"    sp.base[{j}] = PyArray_BYTES({a});")
-            L.append(f"    for (int d = 0; d < {nd}; ++d) sp.strides[{j}][d] = "
-                     f"PyArray_DIM({a}, d) == 1 ? 0 : PyArray_STRIDE({a}, d);")
+        if nop > MAX_OPERANDS or nd > MAX_DIMS:  # fusion and check_ranks keep within these
+            raise RuntimeError(f"cpu_c program: kernel {k} has {nop} arrays of {nd} axes")
+        L.append(f"    {{ /* step {k} */")
+        L.append(f"    PyArrayObject *ins[] = {{{', '.join(ins) or 'NULL'}}};")
+        L.append(f"    npy_intp shape[{max(nd, 1)}]; th_space sp;")
+        L.append(f"    if (th_loop_space({k}, {nd}, {len(ins)}, ins, shape, &sp, {nout}) < 0) "
+                 "goto fail;")
         if is_red:
             acc, narrow = self._reduction_output(k, step, nd)
         else:
             for j, v in enumerate(step.outputs):
                 self._alloc(v, nd, "shape")
-                a = f"((PyArrayObject *)v[{self.slot[v]}])"
-                L.append(f"    sp.base[{j}] = PyArray_BYTES({a});")
-                L.append(f"    for (int d = 0; d < {nd}; ++d) sp.strides[{j}][d] = "
-                         f"PyArray_DIM({a}, d) == 1 ? 0 : PyArray_STRIDE({a}, d);")
+                L.append(f"    th_operand(&sp, {j}, (PyArrayObject *)v[{self.slot[v]}], {nd});")
         params = []
         for value, dt in zip(step.params, kern.params):
             self.constants.append(np.asarray(value, dtype=dt).reshape(()))
@@ -560,19 +568,15 @@ class _Emitter:
         L.append(f"    PyObject *r = PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(fns, "
                  f"{len(self.host) - 1}), {args + ', ' if args else ''}NULL);")
         L.append("    if (!r) goto fail;")
-        if len(node.outputs) == 1:
-            s = self.new_slot(node.outputs[0])
-            L.append(f"    v[{s}] = PyArray_FromAny(r, NULL, 0, 0, 0, NULL); Py_DECREF(r); "
-                     f"if (!v[{s}]) goto fail;")
-        else:
-            for j, o in enumerate(node.outputs):
-                s = self.new_slot(o)
-                L.append(f"    {{ PyObject *item = PySequence_GetItem(r, {j}); v[{s}] = item ? "
-                         f"PyArray_FromAny(item, NULL, 0, 0, 0, NULL) : NULL; "
-                         f"Py_XDECREF(item); }}")
-            L.append("    Py_DECREF(r);")
-            L.append("    " + " || ".join(f"!v[{self.slot[o]}]" for o in node.outputs)
-                     .join(["if (", ") goto fail;"]))
+        call = len(self.host) - 1
+        self.host_nodes[call] = node
+        for j, o in enumerate(node.outputs):
+            item = "r; Py_INCREF(r)" if len(node.outputs) == 1 else f"PySequence_GetItem(r, {j})"
+            s = self.new_slot(o)
+            L.append(f"    {{ PyObject *item = {item}; v[{s}] = th_host_value(item, "
+                     f"{NPY_TYPES[o.dtype]}, {o.ndim}, {call}, {j}, PyTuple_GET_ITEM(state, 4)); "
+                     f"Py_XDECREF(item); if (!v[{s}]) {{ Py_DECREF(r); goto fail; }} }}")
+        L.append("    Py_DECREF(r);")
         L.append("    }")
 
 

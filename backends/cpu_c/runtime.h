@@ -9,8 +9,11 @@
 #include <string.h>
 #include <omp.h>
 
-#define TH_MAXDIMS 32
-#define TH_MAXOPS 64
+/* TH_MAXDIMS (axes) and TH_MAXOPS (arrays per kernel) come from limits.py, which keeps
+ * programs within them */
+#if !defined(TH_MAXDIMS) || !defined(TH_MAXOPS)
+#error "define TH_MAXDIMS and TH_MAXOPS (theanine.backends.cpu_c.limits) before runtime.h"
+#endif
 
 typedef void (*th_inner_fn)(int64_t n, char **ptrs, const int64_t *strides, const void *params);
 

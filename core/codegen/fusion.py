@@ -6,6 +6,8 @@ and broadcast pattern. A node whose value is also needed outside the cluster sta
 becomes an extra output of the loop when it depends on every input of the cluster (then its
 run-time shape is exactly the loop's). A reduction whose input comes from a cluster used by
 nothing else becomes one kernel that evaluates the cluster inside the reduction loop.
+A backend whose loops have room for a fixed number of arrays gives `max_operands`: a cluster
+stops growing before its kernel would read and write more arrays than that.
 """
 
 from __future__ import annotations
@@ -51,11 +53,36 @@ def _pattern(v: Variable) -> tuple:
     return tuple(s == 1 for s in v.type.shape)
 
 
+def _is_param(v: Variable) -> bool:
+    """A constant a kernel takes as a scalar parameter rather than as an array."""
+    return isinstance(v, Constant) and v.data.size == 1 and all(s == 1 for s in v.type.shape)
+
+
+def _array_reads(node: Apply) -> set[Variable]:
+    return {v for v in node.inputs if not _is_param(v)}
+
+
 class _Cluster:
     def __init__(self, root: Apply):
         self.nodes: list[Apply] = [root]
         self.ndim = root.outputs[0].ndim
         self.pattern = _pattern(root.outputs[0])
+        # the arrays its kernel reads, and how many it writes (an upper bound: the root's
+        # output and each member needed outside)
+        self.reads: set[Variable] = _array_reads(root)
+        self.n_writes = 1
+
+    def join(self, node: Apply, exported: bool) -> None:
+        self.nodes.append(node)
+        self.reads.discard(node.outputs[0])  # now computed inside the loop
+        self.reads |= _array_reads(node)
+        self.n_writes += exported
+
+    def operands_with(self, node: Apply, exported: bool) -> int:
+        """The arrays the kernel would touch if `node` joined."""
+        n_reads = len(self.reads) - (node.outputs[0] in self.reads) + \
+            len(_array_reads(node) - self.reads)
+        return n_reads + self.n_writes + exported
 
     def node_set(self) -> set[Apply]:
         return set(self.nodes)
@@ -66,22 +93,25 @@ class _CyclicProgram(Exception):
 
 
 def lower(fgraph: FunctionGraph, can_fuse: Callable[[Apply], bool],
-          can_reduce: Callable[[Apply], bool], name_prefix: str = "k") -> list[Step]:
+          can_reduce: Callable[[Apply], bool], name_prefix: str = "k",
+          max_operands: int | None = None) -> list[Step]:
     """Turn `fgraph` into steps in execution order.
 
     can_fuse(node): the backend can render this Elemwise node inside a kernel.
     can_reduce(node): the backend can render this Reduce node as a kernel.
+    max_operands: the most arrays (inputs and outputs) one kernel may touch, or None.
 
     Clusters with extra outputs can, in rare graphs, depend on each other both ways; then the
     graph is lowered again with single-output clusters, which never can.
     """
     try:
-        return _lower(fgraph, can_fuse, can_reduce, name_prefix, exports=True)
+        return _lower(fgraph, can_fuse, can_reduce, name_prefix, max_operands, exports=True)
     except _CyclicProgram:
-        return _lower(fgraph, can_fuse, can_reduce, name_prefix, exports=False)
+        return _lower(fgraph, can_fuse, can_reduce, name_prefix, max_operands, exports=False)
 
 
-def _lower(fgraph, can_fuse, can_reduce, name_prefix: str, exports: bool) -> list[Step]:
+def _lower(fgraph, can_fuse, can_reduce, name_prefix: str, max_operands: int | None,
+           exports: bool) -> list[Step]:
     outputs = set(fgraph.outputs)
     clients = fgraph.clients
     index = {node: k for k, node in enumerate(fgraph.nodes)}
@@ -91,11 +121,15 @@ def _lower(fgraph, can_fuse, can_reduce, name_prefix: str, exports: bool) -> lis
     for node in reversed(fgraph.nodes):
         if not (isinstance(node.op, Elemwise) and can_fuse(node)):
             continue
-        target = _join_target(node, cluster_of, clients, outputs, index, leaves, exports)
+        target, exported = _join_target(node, cluster_of, clients, outputs, index, leaves,
+                                        exports)
+        if target is not None and max_operands is not None and \
+                target.operands_with(node, exported) > max_operands:
+            target = None
         if target is None:
             cluster_of[node] = _Cluster(node)
         else:
-            target.nodes.append(node)
+            target.join(node, exported)
             cluster_of[node] = target
 
     reduce_with: dict[Apply, _Cluster] = {}
@@ -125,38 +159,39 @@ def _lower(fgraph, can_fuse, can_reduce, name_prefix: str, exports: bool) -> lis
 
 
 def _join_target(node: Apply, cluster_of: dict, clients, outputs, index, leaves,
-                 exports: bool) -> _Cluster | None:
-    """The cluster `node` may join (that of its elementwise consumers), or None."""
+                 exports: bool) -> tuple[_Cluster | None, bool]:
+    """The cluster `node` may join (that of its elementwise consumers), or None; and whether
+    its value would be an extra output of that cluster's kernel."""
     out = node.outputs[0]
     consumers = [c for c, _ in clients.get(out, []) if c != "output"]
     fused = {id(cluster_of[c]): cluster_of[c] for c in consumers if c in cluster_of}
     if len(fused) != 1:
-        return None
+        return None, False
     target = next(iter(fused.values()))
     if target.ndim != out.ndim or target.pattern != _pattern(out):
-        return None
+        return None, False
     outside = [c for c in consumers if c not in cluster_of or cluster_of[c] is not target]
     if not outside and out not in outputs:
-        return target
+        return target, False
     if not exports:
-        return None
+        return None, False
     # Exported as an extra output of the loop: its shape must be the loop's, and no outside
     # consumer may lead back into the cluster (that would make the kernel depend on itself).
     if not leaves[out] >= leaves[target.nodes[0].outputs[0]]:
-        return None
+        return None, True
     members = target.node_set()
     limit = max(index[m] for m in members)
     stack, seen = list(outside), set()
     while stack:
         n = stack.pop()
         if n in members:
-            return None
+            return None, True
         if n in seen or index[n] > limit:
             continue
         seen.add(n)
         for o in n.outputs:
             stack.extend(c for c, _ in clients.get(o, []) if c != "output")
-    return target
+    return target, True
 
 
 def _leaves(fgraph: FunctionGraph, can_fuse) -> dict[Variable, frozenset]:
@@ -209,8 +244,7 @@ class _ExprBuilder:
             sop = node.op.scalar_op.name
             op = "cast" if sop.startswith("cast_") else sop
             e: Expr = Call(v.dtype, op, args)
-        elif isinstance(v, Constant) and v.data.size == 1 and \
-                all(s == 1 for s in v.type.shape):
+        elif _is_param(v):
             self.params.append(np.asarray(v.data).reshape(()))
             self.param_dtypes.append(v.dtype)
             e = Param(v.dtype, len(self.params) - 1)

@@ -311,7 +311,10 @@ class Function:
         already says where it comes from."""
         if "built at:" in str(exc).lower():
             return None
-        values = [_to_host(v) if not isinstance(v, np.ndarray) else v for v in values]
+        try:  # (values a trusting caller passed unconverted may be anything)
+            values = [_to_host(v) if not isinstance(v, np.ndarray) else v for v in values]
+        except Exception:
+            return None
         env = dict(zip(self.fgraph.inputs, values))
         labels = input_labels(self.fgraph.inputs, len(self.inputs),
                               [i.name for i in self.inputs])
@@ -365,6 +368,12 @@ def function(inputs: Sequence, outputs=None, mode=None, updates=None, givens=Non
     or DLPack), read in place; `return_device=True` returns outputs as the backend's device
     arrays (pyopencl Array, pycuda GPUArray) instead of copying them to the host. Host
     backends return NumPy arrays either way.
+    trust_input=True passes call-time values to the backend as they are, skipping their
+    conversion and checks (lists to arrays, dtype conversion and the downcast check, rank and
+    static shape): a speed option for callers that already pass NumPy arrays of each input's
+    exact dtype and rank. Other values may give wrong answers or errors from inside the
+    backend, never a crash: the C backend still checks each value's type, dtype and rank and
+    raises a TypeError naming the input.
     """
     if not isinstance(inputs, (list, tuple)):
         raise TypeError(f"function(): inputs must be a list of variables, got "
