@@ -158,8 +158,7 @@ def test_gcc_out_of_space_is_a_disk_full_error_naming_the_temporary_directory(ca
                                                                               monkeypatch):
     stderr = ("/tmp/x/ccq.s: Assembler messages:\n/tmp/x/ccq.s: Fatal error: can't fill 256 "
               "bytes in section .rodata of /tmp/x/cck.o: 'No space left on device'\n")
-    monkeypatch.setattr(compiler.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(
-        a, 1, "", stderr))
+    monkeypatch.setattr(compiler, "run_compiler", lambda cmd: (1, stderr))
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     with pytest.raises(DiskFullError, match=f"No space left on device: gcc could not write its "
                                             f"output in {tmp_path} .*set TMPDIR"):
