@@ -219,10 +219,11 @@ def test_an_output_array_is_reused_only_after_the_caller_lets_it_go():
 
 
 def _mapped_programs() -> set:
-    """The compiled programs (shared objects in the cache's cpu_c folder) this process maps."""
+    """The compiled programs (shared objects in the cache's cpu_c folder) this process maps,
+    by inode: each is loaded under a fresh name that is removed at once ("(deleted)")."""
     with open("/proc/self/maps") as maps:
-        return {line.split()[-1] for line in maps
-                if line.rstrip().endswith(".so") and f"{os.sep}cpu_c{os.sep}" in line}
+        return {line.split()[4] for line in maps
+                if f"{os.sep}cpu_c{os.sep}" in line and ".so" in line}
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="reads /proc (Linux)")

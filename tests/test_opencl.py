@@ -2,6 +2,7 @@
 stay in device memory, device choice, the binary cache, views without copies, the seeds."""
 
 import os
+from collections import OrderedDict
 
 import numpy as np
 import pytest
@@ -132,7 +133,7 @@ def test_a_kernel_shared_by_graphs_is_built_once(ocl, monkeypatch):
     second graph builds only the kernels the process has not built yet."""
     rt = ocl.runtime()
     monkeypatch.setattr(rt, "binary_cache", False)  # what PoCL's CPU device does
-    monkeypatch.setattr(rt, "_built", {})
+    monkeypatch.setattr(rt, "_built", OrderedDict())
     built: list[list[str]] = []
     build = rt.build
     monkeypatch.setattr(rt, "build", lambda src, names: built.append(names) or build(src, names))
