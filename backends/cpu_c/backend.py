@@ -48,7 +48,7 @@ class CBackend(Backend):
                 f"device cpu: {os.cpu_count()} cores (OpenMP threads)"]
 
     def can_fuse(self, node: Apply) -> bool:
-        return self.renderer.supports(node.op.scalar_op.name,
+        return self.renderer.supports(node.op.scalar_op,
                                       [v.dtype for v in node.inputs], node.outputs[0].dtype)
 
     def can_reduce(self, node: Apply) -> bool:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from theanine.codegen.ir import Call, Expr, Kernel, Load, Param
+from theanine.codegen.scalar_kernels import kernel_key
 from theanine.graph.basic import Apply, Constant, Variable
 from theanine.graph.fgraph import FunctionGraph
 from theanine.tensor.elemwise import Elemwise
@@ -206,9 +207,7 @@ class _ExprBuilder:
         node = v.owner
         if node is not None and node in self.members:
             args = tuple(self.expr(i) for i in node.inputs)
-            sop = node.op.scalar_op.name
-            op = "cast" if sop.startswith("cast_") else sop
-            e: Expr = Call(v.dtype, op, args)
+            e: Expr = Call(v.dtype, kernel_key(node.op.scalar_op), args)
         elif isinstance(v, Constant) and v.data.size == 1 and \
                 all(s == 1 for s in v.type.shape):
             self.params.append(np.asarray(v.data).reshape(()))
