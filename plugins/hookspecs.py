@@ -37,8 +37,10 @@ def theanine_register_kernels(register):
     elementwise scalar op a kernel in the C-style renderer (C, OpenCL and CUDA dialects), so
     backends fuse it with its neighbours. `render(ctx, *args)` returns the C expression of one
     element: `args` are the C texts of its arguments, already converted to the output dtype
-    `ctx.dtype`; `ctx` is a `theanine.codegen.scalar_kernels.ExprContext`. Called once per
-    process, the first time a renderer is asked about an op it does not know."""
+    `ctx.dtype`; `ctx` is a `theanine.codegen.scalar_kernels.ExprContext`. The kernel serves
+    the ScalarOps of that name plugins list in `theanine_register_ops`; a name that theanine or
+    another plugin already has is an error naming both. Called once per process, the first
+    time a renderer is asked about an op it does not know."""
 
 
 @hookspec

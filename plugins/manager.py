@@ -72,14 +72,16 @@ def _load() -> PluginState:
     return state
 
 
-def call_hook(hook: str, register: Callable) -> None:
-    """Call hook `hook` of every loaded plugin with `register`, in pluggy's order. A plugin
+def call_hook(hook: str, register: Callable, by_plugin: bool = False) -> None:
+    """Call hook `hook` of every loaded plugin with `register`, in pluggy's order (with
+    `by_plugin`, with `register(plugin_name)`, so errors can name the plugin). A plugin
     whose hook raises (a bad registration included) is recorded in `failed`, which `theanine
     info` shows, and the other plugins still register."""
     state = get_plugin_state()
     for impl in reversed(getattr(state.pm.hook, hook).get_hookimpls()):
+        callback = register(impl.plugin_name) if by_plugin else register
         try:  # (pluggy lets an implementation leave out arguments it does not use)
-            impl.function(**{name: register for name in impl.argnames})
+            impl.function(**{name: callback for name in impl.argnames})
         except Exception as e:  # a broken plugin must not break theanine
             state.failed[impl.plugin_name] = f"{hook}: {type(e).__name__}: {e}"
 

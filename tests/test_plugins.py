@@ -153,7 +153,42 @@ def test_a_plugin_kernel_may_not_replace_a_builtin_one(plugin):
     plugin(_CubePlugin(_cube_op(), kernel_name="exp"))
     assert "exp" not in plugin_kernels()
     assert get_plugin_state().failed["test-plugin-0"] == (
-        "theanine_register_kernels: ValueError: a kernel for scalar op 'exp' is already defined")
+        "theanine_register_kernels: ValueError: plugin 'test-plugin-0' registers a kernel for "
+        "scalar op 'exp', which theanine's built-in 'exp' already has")
+
+
+def test_a_kernel_registered_twice_is_an_error_naming_both_plugins(plugin):
+    from theanine.codegen.scalar_kernels import plugin_kernels
+    from theanine.plugins.manager import get_plugin_state
+
+    op = _cube_op()
+    plugin(_CubePlugin(op))
+    plugin(_CubePlugin(op))
+    kernel = plugin_kernels()["test_cube"]
+    failed = get_plugin_state().failed
+    loser = ({"test-plugin-0", "test-plugin-1"} - {kernel.plugin}).pop()
+    assert failed[loser] == (
+        f"theanine_register_kernels: ValueError: plugin {loser!r} registers a kernel for "
+        f"scalar op 'test_cube', which plugin {kernel.plugin!r} already registered")
+
+
+def test_a_plugin_kernel_serves_only_the_op_the_plugin_registered(plugin):
+    """Another op that merely shares the plugin op's name runs its own implementation."""
+    from theanine.tensor.elemwise import Elemwise, ScalarOp
+    from theanine.tensor.scalar_ops import ufunc_rule
+
+    op = _cube_op()
+    plugin(_CubePlugin(op))
+    other = Elemwise(ScalarOp("test_cube", 1, lambda x: x + 10, ufunc_rule(np.square),
+                              lambda i, o, g: [g]))
+    x = T.fvector("x")
+    f = th.function([x], [op(x), other(x)], backend="c")
+    v = np.array([-1.5, 0.0, 2.0], dtype="float32")
+    cube, plus_ten = f(v)
+    np.testing.assert_array_equal(cube, v ** 3)
+    np.testing.assert_array_equal(plus_ten, v + 10)
+    assert "/* cube */" in f._run.source
+    assert [s.node.op for s in f._run.steps if not hasattr(s, "kernel")] == [other]
 
 
 def test_a_failing_registration_is_reported_and_the_others_still_register(plugin):

@@ -60,7 +60,7 @@ class CBackend(Backend):
     def can_fuse(self, node: Apply) -> bool:
         if len(node.inputs) + 1 > MAX_OPERANDS:
             return False
-        return self.renderer.supports(node.op.scalar_op.name,
+        return self.renderer.supports(node.op.scalar_op,
                                       [v.dtype for v in node.inputs], node.outputs[0].dtype)
 
     def can_reduce(self, node: Apply) -> bool:

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from theanine.codegen.ir import Call, Const, Expr, Kernel, Load, Param, topo_exprs
-from theanine.codegen.scalar_kernels import ExprContext, plugin_kernels
+from theanine.codegen.scalar_kernels import ExprContext, kernel_key, plugin_kernels
+from theanine.tensor.elemwise import ScalarOp
 
 C_TYPES = {"bool": "npy_bool", "int8": "int8_t", "int16": "int16_t", "int32": "int32_t",
            "int64": "int64_t", "uint8": "uint8_t", "uint16": "uint16_t", "uint32": "uint32_t",
@@ -161,13 +162,17 @@ class CStyleRenderer:
         self.d = dialect
 
     # -- what can be rendered ------------------------------------------------------------------
-    def supports(self, op: str, in_dtypes: list[str], out_dtype: str) -> bool:
-        """True if scalar op `op` on these dtypes can be rendered."""
+    def supports(self, op: str | ScalarOp, in_dtypes: list[str], out_dtype: str) -> bool:
+        """True if scalar op `op` (a ScalarOp, or its kernel's name in the IR) on these dtypes
+        can be rendered. A ScalarOp is judged by identity, not name (see `kernel_key`)."""
+        if not isinstance(op, str):
+            key = kernel_key(op)
+            return key is not None and self.supports(key, in_dtypes, out_dtype)
         if any(d in UNSUPPORTED_DTYPES for d in [*in_dtypes, out_dtype]):
             return False
         if op == "pow" and not _is_float(out_dtype):
             return False  # NumPy raises on negative integer exponents; keep its error
-        if op.startswith("cast_"):
+        if op == "cast":
             return True
         if op in _RULES:
             return True

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from theanine.codegen.ir import Call, Expr, Kernel, Load, Param
+from theanine.codegen.scalar_kernels import kernel_key
 from theanine.graph.basic import Apply, Constant, Variable
 from theanine.graph.fgraph import FunctionGraph
 from theanine.tensor.elemwise import Elemwise
@@ -235,25 +236,34 @@ class _ExprBuilder:
         self.param_dtypes: list[str] = []
         self.memo: dict[Variable, Expr] = {}
 
-    def expr(self, v: Variable) -> Expr:
-        if v in self.memo:
-            return self.memo[v]
-        node = v.owner
-        if node is not None and node in self.members:
-            args = tuple(self.expr(i) for i in node.inputs)
-            sop = node.op.scalar_op.name
-            op = "cast" if sop.startswith("cast_") else sop
-            e: Expr = Call(v.dtype, op, args)
-        elif _is_param(v):
-            self.params.append(np.asarray(v.data).reshape(()))
-            self.param_dtypes.append(v.dtype)
-            e = Param(v.dtype, len(self.params) - 1)
-        else:
-            if v not in self.inputs:
-                self.inputs.append(v)
-            e = Load(v.dtype, self.inputs.index(v))
-        self.memo[v] = e
-        return e
+    def expr(self, root: Variable) -> Expr:
+        """The expression of `root`, built depth-first (inputs in order, so buffers and params
+        are numbered as they are first met) with an explicit stack: no recursion limit."""
+        stack = [root]
+        while stack:
+            v = stack[-1]
+            if v in self.memo:
+                stack.pop()
+                continue
+            node = v.owner
+            if node is not None and node in self.members:
+                pending = [i for i in node.inputs if i not in self.memo]
+                if pending:
+                    stack.extend(reversed(pending))
+                    continue
+                args = tuple(self.memo[i] for i in node.inputs)
+                e: Expr = Call(v.dtype, kernel_key(node.op.scalar_op), args)
+            elif _is_param(v):
+                self.params.append(np.asarray(v.data).reshape(()))
+                self.param_dtypes.append(v.dtype)
+                e = Param(v.dtype, len(self.params) - 1)
+            else:
+                if v not in self.inputs:
+                    self.inputs.append(v)
+                e = Load(v.dtype, self.inputs.index(v))
+            self.memo[v] = e
+            stack.pop()
+        return self.memo[root]
 
 
 def _cluster_step(c: _Cluster, clients, outputs, name: str) -> KernelStep:

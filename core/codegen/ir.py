@@ -47,7 +47,8 @@ class Param(Expr):
 
 @dataclass(frozen=True, eq=False)
 class Call(Expr):
-    """A scalar op applied to argument expressions; `op` is a SCALAR_OPS name or 'cast'."""
+    """A scalar op applied to argument expressions; `op` is the kernel name the renderer
+    knows the op by (`theanine.codegen.scalar_kernels.kernel_key`: "cast" for casts)."""
 
     op: str
     args: tuple[Expr, ...]

@@ -131,7 +131,7 @@ class GpuProgram:
 
     # -- planning ----------------------------------------------------------------------------
     def _can_fuse(self, node: Apply) -> bool:
-        return self.renderer.r.supports(node.op.scalar_op.name, [v.dtype for v in node.inputs],
+        return self.renderer.r.supports(node.op.scalar_op, [v.dtype for v in node.inputs],
                                         node.outputs[0].dtype) and \
             all(v.dtype in self.rt.dtypes for v in [*node.inputs, *node.outputs])
 

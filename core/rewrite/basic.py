@@ -11,7 +11,8 @@ import numpy as np
 from theanine.graph.basic import Apply, Constant, Variable
 from theanine.graph.fgraph import FunctionGraph
 from theanine.rewrite.db import PASSES, GraphRewriter, node_rewriter, register_rewrite
-from theanine.tensor.elemwise import DimShuffle, Elemwise
+from theanine.tensor.elemwise import DimShuffle, Elemwise, ScalarOp
+from theanine.tensor.scalar_ops import is_builtin
 from theanine.tensor.type import TensorType
 
 # Outputs with more elements than this stay symbolic: folding them would bake big arrays into
@@ -39,10 +40,15 @@ def is_filled_with(v: Variable, value) -> bool:
     return data is not None and data.size > 0 and bool(np.all(data == value))
 
 
-def elemwise_owner(v: Variable, name: str) -> Apply | None:
-    """The node computing `v` if it is the Elemwise scalar op `name`, else None."""
+def elemwise_owner(v: Variable, op: str | ScalarOp) -> Apply | None:
+    """The node computing `v` if it is an Elemwise of scalar op `op`, else None. A string
+    names one of theanine's own scalar ops ("mul"); an op of another's that shares the name
+    does not match (pass a plugin's ScalarOp itself to match it)."""
     node = v.owner
-    if node is not None and isinstance(node.op, Elemwise) and node.op.scalar_op.name == name:
+    if node is None or not isinstance(node.op, Elemwise):
+        return None
+    sop = node.op.scalar_op
+    if is_builtin(sop, op) if isinstance(op, str) else sop == op:
         return node
     return None
 

@@ -18,6 +18,7 @@ from theanine.rewrite.basic import conform, constant_data, elemwise_owner, is_fi
 from theanine.rewrite.db import node_rewriter, register_rewrite
 from theanine.tensor.elemwise import DimShuffle, Elemwise, dimshuffle
 from theanine.tensor.math import second
+from theanine.tensor.scalar_ops import cast_target, is_builtin
 
 # scalar op -> (neutral element, which operand may be the neutral one: "both" or "right")
 _NEUTRAL = {
@@ -75,7 +76,7 @@ def local_double_neg(fgraph, node):
 @node_rewriter([Elemwise])
 def local_useless_cast(fgraph, node):
     """A cast to the dtype its input already has is the input."""
-    if node.op.scalar_op.name.startswith("cast_") and \
+    if cast_target(node.op.scalar_op) is not None and \
             node.inputs[0].type == node.outputs[0].type:
         return [node.inputs[0]]
     return None
@@ -121,8 +122,7 @@ def local_switch_constant_condition(fgraph, node):
 def local_fill_sink(fgraph, node):
     """op(second(a, b), c) -> second(a, op(b, c)): move the broadcast-only `second` outward so
     the arithmetic meets constants directly (gradient seeds are fills of ones)."""
-    name = node.op.scalar_op.name
-    if name == "second" or len(node.inputs) < 2:
+    if is_builtin(node.op.scalar_op, "second") or len(node.inputs) < 2:
         return None
     for k, v in enumerate(node.inputs):
         fill = elemwise_owner(v, "second")

@@ -21,8 +21,9 @@ class NodeRewriter:
     """A local rewrite: `fn(fgraph, node)` returns a list of replacements (one per output, None
     to keep an output), a dict {old variable: new variable}, or None when it does not apply.
 
-    `tracks` lists what the rewrite applies to: Op classes, Op instances, or strings naming an
-    Elemwise scalar op ("log", "mul"); None means every node.
+    `tracks` lists what the rewrite applies to: Op classes, Op instances, ScalarOps, or strings
+    naming one of theanine's own scalar ops ("log", "mul": not another op of the same name);
+    None means every node.
     """
 
     def __init__(self, fn: Callable, tracks: Iterable | None = None, name: str | None = None):
@@ -35,10 +36,14 @@ class NodeRewriter:
         """True if `op` is one of the tracked ops (always True when nothing is tracked)."""
         if self.tracks is None:
             return True
-        scalar_name = getattr(getattr(op, "scalar_op", None), "name", None)
+        from theanine.tensor.elemwise import ScalarOp
+        from theanine.tensor.scalar_ops import is_builtin
+
+        scalar = getattr(op, "scalar_op", None)
         for t in self.tracks:
-            if isinstance(t, str):
-                if t == scalar_name:
+            if isinstance(t, str | ScalarOp):
+                if scalar is not None and (is_builtin(scalar, t) if isinstance(t, str)
+                                           else scalar == t):
                     return True
             elif isinstance(t, type):
                 if isinstance(op, t):

@@ -134,19 +134,35 @@ def _replace(fgraph: FunctionGraph, old: Variable, new: Variable,
 
 
 def _import(clients: dict, var: Variable, new_nodes: list[Apply]) -> None:
-    """Add the nodes behind `var` that the client map does not know yet."""
+    """Add the nodes behind `var` that the client map does not know yet, depth-first with an
+    explicit stack (a frame is a node and the next input to visit): no recursion limit."""
     if var in clients:
         return
     clients[var] = []
-    node = var.owner
-    if node is None:
+    if var.owner is None:
         return
+    frames = [_enter(clients, var.owner)]
+    while frames:
+        node, i = frames[-1]
+        if i == len(node.inputs):
+            frames.pop()
+            new_nodes.append(node)
+            continue
+        inp = node.inputs[i]
+        if inp not in clients:
+            clients[inp] = []
+            if inp.owner is not None:
+                frames.append(_enter(clients, inp.owner))
+                continue
+        clients[inp].append((node, i))
+        frames[-1] = (node, i + 1)
+
+
+def _enter(clients: dict, node: Apply) -> tuple[Apply, int]:
+    """Start importing `node`: its outputs get (empty) client lists; visit input 0 next."""
     for o in node.outputs:
         clients.setdefault(o, [])
-    for i, inp in enumerate(node.inputs):
-        _import(clients, inp, new_nodes)
-        clients[inp].append((node, i))
-    new_nodes.append(node)
+    return (node, 0)
 
 
 def _run_rewriter(fgraph: FunctionGraph, node: Apply,

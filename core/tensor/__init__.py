@@ -26,6 +26,7 @@ from theanine.tensor import nnet as nnet
 
 _plugin_ops: dict | None = None
 _plugin_op_keys: dict[str, set[str]] = {}
+_plugin_scalar_ops: tuple = ()
 
 
 def _op_key(op) -> str:
@@ -39,12 +40,13 @@ def _op_key(op) -> str:
 
 def plugin_ops() -> dict:
     """Functions registered by op plugins, by name (collected once per process)."""
-    global _plugin_ops
+    global _plugin_ops, _plugin_scalar_ops
     if _plugin_ops is None:
         from theanine.plugins.manager import call_hook
 
         found: dict = {}
         keys: dict[str, set[str]] = {}
+        scalars: list = []
 
         def register(name: str, function, ops=()) -> None:
             if not name.isidentifier():
@@ -56,11 +58,21 @@ def plugin_ops() -> dict:
                 raise TypeError(f"register({name!r}, function): not callable: {function!r}")
             found[name] = function
             keys[name] = {_op_key(op) for op in ops}
+            scalars.extend(s for s in (getattr(op, "scalar_op", op) for op in ops)
+                           if isinstance(s, elemwise.ScalarOp))
 
         call_hook("theanine_register_ops", register)
+        _plugin_scalar_ops = tuple(scalars)
         _plugin_ops = found
         _plugin_op_keys.update(keys)
     return _plugin_ops
+
+
+def plugin_scalar_ops() -> tuple:
+    """The ScalarOps op plugins listed in `ops=` (the ones a plugin kernel of the same name
+    applies to)."""
+    plugin_ops()
+    return _plugin_scalar_ops
 
 
 def plugin_op_keys() -> dict[str, set[str]]:

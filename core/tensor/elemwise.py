@@ -3,12 +3,13 @@ broadcastable axes).
 
 An `Elemwise` wraps a `ScalarOp`: the scalar op says what one element means (NumPy callable,
 dtype rule, derivative); Elemwise handles ranks, static shapes and broadcasting. Backends fuse
-chains of Elemwise nodes into one kernel using the scalar op's name.
+chains of Elemwise nodes into one kernel when they have a kernel for the scalar op itself (its
+identity, not its name: see `theanine.codegen.scalar_kernels.kernel_key`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 
 import numpy as np
 
@@ -19,20 +20,26 @@ from theanine.tensor.type import DISCRETE_DTYPES, TensorType, format_shape
 class ScalarOp:
     """What an elementwise op does to one element.
 
-    name: stable identifier (renderers key their expression tables on it).
+    name: what printing and error messages call the op; two ops may share a name.
     impl: NumPy callable taking arrays, broadcasting like a ufunc.
     dtype_rule: input dtypes -> output dtype.
     grad: (inputs, output, gz) -> list of input gradients (None = zero/disconnected); written
           with tensor operations so gradients are graphs too.
     symbol/precedence: infix printing for `pp` (None = function-call style).
+    identity: what makes two ScalarOps the same op (equal and merged by the rewrites); by
+          default the name together with nin, impl, dtype_rule and grad, so ops that share
+          a name but compute something else stay apart. theanine's own ops pass
+          ("theanine", name), which a copy of one (made by pickling) shares.
     """
 
     __slots__ = ("name", "nin", "impl", "dtype_rule", "grad", "symbol", "precedence",
-                 "commutative", "associative")
+                 "commutative", "associative", "identity")
 
     def __init__(self, name: str, nin: int, impl: Callable, dtype_rule: Callable,
                  grad: Callable | None, symbol: str | None = None, precedence: int = 0,
-                 commutative: bool = False, associative: bool = False):
+                 commutative: bool = False, associative: bool = False,
+                 identity: Hashable | None = None):
+        self.identity = (name, nin, impl, dtype_rule, grad) if identity is None else identity
         self.name = name
         self.nin = nin
         self.impl = impl
@@ -44,10 +51,11 @@ class ScalarOp:
         self.associative = associative
 
     def __eq__(self, other):
-        return isinstance(other, ScalarOp) and self.name == other.name
+        return self is other or (isinstance(other, ScalarOp)
+                                 and self.identity == other.identity)
 
     def __hash__(self):
-        return hash(self.name)
+        return hash(self.identity)
 
     def __repr__(self):
         return self.name

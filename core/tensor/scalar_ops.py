@@ -89,10 +89,23 @@ def _clip_impl(x, lo, hi):
 
 
 SCALAR_OPS: dict[str, ScalarOp] = {}
+_CASTS: dict[ScalarOp, str] = {}  # theanine's cast ops -> their target dtype
 
 
 def _def(name, nin, impl, rule, grad, **kw) -> None:
-    SCALAR_OPS[name] = ScalarOp(name, nin, impl, rule, grad, **kw)
+    SCALAR_OPS[name] = ScalarOp(name, nin, impl, rule, grad, identity=("theanine", name), **kw)
+
+
+def is_builtin(sop: ScalarOp, name: str | None = None) -> bool:
+    """True if `sop` is theanine's own scalar op (named `name`, when given): an op of
+    someone else's that only shares its name is not."""
+    ref = SCALAR_OPS.get(sop.name if name is None else name)
+    return ref is not None and ref == sop
+
+
+def cast_target(sop: ScalarOp) -> str | None:
+    """The dtype `sop` converts to if it is one of theanine's casts (`cast_op`), else None."""
+    return _CASTS.get(sop)
 
 
 def _zero_grads(inputs, out, gz):
@@ -416,7 +429,10 @@ def cast_op(dtype: str) -> ScalarOp:
     """The scalar op converting to `dtype` (one per target dtype, so ops compare equal)."""
     name = f"cast_{dtype}"
     if name not in SCALAR_OPS:
-        _def(name, 1, _CastImpl(np.dtype(dtype)), _CastRule(dtype), _cast_grad)
+        op = ScalarOp(name, 1, _CastImpl(np.dtype(dtype)), _CastRule(dtype), _cast_grad,
+                      identity=("theanine", name))
+        _CASTS[op] = dtype  # before it is published, so no thread sees it unrecognised
+        SCALAR_OPS[name] = op
     return SCALAR_OPS[name]
 
 

@@ -52,7 +52,7 @@ class ClangBackend(Backend):
                 f"compiler: none ({version})"]
 
     def can_fuse(self, node: Apply) -> bool:
-        return self.printer.r.supports(node.op.scalar_op.name, [v.dtype for v in node.inputs],
+        return self.printer.r.supports(node.op.scalar_op, [v.dtype for v in node.inputs],
                                        node.outputs[0].dtype)
 
     def can_reduce(self, node: Apply) -> bool:

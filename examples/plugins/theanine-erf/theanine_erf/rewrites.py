@@ -11,7 +11,7 @@ import numpy as np
 from theanine.rewrite.basic import conform, constant_data, elemwise_owner, is_filled_with
 from theanine.rewrite.db import node_rewriter
 from theanine.tensor.type import FLOAT_DTYPES
-from theanine_erf.ops import gelu
+from theanine_erf.ops import ERF, gelu
 
 
 def _factors(v, out: list) -> list:
@@ -54,7 +54,7 @@ def _erf_argument(v):
         return None
     a, b = add.inputs
     for one, e in ((a, b), (b, a)):
-        erf_node = elemwise_owner(e, "erf")
+        erf_node = elemwise_owner(e, ERF.scalar_op)
         if erf_node is not None and is_filled_with(one, 1):
             return erf_node.inputs[0]
     return None
