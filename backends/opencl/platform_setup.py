@@ -22,7 +22,8 @@ from pathlib import Path
 
 from theanine.backends.opencl.loader import platform_home, read_platform
 
-ROOT_PACKAGE = "libpocl2"
+# PoCL's library package: Debian 12's name, then the 64-bit-time name later releases use
+ROOT_PACKAGES = ("libpocl2", "libpocl2t64")
 # Packages of the platform itself, always taken privately; other dependencies only when the
 # system lacks them. The clang driver package is not needed: PoCL links kernels in-process.
 _OWN = re.compile(r"pocl|llvm|clang-cpp|hwloc")
@@ -59,19 +60,26 @@ class _Apt:
 
     def __init__(self, work: Path):
         self.options = ["-o", "APT::Sandbox::User=root"] if os.geteuid() == 0 else []
-        if not self._candidate():
+        self.root = self._candidate()
+        if self.root is None:
             lists, cache = work / "lists", work / "cache"
             for d in (lists / "partial", cache / "archives" / "partial"):
                 d.mkdir(parents=True)
             self.options += ["-o", f"Dir::State::Lists={lists}", "-o", f"Dir::Cache={cache}"]
             _run(["apt-get", "-q", *self.options, "update"])
-            if not self._candidate():
-                raise SetupError(f"no {ROOT_PACKAGE} package in this system's package sources")
+            self.root = self._candidate()
+            if self.root is None:
+                raise SetupError(f"no PoCL package ({' or '.join(ROOT_PACKAGES)}) in this "
+                                 "system's package sources")
 
-    def _candidate(self) -> bool:
-        out = _run(["apt-cache", *self.options, "policy", ROOT_PACKAGE])
-        m = re.search(r"Candidate:\s*(\S+)", out)
-        return bool(m and m.group(1) != "(none)")
+    def _candidate(self) -> str | None:
+        """The first of ROOT_PACKAGES the package sources offer."""
+        for name in ROOT_PACKAGES:
+            out = _run(["apt-cache", *self.options, "policy", name])
+            m = re.search(r"Candidate:\s*(\S+)", out)
+            if m and m.group(1) != "(none)":
+                return name
+        return None
 
     def depends(self, packages: list[str], recurse: bool) -> list[str]:
         flags = ["--no-recommends", "--no-suggests", "--no-conflicts", "--no-breaks",
@@ -94,20 +102,20 @@ def _installed() -> set[str]:
 
 
 def _packages(apt: _Apt) -> list[str]:
-    """libpocl2 and the packages it needs that must come privately."""
-    direct = [p for p in apt.depends([ROOT_PACKAGE], recurse=False) if not _SKIP.match(p)]
+    """The PoCL package and the packages it needs that must come privately."""
+    direct = [p for p in apt.depends([apt.root], recurse=False) if not _SKIP.match(p)]
     own = [p for p in direct if _OWN.search(p)]
     installed = _installed()
     deeper = [p for p in apt.depends(own, recurse=True)
               if not _SKIP.match(p) and p not in installed and p not in own]
-    return [ROOT_PACKAGE, *own, *deeper]
+    return [apt.root, *own, *deeper]
 
 
 def _private_libraries(root: Path) -> tuple[Path, list[str]]:
     """The ICD library and the shared libraries (one per soname) the platform brings."""
     icds = sorted(root.glob("usr/lib/*/libpocl.so.[0-9]"))
     if not icds:
-        raise SetupError(f"the unpacked {ROOT_PACKAGE} has no libpocl.so.N")
+        raise SetupError("the unpacked PoCL package has no libpocl.so.N")
     sonames: dict[str, str] = {}
     for path in sorted(root.rglob("lib*.so.*")):
         if re.fullmatch(r"lib.+\.so\.\d+", path.name) and "pocl" not in path.name \
@@ -158,7 +166,7 @@ def install(home: Path) -> dict:
         for deb in sorted(debs.glob("*.deb")):
             _run(["dpkg-deb", "-x", str(deb), str(staged)])
         version = re.search(r"_([^_]+)_[^_]+\.deb$",
-                            next(debs.glob(f"{ROOT_PACKAGE}_*.deb")).name).group(1)
+                            next(debs.glob(f"{apt.root}_*.deb")).name).group(1)
         final = home / f"pocl-{re.sub(r'[^A-Za-z0-9.+-]', '_', version)}"
         shutil.rmtree(final, ignore_errors=True)
         staged.rename(final)
