@@ -31,7 +31,7 @@ def fake_devices(monkeypatch):
     good = _fake_device("pthread-good", "OpenCL 3.0 PoCL 3.1 LLVM 15")
     message = "RuntimeError: clBuildProgram failed: error: unknown target CPU 'generic'"
     monkeypatch.setattr(runtime, "list_devices", lambda: [(0, 0, broken), (1, 0, good)])
-    monkeypatch.setattr(runtime, "_probe", lambda dev: message if dev is broken else "")
+    monkeypatch.setattr(runtime, "probe_device", lambda dev: message if dev is broken else "")
     monkeypatch.setattr(runtime, "_problems", {})
     import theanine.backends.opencl.backend as backend_module
 
@@ -56,7 +56,7 @@ def test_a_device_that_cannot_build_is_reported_not_chosen(fake_devices):
 
 def test_no_device_that_builds_makes_the_backend_unavailable(fake_devices, monkeypatch):
     broken, good, message = fake_devices
-    monkeypatch.setattr(runtime, "_probe", lambda dev: message)
+    monkeypatch.setattr(runtime, "probe_device", lambda dev: message)
     ok, why = OpenCLBackend().available()
     assert not ok
     assert "no OpenCL device can build kernels here" in why and "unknown target CPU" in why
@@ -70,7 +70,7 @@ def test_gpus_come_first_then_the_set_up_platform(fake_devices, monkeypatch):
                                                           (2, 0, gpu)])
     assert runtime.default_device() == ((2, 0, gpu), "the first GPU that builds kernels")
     monkeypatch.setattr(runtime, "is_setup_platform", lambda dev: dev is good)
-    monkeypatch.setattr(runtime, "_probe", lambda dev: "broken" if dev is gpu else "")
+    monkeypatch.setattr(runtime, "probe_device", lambda dev: "broken" if dev is gpu else "")
     monkeypatch.setattr(runtime, "_problems", {})
     (_, _, dev), why = runtime.default_device()
     assert dev is good and "theanine setup-opencl" in why
@@ -82,7 +82,7 @@ def test_a_real_build_failure_is_caught_by_the_probe(monkeypatch):
         pytest.skip(f"OpenCL backend unavailable: {why}")
     entry, _ = runtime.default_device()
     monkeypatch.setattr(platform_setup, "PROBE_SOURCE", "__kernel void th_probe( { syntax }")
-    problem = runtime._probe(entry[2])
+    problem = runtime.probe_device(entry[2])
     assert "BUILD_PROGRAM_FAILURE" in problem or "build" in problem.lower()
 
 

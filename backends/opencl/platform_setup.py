@@ -196,40 +196,30 @@ def cpu_names(flags: set[str]) -> list[str]:
 
 
 _PROBE = r"""
-import json, os, sys
+import json, sys
 meta = json.loads(sys.argv[1])
 from theanine.backends.opencl.loader import preload
 preload(meta["preload"])
-import numpy as np, pyopencl as cl
+import pyopencl as cl
+from theanine.backends.opencl.runtime import probe_device
 out = []
 for p in cl.get_platforms():
     try:
         devices = p.get_devices(cl.device_type.CPU)
     except cl.Error:
         devices = []
-    for d in devices:
-        try:
-            ctx = cl.Context([d])
-            q = cl.CommandQueue(ctx)
-            k = cl.Program(ctx, sys.argv[2]).build().th_probe
-            a = np.zeros(4, np.float32)
-            buf = cl.Buffer(ctx, cl.mem_flags.READ_WRITE | cl.mem_flags.COPY_HOST_PTR, hostbuf=a)
-            k(q, (4,), None, buf)
-            cl.enqueue_copy(q, a, buf)
-            error = "" if np.allclose(a, 2.0) else f"wrong result {a}"
-        except Exception as e:
-            error = f"{type(e).__name__}: {e}"
-        out.append({"platform": p.version, "device": d.name, "error": error.strip()[-600:]})
+    out += [{"platform": p.version, "device": d.name, "error": probe_device(d)} for d in devices]
 print(json.dumps(out))
 """
 
 
 def probe(meta: dict, vendors: Path, env: dict[str, str]) -> list[dict]:
-    """Build and run a one-line kernel on every CPU device the loader finds with `vendors` as
-    its ICD folder, in a fresh process (a driver that crashes takes only the probe down)."""
+    """The runtime's device probe (a one-line kernel built and run) on every CPU device the
+    loader finds with `vendors` as its ICD folder, in a fresh process (a driver that crashes
+    takes only the probe down; the environment set here reaches the driver)."""
     run_env = {k: v for k, v in os.environ.items() if not k.startswith("POCL_")}
     run_env.update(env, OCL_ICD_VENDORS=str(vendors))
-    done = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(meta), PROBE_SOURCE],
+    done = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(meta)],
                           capture_output=True, text=True, env=run_env, timeout=300)
     if done.returncode != 0:
         return [{"platform": "?", "device": "?",

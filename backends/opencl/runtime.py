@@ -58,11 +58,13 @@ def device_problem(entry: tuple[int, int, Any]) -> str:
     p, d, dev = entry
     key = (dev.platform.version, dev.name, p, d)
     if key not in _problems:
-        _problems[key] = _probe(dev)
+        _problems[key] = probe_device(dev)
     return _problems[key]
 
 
-def _probe(dev) -> str:
+def probe_device(dev) -> str:
+    """Build and run a one-line kernel on `dev`: "" if it computes the right values, else the
+    driver's message (also what `theanine setup-opencl` runs on each candidate platform)."""
     from theanine.backends.opencl.platform_setup import PROBE_SOURCE
 
     cl = import_cl()

@@ -218,11 +218,12 @@ class GpuProgram:
 
             shape_of = self._shape
             named = [(v, dt) for v, dt in zip(s.outputs, dtypes)]
+            widest = max((np.dtype(dt).itemsize for dt in dtypes), default=1)
 
             def elementwise(H, D):
                 shape = _loop_shape([shape_of(H, D, j) for j in ins], nd)
                 limit = rt.max_alloc
-                if limit is not None and prod(shape) * 8 > limit:  # checked before uploads
+                if limit is not None and prod(shape) * widest > limit:  # before any upload
                     for v, dt in named:
                         rt.check_fits(shape, dt, _describe(v, self.outputs),
                                       format_trace(v.trace))
