@@ -448,7 +448,7 @@ def reduce_scalar_op(op: ScalarOp) -> tuple:
     """How `op` pickles: a built-in op (casts included) as a lookup into this module's table,
     so a loaded graph uses the loading process's own op; any other op by its fields, which
     must then be module-level callables or picklable objects."""
-    if SCALAR_OPS.get(op.name) is op:
+    if is_builtin(op):  # the table's op or a copy of it (equal by identity)
         if isinstance(op.dtype_rule, _CastRule):
             return cast_op, (op.dtype_rule.dtype,)
         return builtin_scalar_op, (op.name,)
