@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 
 from theanine.config import config
 from theanine.graph.fgraph import FunctionGraph
+from theanine.op_table import OpTable
+from theanine.plugins.manager import PluginCollected
 
 
 class BackendUnavailable(RuntimeError):
@@ -21,6 +23,9 @@ class Backend:
     name: str = ""
     devices: tuple[str, ...] = ()
     priority: int = 0
+    # how this backend runs each op class (theanine.op_table); None: the backend compiles
+    # whole graphs its own way and reads no table
+    impls: OpTable | None = None
     # compiled graphs land in an on-disk cache by content, so compiling them in other processes
     # first (the conformance kit's prewarm) saves this process the work
     caches_builds_on_disk: bool = True
@@ -63,21 +68,12 @@ def _collect() -> dict[str, Backend]:
     return found
 
 
-_registry: dict[str, Backend] | None = None
+_REGISTRY: PluginCollected[dict[str, Backend]] = PluginCollected(_collect)
 
 
 def backends() -> dict[str, Backend]:
     """All registered backends by name (available or not)."""
-    global _registry
-    if _registry is None:
-        _registry = _collect()
-    return _registry
-
-
-def reset_backends() -> None:
-    """Forget the registry so the next lookup asks the plugins again."""
-    global _registry
-    _registry = None
+    return _REGISTRY.get()
 
 
 def _device_kind(device: str) -> str:
@@ -89,9 +85,12 @@ def _device_kind(device: str) -> str:
     return device
 
 
-def get_backend(name_or_device: str | None = None) -> Backend:
+def get_backend(name_or_device: str | Backend | None = None) -> Backend:
     """The backend for a backend name ('numpy', 'c', ...) or a device ('cpu', 'cuda:0',
-    'opencl:0:1'); None means config.device. Raises BackendUnavailable with the reason."""
+    'opencl:0:1'); None means config.device, and a Backend is itself. Raises
+    BackendUnavailable with the reason."""
+    if isinstance(name_or_device, Backend):
+        return name_or_device
     target = name_or_device or config.device
     regs = backends()
     if not regs:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pluggy
 
 PROJECT = "theanine"
-HOOKSPEC_VERSION = 2
+HOOKSPEC_VERSION = 3
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
@@ -55,3 +55,12 @@ def theanine_register_cases(register):
     """Call `register(case)` with a `theanine.testing.cases.Case` for each op this plugin adds,
     so the conformance kit runs it on every backend. Called once per process, the first time
     the kit lists its cases."""
+
+
+@hookspec
+def theanine_register_impls(register):
+    """Call `register(backend_name, op_class, implementation, how=None, **info)` to give a
+    backend an implementation of an op class (its `theanine.op_table.OpTable`, read along the
+    class's MRO). What `implementation` is, and which `info` keys it reads, is the named
+    backend's own contract (docs/writing-an-op.md). Called once per process per backend table,
+    the first time that table is read."""

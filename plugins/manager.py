@@ -11,6 +11,7 @@ import importlib.metadata
 import os
 import threading
 from collections.abc import Callable
+from typing import Generic, TypeVar
 
 import pluggy
 
@@ -86,8 +87,51 @@ def call_hook(hook: str, register: Callable, by_plugin: bool = False) -> None:
             state.failed[impl.plugin_name] = f"{hook}: {type(e).__name__}: {e}"
 
 
+T = TypeVar("T")
+_collected: list[PluginCollected] = []
+
+
+class PluginCollected(Generic[T]):
+    """What the plugins registered through one hook, collected by `collect()` on first use
+    and forgotten by `reset_plugins()`: the one load-once/reset rule of every registry that
+    plugins fill (backends, op functions, kernels, rewrites, cases, op implementations)."""
+
+    def __init__(self, collect: Callable[[], T], forget: Callable[[T], None] | None = None):
+        self._collect = collect
+        self._forget = forget
+        self._value: T | None = None
+        self._done = False
+        self._lock = threading.RLock()  # (collecting may ask another registry for its value)
+        _collected.append(self)
+
+    def get(self) -> T:
+        """The collected value, collecting it now if this is the first use."""
+        with self._lock:
+            if not self._done:
+                self._value = self._collect()
+                self._done = True
+            return self._value  # type: ignore[return-value]
+
+    def reset(self) -> None:
+        """Forget the value (`forget(value)` undoes what collecting did elsewhere, such as
+        entries added to a built-in table)."""
+        with self._lock:
+            if self._done and self._forget is not None:
+                self._forget(self._value)  # type: ignore[arg-type]
+            self._value, self._done = None, False
+
+
 def reset_plugins() -> None:
-    """Forget loaded plugins (tests use this after changing THEANINE_PLUGINS)."""
+    """Forget loaded plugins and everything collected from them (tests use this after
+    changing THEANINE_PLUGINS or installing a plugin)."""
     global _state
     with _lock:
         _state = None
+    reset_collected()
+
+
+def reset_collected() -> None:
+    """Forget what every registry collected from the plugins, keeping the loaded plugins (so
+    the next use asks their hooks again; tests use this after registering a plugin object)."""
+    for registry in _collected:
+        registry.reset()

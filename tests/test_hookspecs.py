@@ -19,7 +19,7 @@ def test_hookspecs_match_the_lock_for_their_version():
 
 def test_every_hook_takes_a_register_callback():
     specs = current_specs(hookspecs)
-    assert len(specs) == 5
+    assert len(specs) == 6
     assert all(args == ("register",) for args in specs.values())
 
 

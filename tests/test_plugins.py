@@ -107,9 +107,7 @@ class _CubePlugin:
 @pytest.fixture
 def plugin(monkeypatch):
     """Register a plugin object for one test; the kernel and op registries are re-collected."""
-    import theanine.tensor
-    from theanine.codegen.scalar_kernels import reset_plugin_kernels
-    from theanine.plugins.manager import get_plugin_state
+    from theanine.plugins.manager import get_plugin_state, reset_collected
 
     state = get_plugin_state()
     pm = state.pm
@@ -119,14 +117,12 @@ def plugin(monkeypatch):
     def add(obj):
         pm.register(obj, name=f"test-plugin-{len(added)}")
         added.append(obj)
-        reset_plugin_kernels()
-        monkeypatch.setattr(theanine.tensor, "_plugin_ops", None)
-        monkeypatch.setattr(theanine.tensor, "_plugin_op_keys", {})
+        reset_collected()
 
     yield add
     for obj in added:
         pm.unregister(obj)
-    reset_plugin_kernels()
+    reset_collected()
 
 
 def test_a_plugin_kernel_is_fused_by_the_c_backend(plugin):
@@ -206,8 +202,7 @@ def test_a_failing_registration_is_reported_and_the_others_still_register(plugin
     assert not hasattr(T, "no_such_function")
 
 
-def test_a_backend_plugin_registering_something_else_is_reported(plugin, monkeypatch):
-    import theanine.backend
+def test_a_backend_plugin_registering_something_else_is_reported(plugin):
     from theanine.plugins.manager import get_plugin_state
 
     class NotABackend:
@@ -216,7 +211,6 @@ def test_a_backend_plugin_registering_something_else_is_reported(plugin, monkeyp
             register("numpy")
 
     plugin(NotABackend())
-    monkeypatch.setattr(theanine.backend, "_registry", None)
     assert "numpy" in backends()
     assert get_plugin_state().failed["test-plugin-0"] == (
         "theanine_register_backends: TypeError: register() expects a theanine Backend, got "

@@ -8,9 +8,10 @@ name, so another op that merely shares a name runs its own NumPy implementation.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+from theanine.plugins.manager import PluginCollected
 
 FLOAT_DTYPES = ("float32", "float64")
 
@@ -48,17 +49,9 @@ class ScalarKernel:
     plugin: str = ""
 
 
-_kernels: dict[str, ScalarKernel] | None = None
-_lock = threading.Lock()
-
-
 def plugin_kernels() -> dict[str, ScalarKernel]:
     """The kernels registered by plugins, by scalar op name (collected once per process)."""
-    global _kernels
-    with _lock:
-        if _kernels is None:
-            _kernels = _collect()
-        return _kernels
+    return _KERNELS.get()
 
 
 def kernel_key(sop) -> str | None:
@@ -117,11 +110,7 @@ def _collect() -> dict[str, ScalarKernel]:
     return found
 
 
-def reset_plugin_kernels() -> None:
-    """Forget the collected kernels (tests use this after changing the plugins)."""
-    global _kernels
-    with _lock:
-        _kernels = None
+_KERNELS: PluginCollected[dict[str, ScalarKernel]] = PluginCollected(_collect)
 
 
-__all__ = ["ExprContext", "ScalarKernel", "kernel_key", "plugin_kernels", "reset_plugin_kernels"]
+__all__ = ["ExprContext", "ScalarKernel", "kernel_key", "plugin_kernels"]

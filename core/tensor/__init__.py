@@ -17,16 +17,17 @@ from theanine.tensor.variable import TensorConstant as TensorConstant
 from theanine.tensor.variable import TensorVariable as TensorVariable
 
 # isort: split
+from typing import NamedTuple
+
+from theanine.plugins.manager import PluginCollected
+
+# isort: split
 # after the op library: theanine.gradient and nnet build on it
 from theanine.gradient import grad as grad
 from theanine.gradient import hessian as hessian
 from theanine.gradient import jacobian as jacobian
 from theanine.tensor import elemwise as elemwise
 from theanine.tensor import nnet as nnet
-
-_plugin_ops: dict | None = None
-_plugin_op_keys: dict[str, set[str]] = {}
-_plugin_scalar_ops: tuple = ()
 
 
 def _op_key(op) -> str:
@@ -38,47 +39,56 @@ def _op_key(op) -> str:
     return op.__name__ if isinstance(op, type) else type(op).__name__
 
 
+class PluginOps(NamedTuple):
+    """What op plugins registered: functions by name, the op keys each builds, and the
+    ScalarOps they listed."""
+
+    functions: dict
+    keys: dict[str, set[str]]
+    scalar_ops: tuple
+
+
+def _collect_plugin_ops() -> PluginOps:
+    from theanine.plugins.manager import call_hook
+
+    found: dict = {}
+    keys: dict[str, set[str]] = {}
+    scalars: list = []
+
+    def register(name: str, function, ops=()) -> None:
+        if not name.isidentifier():
+            raise ValueError(f"op plugin name {name!r} is not a Python identifier")
+        if name in globals() or name in found:
+            raise ValueError(f"op plugin function {name!r} would shadow "
+                             f"theanine.tensor.{name}")
+        if not callable(function):
+            raise TypeError(f"register({name!r}, function): not callable: {function!r}")
+        found[name] = function
+        keys[name] = {_op_key(op) for op in ops}
+        scalars.extend(s for s in (getattr(op, "scalar_op", op) for op in ops)
+                       if isinstance(s, elemwise.ScalarOp))
+
+    call_hook("theanine_register_ops", register)
+    return PluginOps(found, keys, tuple(scalars))
+
+
+_PLUGIN_OPS = PluginCollected(_collect_plugin_ops)
+
+
 def plugin_ops() -> dict:
     """Functions registered by op plugins, by name (collected once per process)."""
-    global _plugin_ops, _plugin_scalar_ops
-    if _plugin_ops is None:
-        from theanine.plugins.manager import call_hook
-
-        found: dict = {}
-        keys: dict[str, set[str]] = {}
-        scalars: list = []
-
-        def register(name: str, function, ops=()) -> None:
-            if not name.isidentifier():
-                raise ValueError(f"op plugin name {name!r} is not a Python identifier")
-            if name in globals() or name in found:
-                raise ValueError(f"op plugin function {name!r} would shadow "
-                                 f"theanine.tensor.{name}")
-            if not callable(function):
-                raise TypeError(f"register({name!r}, function): not callable: {function!r}")
-            found[name] = function
-            keys[name] = {_op_key(op) for op in ops}
-            scalars.extend(s for s in (getattr(op, "scalar_op", op) for op in ops)
-                           if isinstance(s, elemwise.ScalarOp))
-
-        call_hook("theanine_register_ops", register)
-        _plugin_scalar_ops = tuple(scalars)
-        _plugin_ops = found
-        _plugin_op_keys.update(keys)
-    return _plugin_ops
+    return _PLUGIN_OPS.get().functions
 
 
 def plugin_scalar_ops() -> tuple:
     """The ScalarOps op plugins listed in `ops=` (the ones a plugin kernel of the same name
     applies to)."""
-    plugin_ops()
-    return _plugin_scalar_ops
+    return _PLUGIN_OPS.get().scalar_ops
 
 
 def plugin_op_keys() -> dict[str, set[str]]:
     """For each plugin function, the op keys (scalar op names, Op class names) it builds."""
-    plugin_ops()
-    return dict(_plugin_op_keys)
+    return dict(_PLUGIN_OPS.get().keys)
 
 
 def __getattr__(name: str):
