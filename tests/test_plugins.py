@@ -263,3 +263,51 @@ def test_the_kit_plugin_leaves_pytest_alone_without_hypothesis(tmp_path):
                          text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "1 passed" in run.stdout
+
+
+class _RewriteAndCasePlugin:
+    """A plugin object adding one rewrite and one conformance case."""
+
+    @hookimpl
+    def theanine_register_rewrites(self, register):
+        from theanine.rewrite import node_rewriter
+
+        @node_rewriter(["exp"])
+        def test_plugin_rewrite(fgraph, node):
+            return None
+
+        register(test_plugin_rewrite, "canonicalize")
+
+    @hookimpl
+    def theanine_register_cases(self, register):
+        from theanine.testing.cases import Case, free
+
+        register(Case("test_plugin_case", T.exp, (free(1),), ("float64",)))
+
+
+def test_reset_forgets_plugin_rewrites_and_cases(plugin):
+    from theanine.plugins.manager import get_plugin_state, reset_collected, reset_plugins
+    from theanine.rewrite import list_rewrites
+    from theanine.rewrite.engine import load_plugin_rewrites
+    from theanine.testing import cases
+
+    def present() -> tuple[bool, bool]:
+        return (any(name == "test_plugin_rewrite" for _, name, _ in list_rewrites()),
+                "test_plugin_case" in cases._REGISTRY)
+
+    plugin(_RewriteAndCasePlugin())
+    load_plugin_rewrites()
+    assert "test_plugin_case" in [c.name for c in cases.all_cases()]
+    assert present() == (True, True)
+    reset_collected()
+    assert present() == (False, False)
+    # collected again after a reset: registered anew, not refused as registered twice
+    load_plugin_rewrites()
+    cases.all_cases()
+    assert present() == (True, True)
+    assert not any("test_plugin" in why or "twice" in why or "already registered" in why
+                   for why in get_plugin_state().failed.values())
+    reset_plugins()  # a fresh plugin manager: the hand-registered plugin is gone with it
+    load_plugin_rewrites()
+    cases.all_cases()
+    assert present() == (False, False)

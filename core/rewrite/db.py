@@ -162,6 +162,11 @@ _add_pass("stabilize", 3, "fast_run")
 _add_pass("specialize", 4, "fast_run")
 
 
+def all_dbs() -> list[RewriteDB]:
+    """The pass sequence and every node pass's database."""
+    return [PASSES, *(p.db for p in NODE_PASSES.values())]
+
+
 def register_rewrite(rewrite, *tags: str, name: str | None = None,
                      position: float | None = None):
     """Add a rewrite to the databases (the `register` callback plugins receive); returns it.

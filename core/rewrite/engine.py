@@ -11,7 +11,16 @@ from time import perf_counter
 from theanine.config import config
 from theanine.graph.basic import Apply, TraceScope, Variable
 from theanine.graph.fgraph import FunctionGraph
-from theanine.rewrite.db import MODE_TAGS, PASSES, NodePass, NodeRewriter
+from theanine.plugins.manager import PluginCollected
+from theanine.rewrite.db import (
+    MODE_TAGS,
+    PASSES,
+    NodePass,
+    NodeRewriter,
+    RewriteDB,
+    all_dbs,
+    register_rewrite,
+)
 from theanine.tensor.type import TensorType
 
 # The whole pass sequence repeats while something changes (a later pass can expose work for an
@@ -54,19 +63,30 @@ def rewrite_graph(fgraph: FunctionGraph, mode: str = "FAST_RUN", include: Iterab
             return
 
 
-_plugins_loaded = False
+def _collect_plugin_rewrites() -> list[tuple[RewriteDB, str]]:
+    """Hand `register_rewrite` to every plugin's `theanine_register_rewrites` hook; the
+    (database, name) of each rewrite they added."""
+    from theanine.plugins.manager import call_hook
+
+    before = {db.name: set(db.entries) for db in all_dbs()}
+    call_hook("theanine_register_rewrites", register_rewrite)
+    return [(db, name) for db in all_dbs() for name in db.entries
+            if name not in before.get(db.name, ())]
+
+
+def _forget_plugin_rewrites(added: list[tuple[RewriteDB, str]]) -> None:
+    """Remove the rewrites plugins added, so `reset_plugins()` leaves the built-in ones."""
+    for db, name in added:
+        db.entries.pop(name, None)
+
+
+_PLUGIN_REWRITES: PluginCollected[list[tuple[RewriteDB, str]]] = PluginCollected(
+    _collect_plugin_rewrites, _forget_plugin_rewrites)
 
 
 def load_plugin_rewrites() -> None:
-    """Hand `register_rewrite` to every plugin's `theanine_register_rewrites` hook, once."""
-    global _plugins_loaded
-    if _plugins_loaded:
-        return
-    _plugins_loaded = True
-    from theanine.plugins.manager import call_hook
-    from theanine.rewrite.db import register_rewrite
-
-    call_hook("theanine_register_rewrites", register_rewrite)
+    """Register the plugins' rewrites (once, until `reset_plugins()`)."""
+    _PLUGIN_REWRITES.get()
 
 
 def apply_node_rewriters(fgraph: FunctionGraph, rewriters: Sequence[NodeRewriter],

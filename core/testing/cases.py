@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from hypothesis import strategies as st
 
+from theanine.plugins.manager import PluginCollected
 from theanine.testing.strategies import (
     DEFAULT_DTYPES,
     EXTENDED_DTYPES,
@@ -124,13 +125,37 @@ def register(case: Case) -> Case:
     return case
 
 
-_plugin_cases_loaded = False
+def _collect_plugin_cases() -> list[str]:
+    """Register every plugin's cases (`theanine_register_cases`); the names they added."""
+    from theanine.plugins.manager import call_hook
+
+    added: list[str] = []
+
+    def register_case(case: Case) -> Case:
+        if not isinstance(case, Case):
+            raise TypeError(f"theanine_register_cases: register() expects a "
+                            f"theanine.testing.cases.Case, got {case!r}")
+        register(case)
+        added.append(case.name)
+        return case
+
+    call_hook("theanine_register_cases", register_case)
+    return added
+
+
+def _forget_plugin_cases(names: list[str]) -> None:
+    """Remove the cases plugins added, so `reset_plugins()` leaves the built-in ones."""
+    for name in names:
+        _REGISTRY.pop(name, None)
+
+
+_PLUGIN_CASES: PluginCollected[list[str]] = PluginCollected(_collect_plugin_cases,
+                                                            _forget_plugin_cases)
 
 
 def all_cases() -> list[Case]:
     """Every registered case, the built-in library's first, then those of plugins
     (`theanine_register_cases`), in registration order."""
-    global _plugin_cases_loaded
     from theanine.testing import (  # noqa: F401 (they register)
         elemwise_cases,
         kernel_cases,
@@ -138,17 +163,7 @@ def all_cases() -> list[Case]:
         tensor_cases,
     )
 
-    if not _plugin_cases_loaded:
-        _plugin_cases_loaded = True
-        from theanine.plugins.manager import call_hook
-
-        def register_case(case: Case) -> Case:
-            if not isinstance(case, Case):
-                raise TypeError(f"theanine_register_cases: register() expects a "
-                                f"theanine.testing.cases.Case, got {case!r}")
-            return register(case)
-
-        call_hook("theanine_register_cases", register_case)
+    _PLUGIN_CASES.get()
     return list(_REGISTRY.values())
 
 
