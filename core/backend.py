@@ -17,8 +17,9 @@ class BackendUnavailable(RuntimeError):
 
 class Backend:
     """A place graphs run. Subclasses set `name`, `devices` (device names that select it, e.g.
-    'cpu', 'cuda') and `priority` (higher wins when several serve one device), and implement
-    `available()` and `compile()`."""
+    'cpu', 'clang'; a backend with numbered devices overrides `accepts` and `device_names`)
+    and `priority` (higher wins when several serve one device), and implement `available()`
+    and `compile()`."""
 
     name: str = ""
     devices: tuple[str, ...] = ()
@@ -26,6 +27,9 @@ class Backend:
     # how this backend runs each op class (theanine.op_table); None: the backend compiles
     # whole graphs its own way and reads no table
     impls: OpTable | None = None
+    # rewrite tags made for this backend ("gemm"): a rewrite carrying a tag some backend
+    # declares runs only for the backends declaring it (or when the mode includes the tag)
+    rewrite_tags: tuple[str, ...] = ()
     # compiled graphs land in an on-disk cache by content, so compiling them in other processes
     # first (the conformance kit's prewarm) saves this process the work
     caches_builds_on_disk: bool = True
@@ -37,6 +41,15 @@ class Backend:
     def describe(self) -> list[str]:
         """Facts for `theanine info`: compilers, libraries and devices this backend found."""
         return []
+
+    def accepts(self, device: str) -> bool:
+        """Whether `device` (config.device, `backend=`) selects this backend: its name or one
+        of `devices`. The only judge of device names: config and `get_backend` ask it."""
+        return device == self.name or device in self.devices
+
+    def device_names(self) -> tuple[str, ...]:
+        """The names `accepts` takes, as shown to users (a family as 'cuda:N')."""
+        return tuple(dict.fromkeys((*self.devices, self.name)))
 
     def for_device(self, device: str) -> Backend:
         """The backend serving `device` (e.g. 'opencl:0:1'); backends with one device return
@@ -76,13 +89,20 @@ def backends() -> dict[str, Backend]:
     return _REGISTRY.get()
 
 
-def _device_kind(device: str) -> str:
-    for kind in ("cuda", "opencl"):
-        if device.startswith(kind):
-            return kind
-    if device.startswith("gpu"):
-        return "cuda"
-    return device
+def device_listing(regs: dict[str, Backend]) -> str:
+    """Each registered backend with the device names it accepts, for error messages."""
+    return "; ".join(f"{n} (devices: {', '.join(b.device_names())})" for n, b in regs.items())
+
+
+def check_device(device: str) -> str:
+    """`device` if some registered backend accepts it (config.device's check), else a
+    ValueError listing what the registered backends accept."""
+    regs = backends()
+    if any(b.accepts(device) for b in regs.values()):
+        return device
+    known = device_listing(regs) or "none (no theanine backends are registered)"
+    raise ValueError(f"config.device must be a device or backend name some registered backend "
+                     f"accepts, got {device!r}; registered: {known}")
 
 
 def get_backend(name_or_device: str | Backend | None = None) -> Backend:
@@ -105,12 +125,11 @@ def get_backend(name_or_device: str | Backend | None = None) -> Backend:
         if not ok:
             raise BackendUnavailable(f"backend {target!r} is not available: {why}")
         return b
-    kind = _device_kind(target)
-    candidates = sorted((b for b in regs.values() if kind in b.devices),
+    candidates = sorted((b for b in regs.values() if b.accepts(target)),
                         key=lambda b: -b.priority)
     if not candidates:
-        listing = "; ".join(f"{n} (devices: {', '.join(b.devices)})" for n, b in regs.items())
-        raise BackendUnavailable(f"no backend serves device {target!r}; registered: {listing}")
+        raise BackendUnavailable(f"no backend serves device {target!r}; registered: "
+                                 f"{device_listing(regs)}")
     reasons = []
     for b in candidates:
         ok, why = b.available()

@@ -4,10 +4,7 @@ THEANINE_FLAGS (or THEANO_FLAGS, for programs ported from Theano) and settable a
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
-
-_DEVICE_RE = re.compile(r"^(cpu|numpy|c|cuda(:?\d+)?|gpu\d*|opencl(:\d+:\d+)?)$")
 
 
 def _check_floatx(v: str) -> str:
@@ -17,18 +14,22 @@ def _check_floatx(v: str) -> str:
 
 
 def _check_device(v: str) -> str:
-    if not _DEVICE_RE.match(v):
-        raise ValueError(
-            f"config.device must be one of 'cpu', 'numpy', 'cuda', 'cuda:N', 'opencl' or "
-            f"'opencl:P:D', got {v!r}"
-        )
-    return v
+    """Device names belong to backends: accepted if some registered backend accepts it."""
+    from theanine.backend import check_device
+
+    return check_device(v)
 
 
 def _check_mode(v: str) -> str:
-    if v not in ("FAST_RUN", "FAST_COMPILE", "DebugMode", "DEBUG_MODE"):
-        raise ValueError(f"config.mode must be FAST_RUN, FAST_COMPILE or DebugMode, got {v!r}")
-    return v
+    """The mode names are theanine.compile.mode's."""
+    from theanine.compile.mode import check_mode_name
+
+    return check_mode_name(v)
+
+
+# Checks that need the rest of theanine (the backends registered by plugins, the modes): a
+# value THEANINE_FLAGS gives while theanine is still importing is checked at its first read.
+_CHECKED_AT_FIRST_READ = frozenset({"device", "mode"})
 
 
 def _check_bool(v) -> bool:
@@ -64,10 +65,13 @@ class Config:
 
     def __init__(self):
         object.__setattr__(self, "_values", {k: v[0] for k, v in self._options.items()})
+        object.__setattr__(self, "_unchecked", {})  # option -> the flags variable that set it
 
     def __getattr__(self, name: str):
         values = object.__getattribute__(self, "_values")
         if name in values:
+            if name in self._unchecked:
+                self._check_flag(name)
             return values[name]
         raise AttributeError(f"theanine.config has no option {name!r}; options: "
                              f"{', '.join(sorted(values))}")
@@ -77,6 +81,15 @@ class Config:
             raise AttributeError(f"theanine.config has no option {name!r}; options: "
                                  f"{', '.join(sorted(self._options))}")
         self._values[name] = self._options[name][1](value)
+        self._unchecked.pop(name, None)
+
+    def _check_flag(self, name: str) -> None:
+        """Check a value set by a flags variable, naming the variable if it is wrong."""
+        try:
+            self._values[name] = self._options[name][1](self._values[name])
+        except ValueError as e:
+            raise ValueError(f"{self._unchecked[name]}: {e}") from None
+        self._unchecked.pop(name, None)
 
     def parse_flags(self, flags: str, source: str) -> None:
         """Apply 'name=value,name=value' settings, naming `source` in any error."""
@@ -84,8 +97,13 @@ class Config:
             name, sep, value = item.partition("=")
             if not sep:
                 raise ValueError(f"{source}: expected name=value, got {item!r}")
+            name, value = name.strip(), value.strip()
+            if name in _CHECKED_AT_FIRST_READ:
+                self._values[name] = value
+                self._unchecked[name] = source
+                continue
             try:
-                setattr(self, name.strip(), value.strip())
+                setattr(self, name, value)
             except (AttributeError, ValueError) as e:
                 raise ValueError(f"{source}: {e}") from None
 

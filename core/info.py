@@ -33,7 +33,7 @@ def info_lines() -> list[str]:
     for name, b in sorted(backends().items()):
         ok, why = b.available()
         status = "available" if ok else f"unavailable: {why}"
-        lines.append(f"  {name:<12} devices={','.join(b.devices):<16} {status}")
+        lines.append(f"  {name:<12} devices={','.join(b.device_names()):<16} {status}")
         lines += [f"  {'':<12} {fact}" for fact in b.describe()]
     from theanine.cache import cache_usage
 

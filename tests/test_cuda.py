@@ -545,9 +545,11 @@ def test_each_thread_makes_the_context_current(monkeypatch):
 
 
 def test_device_names():
-    assert [parse_device(s) for s in ("cuda", "gpu", "cuda:3", "gpu:1")] == [0, 0, 3, 1]
-    with pytest.raises(ValueError, match="expected 'cuda' or 'cuda:N'"):
-        parse_device("cuda:x")
+    assert [parse_device(s) for s in ("cuda", "gpu", "cuda:3", "gpu:1", "cuda1", "gpu12")] \
+        == [0, 0, 3, 1, 1, 12]
+    for bad in ("cuda:x", "cuda:", "cuda\u00b2", "gpux"):
+        with pytest.raises(ValueError, match="expected one of cuda, gpu, cuda:N, gpu:N"):
+            parse_device(bad)
 
 
 def test_unavailable_backend_says_why():
@@ -594,7 +596,8 @@ def test_info_describes_the_cuda_backend():
     from theanine.info import info_lines
 
     text = "\n".join(info_lines())
-    assert re.search(r"cuda\s+devices=cuda,gpu\s+(available|unavailable: )", text)
+    assert re.search(r"cuda\s+devices=cuda,gpu,cuda:N,gpu:N,cudaN,gpuN\s+(available|unavailable: )",
+                     text)
     assert "nvcc: " in text
 
 

@@ -45,9 +45,9 @@ def _pip_install(python: Path, package: str) -> None:
     assert out.returncode == 0, out.stdout + out.stderr
 
 
-def _run(python: Path, code: str, cwd: Path) -> str:
+def _run(python: Path, code: str, cwd: Path, **env: str) -> str:
     out = subprocess.run([python, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                         cwd=cwd, env=dict(os.environ, PYTHONPATH=""))
+                         cwd=cwd, env=dict(os.environ, PYTHONPATH="", **env))
     assert out.returncode == 0, out.stdout + out.stderr
     return out.stdout
 
@@ -168,10 +168,38 @@ def test_without_its_case_the_meta_test_sees_the_op(with_erf):
     assert out.splitlines() == ["[] []", "['erfc', 'gelu'] ['erfc', 'gelu']"]
 
 
+SELECT_BY_FLAG = """
+    import theanine as th
+    from theanine.backend import BackendUnavailable, get_backend
+    try:
+        print(th.config.device, get_backend().name)
+    except BackendUnavailable as e:  # selected, but no clang on this machine
+        print(th.config.device, e)
+    except ValueError as e:
+        print(e)
+"""
+
+
 @pytest.fixture(scope="module")
-def with_clang(with_erf):
+def clang_installed(with_erf):
+    """The venv with the clang backend installed too (whether or not clang runs here)."""
     python, cwd = with_erf
+    refused = _run(python, SELECT_BY_FLAG, cwd, THEANINE_FLAGS="device=clang")
+    assert refused.startswith("THEANINE_FLAGS: config.device must be a device or backend name")
     _pip_install(python, "theanine-clang")
+    return python, cwd
+
+
+def test_device_flag_selects_the_clang_backend(clang_installed):
+    python, cwd = clang_installed
+    for var in ("THEANINE_FLAGS", "THEANO_FLAGS"):
+        out = _run(python, SELECT_BY_FLAG, cwd, **{var: "device=clang"})
+        assert out.startswith(("clang clang", "clang backend 'clang' is not available")), out
+
+
+@pytest.fixture(scope="module")
+def with_clang(clang_installed):
+    python, cwd = clang_installed
     available = _run(python, """
         from theanine.backend import backends
         print(backends()["clang"].available())

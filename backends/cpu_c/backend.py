@@ -41,6 +41,7 @@ class CBackend(Backend):
     name = "c"
     devices = ("cpu", "c")
     priority = 10
+    rewrite_tags = ("gemm",)  # Gemm nodes become one BLAS call
 
     def __init__(self):
         self.renderer = CStyleRenderer(CDialect())

@@ -1,10 +1,17 @@
-"""The CUDA backend (device 'cuda', 'gpu' or 'cuda:N'): fused kernels in CUDA C compiled by nvcc
-and run through pycuda, values kept in device memory between calls, GEMM through cuBLAS."""
+"""The CUDA backend (device 'cuda', 'gpu', 'cuda:N', 'gpu:N', or Theano's 'cudaN' and 'gpuN'):
+fused kernels in CUDA C compiled by nvcc and run through pycuda, values kept in device memory
+between calls, GEMM through cuBLAS."""
 
 from __future__ import annotations
 
 from theanine.backends.cuda.compiler import find_nvcc, nvcc_version
-from theanine.backends.cuda.runtime import CUDARuntime, import_cuda, list_devices, parse_device
+from theanine.backends.cuda.runtime import (
+    DEVICE_NAMES,
+    CUDARuntime,
+    import_cuda,
+    list_devices,
+    parse_device,
+)
 from theanine.gpu.backend import GpuBackend
 
 
@@ -37,6 +44,17 @@ class CUDABackend(GpuBackend):
         if self._runtime is None:
             self._runtime = CUDARuntime(self.spec)
         return self._runtime
+
+    def accepts(self, device: str) -> bool:
+        """Exactly the names the runtime's `parse_device` reads (one rule, not two)."""
+        try:
+            parse_device(device)
+        except ValueError:
+            return False
+        return True
+
+    def device_names(self) -> tuple[str, ...]:
+        return DEVICE_NAMES
 
     def for_device(self, device: str) -> CUDABackend:
         index = parse_device(device)

@@ -36,13 +36,21 @@ def import_cuda():
     return cuda
 
 
+DEVICE_NAMES = ("cuda", "gpu", "cuda:N", "gpu:N", "cudaN", "gpuN")
+
+
 def parse_device(spec: str) -> int:
-    """The device ordinal of 'cuda', 'gpu', 'cuda:N' or 'gpu:N'."""
-    kind, _, index = spec.partition(":")
-    if kind not in ("cuda", "gpu") or (index and not index.isdigit()):
-        raise ValueError(f"CUDA device {spec!r}: expected 'cuda' or 'cuda:N' (see `theanine "
-                         "info` for the devices)")
-    return int(index or 0)
+    """The device ordinal of one of DEVICE_NAMES ('cudaN' and 'gpuN' are Theano's spellings;
+    N is ASCII digits); the CUDA backend accepts exactly these names."""
+    for kind in ("cuda", "gpu"):
+        if not spec.startswith(kind):
+            continue
+        rest = spec[len(kind):]
+        number = rest[1:] if rest[:1] == ":" else rest
+        if rest == "" or (number.isascii() and number.isdigit()):
+            return int(number or 0)
+    raise ValueError(f"CUDA device {spec!r}: expected one of {', '.join(DEVICE_NAMES)} (N: the "
+                     "device ordinal, see `theanine info` for the devices)")
 
 
 def list_devices() -> list[str]:

@@ -10,6 +10,7 @@ from theanine.backends.opencl.runtime import (
     device_problem,
     import_cl,
     list_devices,
+    parse_device,
 )
 from theanine.gpu.backend import GpuBackend
 
@@ -46,6 +47,17 @@ class OpenCLBackend(GpuBackend):
         if self._runtime is None:
             self._runtime = OpenCLRuntime(self.spec)
         return self._runtime
+
+    def accepts(self, device: str) -> bool:
+        """Exactly the names the runtime's `parse_device` reads."""
+        try:
+            parse_device(device)
+        except ValueError:
+            return False
+        return True
+
+    def device_names(self) -> tuple[str, ...]:
+        return ("opencl", "opencl:P:D")
 
     def for_device(self, device: str) -> OpenCLBackend:
         if device in ("opencl", self.spec):

@@ -119,15 +119,25 @@ def default_device() -> tuple[tuple[int, int, Any], str]:
                        + f"; {PROBE_HINT}")
 
 
-def pick_device(spec: str):
-    """The device for 'opencl' (see `default_device`) or 'opencl:P:D', proven to build."""
-    parts = spec.split(":")[1:]
-    if not parts:
-        return default_device()[0]
-    if len(parts) != 2 or not all(x.isdigit() for x in parts):
+def parse_device(spec: str) -> tuple[int, int] | None:
+    """(platform, device) of 'opencl:P:D' (ASCII digits), None for 'opencl'; the OpenCL
+    backend accepts exactly these names."""
+    kind, *parts = spec.split(":")
+    if kind == "opencl" and not parts:
+        return None
+    if kind != "opencl" or len(parts) != 2 or not all(x.isascii() and x.isdigit()
+                                                       for x in parts):
         raise ValueError(f"OpenCL device {spec!r}: expected 'opencl' or 'opencl:P:D' "
                          "(platform and device indices, see `theanine info`)")
-    p, d = int(parts[0]), int(parts[1])
+    return int(parts[0]), int(parts[1])
+
+
+def pick_device(spec: str):
+    """The device for 'opencl' (see `default_device`) or 'opencl:P:D', proven to build."""
+    indices = parse_device(spec)
+    if indices is None:
+        return default_device()[0]
+    p, d = indices
     devices = list_devices()
     for entry in devices:
         if entry[:2] == (p, d):

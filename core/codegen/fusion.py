@@ -103,7 +103,8 @@ def lower(fgraph: FunctionGraph, can_fuse: Callable[[Apply], bool],
     max_operands: the most arrays (inputs and outputs) one kernel may touch, or None.
 
     Clusters with extra outputs can, in rare graphs, depend on each other both ways; then the
-    graph is lowered again with single-output clusters, which never can.
+    graph is lowered again with single-output clusters, which never can. When the compile mode
+    excluded 'fusion' (`fgraph.excluded_tags`), every node gets a kernel of its own.
     """
     try:
         return _lower(fgraph, can_fuse, can_reduce, name_prefix, max_operands, exports=True)
@@ -119,11 +120,12 @@ def _lower(fgraph, can_fuse, can_reduce, name_prefix: str, max_operands: int | N
     leaves = _leaves(fgraph, can_fuse)
     cluster_of: dict[Apply, _Cluster] = {}
     # Reverse topological order: every consumer is placed before its producers.
+    fuse = "fusion" not in fgraph.excluded_tags
     for node in reversed(fgraph.nodes):
         if not (isinstance(node.op, Elemwise) and can_fuse(node)):
             continue
         target, exported = _join_target(node, cluster_of, clients, outputs, index, leaves,
-                                        exports)
+                                        exports) if fuse else (None, False)
         if target is not None and max_operands is not None and \
                 target.operands_with(node, exported) > max_operands:
             target = None
@@ -135,7 +137,7 @@ def _lower(fgraph, can_fuse, can_reduce, name_prefix: str, max_operands: int | N
 
     reduce_with: dict[Apply, _Cluster] = {}
     for node in fgraph.nodes:
-        if isinstance(node.op, Reduce) and can_reduce(node):
+        if fuse and isinstance(node.op, Reduce) and can_reduce(node):
             c = cluster_of.get(node.inputs[0].owner)
             if (c is not None and node.inputs[0] is c.nodes[0].outputs[0]
                     and node.inputs[0] not in outputs and len(clients[node.inputs[0]]) == 1

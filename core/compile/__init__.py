@@ -3,8 +3,8 @@
 from theanine.compile.debugmode import DebugModeError
 from theanine.compile.function import Function, UnusedInputError, function
 from theanine.compile.io import In, Param
-from theanine.compile.mode import Mode
+from theanine.compile.mode import Mode, get_mode
 from theanine.compile.shared import SharedVariable, shared
 
 __all__ = ["DebugModeError", "Function", "In", "Mode", "Param", "SharedVariable",
-           "UnusedInputError", "function", "shared"]
+           "UnusedInputError", "function", "get_mode", "shared"]

@@ -119,10 +119,9 @@ class Function:
         fgraph = FunctionGraph(in_vars + self.shared, all_outs)
         self.original_fgraph = FunctionGraph(fgraph.inputs, fgraph.outputs) if mode.debug \
             else None
-        if mode.rewrites != "NONE":
-            from theanine.rewrite import rewrite_graph
+        from theanine.rewrite import rewrite_graph
 
-            rewrite_graph(fgraph, mode.rewrites)
+        rewrite_graph(fgraph, mode.query, backend)
         self.fgraph = fgraph
         self.maker = SimpleNamespace(fgraph=fgraph, mode=mode, backend=backend)
         run = backend.compile(fgraph)

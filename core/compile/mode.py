@@ -1,36 +1,60 @@
-"""Compile modes: which rewrites run, and whether results are checked (DebugMode)."""
+"""Compile modes: a rewrite query (which rewrites run, chosen by tags as in Theano) and whether
+results are checked (DebugMode). The mode names are checked here and nowhere else."""
 
 from __future__ import annotations
 
 from theanine.config import config
+from theanine.rewrite.query import RewriteQuery, as_query
 
-_REWRITES = {"FAST_RUN": "FAST_RUN", "FAST_COMPILE": "FAST_COMPILE", "DebugMode": "FAST_RUN",
-             "DEBUG_MODE": "FAST_RUN"}
+# mode name -> (predefined rewrite query, debug)
+_MODES = {"FAST_RUN": ("FAST_RUN", False), "FAST_COMPILE": ("FAST_COMPILE", False),
+          "DebugMode": ("FAST_RUN", True), "DEBUG_MODE": ("FAST_RUN", True)}
 
 
 class Mode:
-    """A compile mode: `rewrites` names a rewrite set ('FAST_RUN', 'FAST_COMPILE', 'NONE');
-    `debug` checks every node's result (NaN/Inf, type) and the rewritten graph against the
-    un-rewritten reference."""
+    """A compile mode: `query` selects the rewrites ('FAST_RUN', 'FAST_COMPILE', 'NONE' or a
+    RewriteQuery); `debug` checks every node's result (NaN/Inf, type) and the rewritten graph
+    against the un-rewritten reference. `including`, `excluding` and `requiring` return new
+    modes, as in Theano: `get_mode("FAST_RUN").excluding("fusion")`."""
 
-    def __init__(self, rewrites: str = "FAST_RUN", debug: bool = False, name: str | None = None):
-        if rewrites not in ("FAST_RUN", "FAST_COMPILE", "NONE"):
-            raise ValueError(f"Mode(rewrites=...) must be FAST_RUN, FAST_COMPILE or NONE, got "
-                             f"{rewrites!r}")
-        self.rewrites = rewrites
+    def __init__(self, rewrites: str | RewriteQuery = "FAST_RUN", debug: bool = False,
+                 name: str | None = None):
+        self.query = as_query(rewrites, "Mode(rewrites=...)")
         self.debug = debug
-        self.name = name or ("DebugMode" if debug else rewrites)
+        default = rewrites if isinstance(rewrites, str) else str(rewrites)
+        self.name = name or ("DebugMode" if debug else default)
+
+    def including(self, *tags: str) -> Mode:
+        """This mode, also running the rewrites with any of `tags`."""
+        return self._derived(self.query.including(*tags), "including", tags)
+
+    def excluding(self, *tags: str) -> Mode:
+        """This mode without the rewrites (or lowering steps, 'fusion') with any of `tags`."""
+        return self._derived(self.query.excluding(*tags), "excluding", tags)
+
+    def requiring(self, *tags: str) -> Mode:
+        """This mode, running only the rewrites that have all of `tags`."""
+        return self._derived(self.query.requiring(*tags), "requiring", tags)
+
+    def _derived(self, query: RewriteQuery, how: str, tags: tuple[str, ...]) -> Mode:
+        return Mode(query, self.debug, f"{self.name}.{how}({', '.join(map(repr, tags))})")
 
     def __repr__(self) -> str:
         return f"Mode({self.name})"
 
 
-def get_mode(mode) -> Mode:
+def check_mode_name(name: str) -> str:
+    """`name` if it names a mode (config.mode's check), else a ValueError listing them."""
+    if name not in _MODES:
+        raise ValueError(f"unknown mode {name!r}; expected one of FAST_RUN, FAST_COMPILE, "
+                         f"DebugMode, or a theanine.Mode")
+    return name
+
+
+def get_mode(mode: Mode | str | None) -> Mode:
     """Turn None / a mode name / a Mode into a Mode (None means config.mode)."""
     if isinstance(mode, Mode):
         return mode
-    name = config.mode if mode is None else mode
-    if name not in _REWRITES:
-        raise ValueError(f"unknown mode {name!r}; expected one of FAST_RUN, FAST_COMPILE, "
-                         f"DebugMode, or a theanine.Mode")
-    return Mode(_REWRITES[name], debug=name in ("DebugMode", "DEBUG_MODE"), name=name)
+    name = check_mode_name(config.mode if mode is None else mode)
+    rewrites, debug = _MODES[name]
+    return Mode(rewrites, debug=debug, name=name)

@@ -15,6 +15,7 @@ class GpuBackend(Backend):
     shared variables' device copies and leave updates there; only inputs and outputs cross."""
 
     device_memory = True
+    rewrite_tags = ("gemm",)  # Gemm nodes become one GEMM kernel or cuBLAS call
 
     def runtime(self) -> Runtime:
         """This backend's device runtime (created on first use)."""

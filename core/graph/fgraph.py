@@ -24,6 +24,9 @@ class FunctionGraph:
             self.memo = {}
         self.inputs = list(inputs)
         self.outputs = list(outputs)
+        # the tags the compile mode's rewrite query excluded (set by rewrite_graph); lowering
+        # honours those that name its own steps ('fusion')
+        self.excluded_tags: frozenset[str] = frozenset()
         self._check_inputs()
         self.rebuild_clients()
 

@@ -1,8 +1,9 @@
 """The rewrite engine: rewriters in named, ordered databases selected by tags, and the
 standard passes (merge, constant folding, canonicalize, shape, stabilize, specialize).
 
-The compiler calls `rewrite_graph(fgraph, mode)`; plugins add rewrites with `register_rewrite`
-(the `register` callback handed to the `theanine_register_rewrites` hook).
+The compiler calls `rewrite_graph(fgraph, mode.query, backend)`: a mode is a RewriteQuery over
+the databases' tags, as in Theano; plugins add rewrites with `register_rewrite` (the `register`
+callback handed to the `theanine_register_rewrites` hook).
 """
 
 from theanine.rewrite import (  # noqa: F401  (importing registers the rewrites)
@@ -21,6 +22,7 @@ from theanine.rewrite.db import (
     register_rewrite,
 )
 from theanine.rewrite.engine import RewriteWarning, rewrite_graph
+from theanine.rewrite.query import RewriteQuery
 
-__all__ = ["GraphRewriter", "NodeRewriter", "RewriteWarning", "format_rewrites",
+__all__ = ["GraphRewriter", "NodeRewriter", "RewriteQuery", "RewriteWarning", "format_rewrites",
            "list_rewrites", "node_rewriter", "register_rewrite", "rewrite_graph"]

@@ -13,8 +13,7 @@ import itertools
 from collections.abc import Callable, Iterable
 
 from theanine.graph.basic import Op
-
-MODE_TAGS = {"FAST_RUN": ("fast_run",), "FAST_COMPILE": ("fast_compile",), "NONE": ()}
+from theanine.rewrite.query import MODE_TAGS, RewriteQuery
 
 
 class NodeRewriter:
@@ -110,11 +109,9 @@ class RewriteDB:
             position = max((e.position for e in self.entries.values()), default=0.0)
         self.entries[name] = Entry(name, rewriter, tags, float(position), next(_counter))
 
-    def query(self, include: Iterable[str], exclude: Iterable[str] = ()) -> list[Entry]:
-        """Entries having a tag in `include` and none in `exclude`, in order."""
-        include, exclude = set(include), set(exclude)
-        found = [e for e in self.entries.values() if e.tags & include and not e.tags & exclude]
-        return sorted(found, key=lambda e: (e.position, e.order))
+    def query(self, query: RewriteQuery) -> list[Entry]:
+        """The entries `query` selects, in order."""
+        return [e for e in self.ordered() if query.selects(e.tags)]
 
     def ordered(self) -> list[Entry]:
         """Every entry, in order."""
@@ -132,18 +129,13 @@ class NodePass:
         self.default_tags = default_tags
         self.db = RewriteDB(name)
 
-    def apply(self, fgraph, budget: float, include: Iterable[str],
-              exclude: Iterable[str] = ()) -> bool:
-        """Run the selected node rewriters over `fgraph` until none fires (or time is up)."""
+    def apply(self, fgraph, budget: float, query: RewriteQuery) -> bool:
+        """Run the node rewriters `query` selects over `fgraph` until none fires (or time is
+        up)."""
         from theanine.rewrite.engine import apply_node_rewriters
 
-        include, exclude = set(include), set(exclude)
-        if self.name in include:  # a pass asked for by name runs all its rewrites
-            entries = [e for e in self.db.ordered() if not e.tags & exclude]
-        else:
-            entries = self.db.query(include, exclude)
-        rewriters = [e.rewriter for e in entries]
-        return apply_node_rewriters(fgraph, rewriters, budget, self.name)
+        rewriters = [e.rewriter for e in self.db.query(query)]
+        return bool(rewriters) and apply_node_rewriters(fgraph, rewriters, budget, self.name)
 
 
 # The passes, in the order they run. Positions leave room for plugins to slot passes between.
@@ -172,11 +164,12 @@ def register_rewrite(rewrite, *tags: str, name: str | None = None,
     """Add a rewrite to the databases (the `register` callback plugins receive); returns it.
 
     A NodeRewriter (or a plain `fn(fgraph, node)`, which then applies to every node) goes into
-    the node passes named among `tags` ("canonicalize", "shape", "stabilize", "specialize"); it
-    runs in the modes of that pass unless `tags` names modes itself ("fast_run",
-    "fast_compile"). A GraphRewriter becomes a pass of its own, run at `position` (merge runs at
-    0 and 10, canonicalize 1, shape 2, stabilize 3, specialize 4; default 5) in the modes named
-    by `tags` (default: FAST_RUN only).
+    the node passes named among `tags` ("canonicalize", "shape", "stabilize", "specialize"),
+    tagged with that pass's name; it runs in the modes of that pass unless `tags` names modes
+    itself ("fast_run", "fast_compile"). A tag a backend declares in `rewrite_tags` ("gemm")
+    makes it run only for the backends declaring it. A GraphRewriter becomes a pass of its
+    own, run at `position` (merge runs at 0 and 10, canonicalize 1, shape 2, stabilize 3,
+    specialize 4; default 5) in the modes named by `tags` (default: FAST_RUN only).
     """
     if isinstance(rewrite, GraphRewriter):
         name = name or getattr(rewrite, "name", None) or type(rewrite).__name__
@@ -193,10 +186,10 @@ def register_rewrite(rewrite, *tags: str, name: str | None = None,
         raise ValueError(f"register_rewrite: say which pass {rewrite.name!r} belongs to: one of "
                          f"{', '.join(NODE_PASSES)} among the tags (got {tags})")
     extra = [t for t in tags if t not in NODE_PASSES]
+    mode_given = any(t in MODE_TAGS for t in extra)
     for p in passes:
         node_pass = NODE_PASSES[p]
-        mode_given = any(t in ("fast_run", "fast_compile") for t in extra)
-        entry_tags = extra if mode_given else [*extra, *node_pass.default_tags]
+        entry_tags = [p, *extra] if mode_given else [p, *extra, *node_pass.default_tags]
         node_pass.db.register(name or rewrite.name, rewrite, *entry_tags, position=position)
     return rewrite
 
@@ -207,7 +200,8 @@ def list_rewrites() -> list[tuple[str, str, tuple[str, ...]]]:
     for entry in PASSES.ordered():
         if isinstance(entry.rewriter, NodePass):
             for sub in entry.rewriter.db.ordered():
-                rows.append((entry.name, sub.name, tuple(sorted(sub.tags - {sub.name}))))
+                rows.append((entry.name, sub.name,
+                             tuple(sorted(sub.tags - {sub.name, entry.name}))))
         else:
             rows.append((entry.name, entry.name, tuple(sorted(entry.tags - {entry.name}))))
     return rows

@@ -6,14 +6,15 @@ from __future__ import annotations
 import warnings
 from collections import deque
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from time import perf_counter
 
+from theanine.backend import Backend
 from theanine.config import config
 from theanine.graph.basic import Apply, TraceScope, Variable
 from theanine.graph.fgraph import FunctionGraph
 from theanine.plugins.manager import PluginCollected
 from theanine.rewrite.db import (
-    MODE_TAGS,
     PASSES,
     NodePass,
     NodeRewriter,
@@ -21,6 +22,7 @@ from theanine.rewrite.db import (
     all_dbs,
     register_rewrite,
 )
+from theanine.rewrite.query import RewriteQuery, as_query, backend_tags
 from theanine.tensor.type import TensorType
 
 # The whole pass sequence repeats while something changes (a later pass can expose work for an
@@ -32,32 +34,36 @@ class RewriteWarning(UserWarning):
     """A rewrite was skipped (it failed or proposed a bad replacement) or a pass ran out of time."""
 
 
-def rewrite_graph(fgraph: FunctionGraph, mode: str = "FAST_RUN", include: Iterable[str] = (),
+def rewrite_graph(fgraph: FunctionGraph, query: RewriteQuery | str = "FAST_RUN",
+                  backend: Backend | None = None, include: Iterable[str] = (),
                   exclude: Iterable[str] = ()) -> None:
-    """Rewrite `fgraph` in place with the passes of `mode` ("FAST_RUN", "FAST_COMPILE", "NONE").
+    """Rewrite `fgraph` in place with the rewrites `query` selects (a RewriteQuery, a mode's
+    `query`, or "FAST_RUN", "FAST_COMPILE", "NONE") for `backend`.
 
-    `include` adds rewrites or passes by tag or name, `exclude` removes them (e.g.
-    exclude=["stabilize"]). Each pass runs to a fixed point within
-    `config.rewrite_time_budget` seconds; on time-out it stops with a RewriteWarning and the
-    graph stays valid (every replacement is complete when it is made).
+    `include` and `exclude` add tags to the query (e.g. exclude=["stabilize"]). A tag some
+    backend declares in `rewrite_tags` ("gemm") is left out unless `backend` declares it or the
+    query includes it. The query's excluded tags are kept on `fgraph.excluded_tags` for
+    lowering ('fusion'). Each pass runs to a fixed point within `config.rewrite_time_budget`
+    seconds; on time-out it stops with a RewriteWarning and the graph stays valid (every
+    replacement is complete when it is made).
     """
-    if mode not in MODE_TAGS:
-        raise ValueError(f"rewrite_graph: mode must be one of {', '.join(MODE_TAGS)}, got "
-                         f"{mode!r}")
-    tags = set(MODE_TAGS[mode]) | set(include)
-    exclude = set(exclude)
-    if not tags:
+    query = as_query(query).including(*include).excluding(*exclude)
+    fgraph.excluded_tags = query.exclude
+    if not query.include:
         return
     load_plugin_rewrites()
+    own = set(backend.rewrite_tags) if backend is not None else set()
+    others = set(backend_tags()) - own - query.include
+    query = replace(query, exclude=query.exclude | others)
     budget = config.rewrite_time_budget
     start = perf_counter()
     for _ in range(MAX_ROUNDS):
         changed = False
-        for entry in PASSES.query(tags, exclude):
+        for entry in PASSES.ordered():
             rewriter = entry.rewriter
             if isinstance(rewriter, NodePass):
-                changed |= rewriter.apply(fgraph, budget, tags, exclude)
-            else:
+                changed |= rewriter.apply(fgraph, budget, query)
+            elif query.selects(entry.tags):
                 changed |= bool(rewriter.apply(fgraph, budget))
         if not changed or perf_counter() - start > budget:
             return

@@ -48,4 +48,4 @@ def local_gemm_rewrite(fgraph, node):
     return local_gemm(fgraph, node)
 
 
-register_rewrite(local_gemm_rewrite, "specialize")
+register_rewrite(local_gemm_rewrite, "specialize", "gemm")
