@@ -9,7 +9,7 @@ import pytest
 
 import theanine as th
 import theanine.tensor as T
-from theanine.backend import backends, get_backend
+from theanine.backend import BackendUnavailable, backends, get_backend
 
 EXAMPLES = os.path.join(os.path.dirname(__file__), os.pardir, "examples")
 
@@ -88,7 +88,8 @@ def test_device_choice(ocl):
     assert get_backend(f"opencl:{p}:{d}").runtime().platform_index == p
     with pytest.raises(ValueError, match="no OpenCL device 'opencl:9:9'; devices: opencl:0:0"):
         get_backend("opencl:9:9")
-    with pytest.raises(ValueError, match="expected 'opencl' or 'opencl:P:D'"):
+    with pytest.raises(BackendUnavailable, match="no backend serves device 'opencl:x'; .*"
+                                                 r"opencl \(devices: opencl, opencl:P:D\)"):
         get_backend("opencl:x")
     x = T.vector("x")
     f = th.function([x], T.exp(x), backend=f"opencl:{p}:{d}")
