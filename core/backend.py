@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from theanine.boundary import HOST_BOUNDARY, CallBoundary
 from theanine.config import config
 from theanine.graph.fgraph import FunctionGraph
 from theanine.op_table import OpTable
@@ -60,6 +61,11 @@ class Backend:
         """Return a callable taking the fgraph's input values in order and returning its output
         values in order."""
         raise NotImplementedError
+
+    def boundary(self) -> CallBoundary:
+        """How compiled functions take inputs, hand out outputs and keep shared values
+        (theanine.boundary): host NumPy arrays unless the backend says otherwise."""
+        return HOST_BOUNDARY
 
     def __repr__(self) -> str:
         return f"<Backend {self.name}>"

@@ -616,7 +616,7 @@ def test_shared_values_stay_on_the_device(gpu):
     step = th.function([x], (w * x).sum(), updates=[(w, w * 2)], backend="cuda")
     rt = gpu.runtime()
     assert float(step(np.ones((2, 3)))) == 15.0
-    assert w._host is None and w._device[0] is rt
+    assert w._host is None and w._device[0].runtime is rt
     on_device = w._device[1]
     assert float(step(np.ones((2, 3)))) == 30.0
     assert w._device[1] is not on_device

@@ -103,7 +103,7 @@ def test_shared_variable_an_opencl_function_updated_pickles_its_current_value():
     assert w._device is not None  # the value lives on the device
     w2 = pickle.loads(pickle.dumps(w))
     np.testing.assert_array_equal(w2.get_value(), [0.0, 4.0, 8.0])
-    assert w2._device is None and w2._runtime is None
+    assert w2._device is None and w2._store is None
 
 
 # -- graphs ------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from theanine.graph.basic import Variable, format_trace
+from theanine.graph.basic import Variable, format_trace, located
 from theanine.graph.fgraph import FunctionGraph
 
 MAX_DIMS = 64  # NumPy 2's most axes of an array (NPY_MAXDIMS)
@@ -31,9 +31,9 @@ def check_ranks(fgraph: FunctionGraph) -> None:
             continue
         seen.add(v)
         if v.ndim > MAX_DIMS:
-            raise ValueError(f"backend 'c' handles arrays of at most {MAX_DIMS} dimensions, "
-                             f"but {_describe(v)} has {v.ndim}. It was built at:\n"
-                             f"{format_trace(v.trace)}")
+            raise located(ValueError(
+                f"backend 'c' handles arrays of at most {MAX_DIMS} dimensions, but "
+                f"{_describe(v)} has {v.ndim}. It was built at:\n{format_trace(v.trace)}"))
 
 
 def _describe(v: Variable) -> str:
@@ -55,11 +55,12 @@ def bad_value_error(fgraph: FunctionGraph, k: int, value: object) -> TypeError:
         got = f"an array of dtype {value.dtype}{order} with {value.ndim} dimension(s)"
     else:
         got = f"a {type(value).__name__}"
-    return TypeError(f"{label} must be a NumPy array of dtype {v.dtype} in native byte "
-                     f"order with {v.ndim} dimension(s), got {got}. Inputs are passed unconverted "
-                     f"when the function was compiled with trust_input=True; leave it off to "
-                     f"have them converted and checked.\nThe input was built at:\n"
-                     f"{format_trace(v.trace)}")
+    error = TypeError(f"{label} must be a NumPy array of dtype {v.dtype} in native byte "
+                      f"order with {v.ndim} dimension(s), got {got}. Inputs are passed unconverted "
+                      f"when the function was compiled with trust_input=True; leave it off to "
+                      f"have them converted and checked.\nThe input was built at:\n"
+                      f"{format_trace(v.trace)}")
+    return located(error)
 
 
 def input_checks(fgraph: FunctionGraph, npy_types: dict[str, str]) -> list[str]:
@@ -82,7 +83,8 @@ def bad_result_error(node, out: int, value: object) -> TypeError:
     v = node.outputs[out]
     got = (f"an array of dtype {value.dtype} with {value.ndim} dimension(s)"
            if isinstance(value, np.ndarray) else f"a {type(value).__name__}")
-    return TypeError(f"{node.op} returned {got} for output {out}, which the graph declares "
-                     f"as {v.type} (dtype {v.dtype}, {v.ndim} dimension(s)); backend 'c' "
-                     f"reads it as declared, so the op's perform must return that. The node "
-                     f"was built at:\n{format_trace(node.trace)}")
+    error = TypeError(f"{node.op} returned {got} for output {out}, which the graph declares "
+                      f"as {v.type} (dtype {v.dtype}, {v.ndim} dimension(s)); backend 'c' "
+                      f"reads it as declared, so the op's perform must return that. The node "
+                      f"was built at:\n{format_trace(node.trace)}")
+    return located(error)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from theanine.config import config
-from theanine.graph.basic import Apply, Constant, format_trace
+from theanine.graph.basic import Apply, Constant, format_trace, located
 from theanine.graph.fgraph import FunctionGraph
 
 
@@ -24,8 +24,8 @@ class DebugModeError(FloatingPointError):
 
 def _node_error(node: Apply, what: str) -> DebugModeError:
     inputs = ", ".join(str(v) for v in node.inputs)
-    return DebugModeError(f"DebugMode: {what} in the output of {node.op}({inputs}).\n"
-                          f"The node was built at:\n{format_trace(node.trace)}")
+    return located(DebugModeError(f"DebugMode: {what} in the output of {node.op}({inputs}).\n"
+                                  f"The node was built at:\n{format_trace(node.trace)}"))
 
 
 def _check_output(node: Apply, j: int, value) -> None:
@@ -78,8 +78,8 @@ def _compare(a, b, what: str, index: int, fgraph: FunctionGraph,
     if a.shape != b.shape or not np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=True):
         out = fgraph.outputs[index]
         where = format_trace(out.owner.trace) if out.owner is not None else "  (an input)"
-        raise DebugModeError(f"DebugMode: output {index} differs between {what}:\n{a!r}\nvs\n"
-                             f"{b!r}\nThe output was built at:\n{where}")
+        raise located(DebugModeError(f"DebugMode: output {index} differs between {what}:\n"
+                                     f"{a!r}\nvs\n{b!r}\nThe output was built at:\n{where}"))
 
 
 def _host(value):

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from theanine.graph.basic import Constant, Variable, format_trace
+from theanine.graph.basic import Constant, Variable, format_trace, located
 from theanine.graph.traversal import graph_inputs
 
 
@@ -41,7 +41,8 @@ def located_error(exc: Exception, node, args: list, labels: dict[Variable, str],
                   values: dict[Variable, object]) -> Exception | None:
     """`exc` re-made with the failing node (its operands named after the inputs they come
     from), the inputs involved with their shapes, and the user's line that built the node;
-    None if the exception type cannot be rebuilt from a message."""
+    None if the exception type cannot be rebuilt from a message. The result is marked
+    `located`, so an enclosing function raises it as it is."""
     operands = ", ".join(_operand(v, a, labels) for v, a in zip(node.inputs, args))
     sources = set(graph_inputs(node.inputs))
     involved = [u for u in labels if u in sources]
@@ -50,7 +51,8 @@ def located_error(exc: Exception, node, args: list, labels: dict[Variable, str],
         lines.append("Inputs involved: " + ", ".join(
             f"{labels[u]} with shape {np.shape(values[u])}" for u in involved))
     lines.append(f"The node was built at:\n{format_trace(node.trace)}")
-    return _remade(exc, "\n".join(lines))
+    new = _remade(exc, "\n".join(lines))
+    return located(new) if new is not None else None
 
 
 def unlocated_error(exc: Exception, labels: dict[Variable, str],

@@ -3,8 +3,9 @@
 The graph is cloned into a FunctionGraph, rewritten according to the mode, and compiled by the
 backend. The returned Function's per-call work is O(number of inputs): a generated wrapper checks
 and converts arguments, calls the backend's executor, then stores updates after all outputs
-are computed; the run and the updates hold the locks of the shared variables involved, so a
-call with its updates is atomic with respect to other calls and to get_value/set_value.
+are computed, as the backend's call boundary writes it (theanine.boundary); the run and the
+updates hold the locks of the shared variables involved, so a call with its updates is atomic
+with respect to other calls and to get_value/set_value.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from theanine.compile.errors import input_labels, located_error, unlocated_error
 from theanine.compile.io import In
 from theanine.compile.mode import Mode, get_mode
 from theanine.compile.shared import LockSet, SharedVariable
-from theanine.graph.basic import Constant, Variable, format_trace, user_trace
+from theanine.graph.basic import Constant, Variable, format_trace, is_located, located, user_trace
 from theanine.graph.fgraph import FunctionGraph
 from theanine.graph.traversal import buffer_root, clone_graph, graph_inputs
 from theanine.tensor.basic import as_tensor_variable
@@ -55,12 +56,12 @@ def _check_updates(updates) -> list[tuple[SharedVariable, Variable]]:
         value = as_tensor_variable(value)
         tt, vt = target.type, value.type
         if vt.dtype != tt.dtype or vt.ndim != tt.ndim or not tt.is_compatible(vt.clone(tt.dtype)):
-            raise TypeError(
+            raise located(TypeError(
                 f"function(): the update of shared variable {target} must have its type {tt}, "
                 f"got {value} of type {vt}."
                 + (f" Cast it with T.cast(value, '{tt.dtype}')." if vt.dtype != tt.dtype else "")
                 + f"\nThe update value was built at:\n{format_trace(value.trace)}"
-            )
+            ))
         checked.append((target, _keep_static_shape(target, value)))
     return checked
 
@@ -133,9 +134,9 @@ class Function:
         self._n_out = len(outputs)
         self._return_list = return_list
         self._update_targets = [t for t, _ in updates]
-        self._device = backend.runtime() if getattr(backend, "device_memory", False) else None
-        self._return_device = return_device and self._device is not None
-        self._filters = [self._make_filter(k, i, allow_input_downcast, self._device)
+        self._boundary = backend.boundary()
+        self._return_device = return_device
+        self._filters = [self._make_filter(k, i, allow_input_downcast)
                          for k, i in enumerate(ins)]
         self._defaults = [self._filter_default(k, i) for k, i in enumerate(ins)]
         self._fast = self._generate_call(fgraph)
@@ -157,23 +158,13 @@ class Function:
 
             warnings.warn(msg, stacklevel=4)
 
-    @staticmethod
-    def _make_filter(k: int, inp: In, allow_input_downcast: bool | None, runtime=None):
-        """The conversion of input k's call-time values; on a device backend, arrays already in
-        the device's memory are taken in place (theanine.gpu.boundary)."""
-        t = inp.variable.type
+    def _make_filter(self, k: int, inp: In, allow_input_downcast: bool | None):
+        """The conversion of input k's call-time values, as the backend's call boundary takes
+        them (a device backend takes arrays already in its memory in place)."""
         label = f"input {k}" + (f" ({inp.name!r})" if inp.name else "")
         downcast = inp.allow_downcast if inp.allow_downcast is not None else \
             bool(allow_input_downcast)
-
-        def host(value):
-            return t.filter(value, name=label, allow_downcast=downcast)
-
-        if runtime is None:
-            return host
-        from theanine.gpu.boundary import device_filter
-
-        return device_filter(runtime, t, host, label, downcast)
+        return self._boundary.input_filter(inp.variable.type, label, downcast)
 
     def _filter_default(self, k: int, inp: In):
         """The default value of input k converted to its type now, so that function() reports a
@@ -187,20 +178,22 @@ class Function:
         return value
 
     def _generate_call(self, fgraph: FunctionGraph):
-        """Generate the positional-call fast path. Only generated names appear in the source."""
-        env = {"run": self._run, "ndarray": np.ndarray, "asarray": np.asarray,
-               "copy": np.array, "locate": self._locate_error}
+        """Generate the positional-call fast path: the input checks, the run and the stores of
+        updates and outputs, the last written by the backend's call boundary. Only generated
+        names appear in the source."""
+        boundary = self._boundary
+        env = {"run": self._run, "ndarray": np.ndarray, "locate": self._locate_error}
+        boundary.bind(env)
         n_in = len(self.inputs)
         params = [f"a{k}" for k in range(n_in)]
         body = []
-        device = self._device is not None
         for k, inp in enumerate(self.inputs):
             env[f"filt{k}"] = self._filters[k]
             t = inp.variable.type
             if self.trust_input:
-                if device:  # still take device arrays of other libraries in place
-                    body.append(f"    if a{k}.__class__ is not ndarray and a{k}.__class__ is "
-                                f"not DeviceArray:\n        a{k} = filt{k}(a{k})")
+                trusted = boundary.trusted_input(f"a{k}", f"filt{k}")
+                if trusted is not None:
+                    body.append(trusted)
                 continue
             if all(s is None for s in t.shape):
                 env[f"dt{k}"] = t.numpy_dtype
@@ -209,15 +202,9 @@ class Function:
             else:
                 body.append(f"    a{k} = filt{k}(a{k})")
         args = params[:]
-        if device:  # values stay in device memory: pass shared values' device copies
-            from theanine.gpu import boundary
-            from theanine.gpu.array import DeviceArray
-
-            env.update(rt=self._device, tohost=_to_host, keep=boundary.keep,
-                       handout=boundary.hand_out, DeviceArray=DeviceArray)
         for j, s in enumerate(self.shared):
             env[f"s{j}"] = s
-            args.append(f"s{j}.device_value(rt)" if device else f"s{j}.container_value")
+            args.append(boundary.shared_value(f"s{j}"))
         # The run and the storing of updates hold the locks of every shared variable read or
         # updated, taken in creation order (one global order: functions never deadlock).
         locked = sorted({*self.shared, *self._update_targets}, key=lambda v: v.lock_order)
@@ -244,23 +231,12 @@ class Function:
             claimed.add(root)
             return new
 
-        def wrap(v: Variable) -> str:
-            return "asarray" if fresh(v) else "copy"
-
         for j, target in enumerate(self._update_targets):
             env[f"u{j}"] = target
-            v = outs[self._n_out + j]
-            if device:  # a caller may write an adopted input or a borrowed internal value
-                body.append(f"{ind}u{j}.set_device_value(rt, keep(rt, r[{self._n_out + j}], "
-                            f"{fresh(v)}))")
-            else:
-                body.append(f"{ind}u{j}.container_value = {wrap(v)}(r[{self._n_out + j}])")
-        if self._return_device:
-            rets = [f"handout(rt, r[{j}], {fresh(outs[j])})" for j in range(self._n_out)]
-        elif device:  # host values are copied on the way out
-            rets = [f"tohost(r[{j}])" for j in range(self._n_out)]
-        else:
-            rets = [f"{wrap(outs[j])}(r[{j}])" for j in range(self._n_out)]
+            k = self._n_out + j
+            body.append(f"{ind}{boundary.store_update(f'u{j}', f'r[{k}]', fresh(outs[k]))}")
+        rets = [boundary.output(f"r[{j}]", fresh(outs[j]), self._return_device)
+                for j in range(self._n_out)]
         if self._return_list:
             body.append(f"    return [{', '.join(rets)}]")
         else:
@@ -307,11 +283,11 @@ class Function:
         the inputs involved and the user's line that built it, found by re-running the graph
         node by node; so every backend reports a bad call the same way. When the reference
         does not fail, the backend's own error with the call's input shapes. None when `exc`
-        already says where it comes from."""
-        if "built at:" in str(exc).lower():
+        already says where it comes from (it is marked `located`)."""
+        if is_located(exc):
             return None
         try:  # (values a trusting caller passed unconverted may be anything)
-            values = [_to_host(v) if not isinstance(v, np.ndarray) else v for v in values]
+            values = [self._boundary.host_value(v) for v in values]
         except Exception:
             return None
         env = dict(zip(self.fgraph.inputs, values))
@@ -341,11 +317,6 @@ class Function:
         from theanine.compile.pickling import reduce_function
 
         return reduce_function(self)
-
-
-def _to_host(value) -> np.ndarray:
-    """A host array the caller owns: device arrays are copied down, host arrays copied."""
-    return np.array(value) if isinstance(value, np.ndarray) else value.get()
 
 
 def function(inputs: Sequence, outputs=None, mode=None, updates=None, givens=None,
@@ -409,6 +380,7 @@ def function(inputs: Sequence, outputs=None, mode=None, updates=None, givens=Non
                         allow_input_downcast, on_unused_input, trust_input, name,
                         return_device)
     except (TypeError, ValueError) as e:
-        if "\n  File " not in str(e):
+        if not is_located(e):
             e.args = (f"{e}\nfunction() was called at:\n{format_trace(trace)}",)
+            located(e)
         raise

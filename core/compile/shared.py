@@ -8,6 +8,7 @@ import threading
 
 import numpy as np
 
+from theanine.boundary import ValueStore
 from theanine.graph.basic import graph_error
 from theanine.graph.pickling import picklable_tag
 from theanine.tensor.type import TensorType
@@ -22,9 +23,10 @@ class SharedVariable(TensorVariable):
     `get_value`/`set_value` copy unless `borrow=True`; functions may replace (never mutate) the
     stored array, so a borrowed array stays valid but may stop being the current value.
 
-    A function on a device backend (OpenCL, CUDA) keeps the value in that device's memory:
-    `device_value(runtime)` uploads it once, updates stay there (`set_device_value`), and the
-    host copy is made only when `get_value` asks for it.
+    A function on a device backend (OpenCL, CUDA) keeps the value in that device's memory, a
+    `ValueStore` its call boundary supplies (theanine.boundary): `device_value(store)` uploads
+    it once, updates stay there (`set_device_value`), and the host copy is made only when
+    `get_value` asks for it.
 
     Its `lock` serializes whatever reads or replaces the value: a function call with its
     updates, `get_value` and `set_value` (see README, "Thread safety").
@@ -36,8 +38,8 @@ class SharedVariable(TensorVariable):
         self.strict = strict
         self.allow_downcast = bool(allow_downcast)
         self._host = value
-        self._device = None  # (runtime, DeviceArray) when a device holds the current value
-        self._runtime = None  # the device a function last used this value on
+        self._device = None  # (store, value) when a device's memory holds the current value
+        self._store: ValueStore | None = None  # the memory a function last kept this value in
         self.lock = threading.RLock()
         self.lock_order = next(_creation)
 
@@ -45,7 +47,8 @@ class SharedVariable(TensorVariable):
     def container_value(self) -> np.ndarray:
         """The current value as a host array (copied from the device when it lives there)."""
         if self._host is None:
-            self._host = self._device[1].get()
+            store, value = self._device
+            self._host = store.download(value)
         return self._host
 
     @container_value.setter
@@ -53,55 +56,48 @@ class SharedVariable(TensorVariable):
         self._host = value
         self._device = None
 
-    def device_value(self, runtime):
-        """The value in `runtime`'s memory, uploaded if the device does not hold it yet."""
+    def device_value(self, store: ValueStore):
+        """The value in `store`'s memory, uploaded if it does not hold it yet."""
         d = self._device
-        if d is None or d[0] is not runtime:
-            d = self._device = (runtime, runtime.to_device(self.container_value))
-            self._runtime = runtime
+        if d is None or d[0] is not store:
+            d = self._device = (store, store.upload(self.container_value))
+            self._store = store
         return d[1]
 
-    def set_device_value(self, runtime, value) -> None:
-        """Store a function's update: a device array stays on the device."""
+    def set_device_value(self, store: ValueStore, value) -> None:
+        """Store a function's update: a value in `store`'s memory stays there."""
         if isinstance(value, np.ndarray):
             self.container_value = np.array(value)
         else:
             self._host = None
-            self._device = (runtime, value)
-            self._runtime = runtime
+            self._device = (store, value)
+            self._store = store
 
     def get_value(self, borrow: bool = False, return_internal_type: bool = False):
         """The current value (a copy unless borrow=True). With `return_internal_type`, a value
         held in device memory comes back as the backend's device array, not copied down."""
         with self.lock:
             if return_internal_type and self._device is not None:
-                runtime, d = self._device
-                return runtime.export(d if borrow else runtime.copy(d))
+                store, d = self._device
+                return store.export(d, borrow)
             v = self.container_value
             return v if borrow else v.copy()
 
     def set_value(self, value, borrow: bool = False) -> None:
-        """Replace the value; it must convert to this variable's type without loss."""
+        """Replace the value; it must convert to this variable's type without loss. An array in
+        the memory of the device a function keeps the value on is taken there, not copied down."""
         with self.lock:
             self._set_value(value, borrow)
 
     def _set_value(self, value, borrow: bool) -> None:
-        label = f"shared variable {self.name!r}" if self.name else "shared variable"
-        runtime = self._runtime
-        if runtime is not None and not isinstance(value, np.ndarray):
-            given = runtime.adopt(value)
-            if given is not None:  # an array in the memory of the device holding the value
-                from theanine.gpu.boundary import check_device_input
-
-                if self.strict and given.dtype != self.type.numpy_dtype:
-                    raise TypeError(f"{label} is strict: expected an array of "
-                                    f"{self.type.dtype}, got a {type(value).__name__} of dtype "
-                                    f"{given.dtype}")
-                d = check_device_input(runtime, self.type, given, f"{label}.set_value",
-                                       self.allow_downcast, type(value).__name__)
+        store = self._store
+        if store is not None and not isinstance(value, np.ndarray):
+            d = store.take(value, self, borrow)
+            if d is not None:
                 self._host = None
-                self._device = (runtime, runtime.copy(d) if d is given and not borrow else d)
+                self._device = (store, d)
                 return
+        label = self.label
         if self.strict:
             if not (isinstance(value, np.ndarray) and value.dtype == self.type.numpy_dtype):
                 raise TypeError(f"{label} is strict: expected an ndarray of {self.type.dtype}, "
@@ -112,6 +108,11 @@ class SharedVariable(TensorVariable):
         if not borrow and arr is value:
             arr = arr.copy()
         self.container_value = arr
+
+    @property
+    def label(self) -> str:
+        """How error messages name this variable."""
+        return f"shared variable {self.name!r}" if self.name else "shared variable"
 
     @property
     def value(self) -> np.ndarray:

@@ -4,6 +4,8 @@ runtime, keep shared variables in device memory, declare dtypes the device canno
 from __future__ import annotations
 
 from theanine.backend import Backend
+from theanine.boundary import CallBoundary
+from theanine.gpu.boundary import DeviceBoundary
 from theanine.gpu.library import DEVICE_OPS, HOST_OPS
 from theanine.gpu.program import GpuProgram
 from theanine.gpu.runtime import Runtime
@@ -16,10 +18,21 @@ class GpuBackend(Backend):
 
     device_memory = True
     rewrite_tags = ("gemm",)  # Gemm nodes become one GEMM kernel or cuBLAS call
+    _boundary: DeviceBoundary | None = None
 
     def runtime(self) -> Runtime:
         """This backend's device runtime (created on first use)."""
         raise NotImplementedError
+
+    def boundary(self) -> CallBoundary:
+        """Device arrays taken in place, shared values kept in device memory (one
+        DeviceBoundary per runtime); host arrays only when `device_memory` is False."""
+        if not self.device_memory:
+            return super().boundary()
+        rt = self.runtime()
+        if self._boundary is None or self._boundary.runtime is not rt:
+            self._boundary = DeviceBoundary(rt)
+        return self._boundary
 
     @property
     def capabilities(self) -> dict:

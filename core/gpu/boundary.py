@@ -1,17 +1,22 @@
 """The call boundary of a function on a device backend: arrays already in the device's memory
 (the backend's own arrays, CUDA array interface or DLPack exporters) are taken without a copy,
-and outputs can be handed back as the backend's native device arrays instead of NumPy arrays."""
+outputs can be handed back as the backend's native device arrays instead of NumPy arrays, and
+shared values stay in device memory between calls (`DeviceBoundary`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from theanine.boundary import CallBoundary
 from theanine.gpu.array import DeviceArray
 from theanine.tensor.convert import may_lose
 from theanine.tensor.type import TensorType, format_shape
+
+if TYPE_CHECKING:
+    from theanine.compile.shared import SharedVariable
 
 
 def device_filter(runtime: Any, t: TensorType, host_filter: Callable, name: str,
@@ -88,3 +93,68 @@ def keep(runtime: Any, value: Any, fresh: bool) -> Any:
     if fresh or isinstance(value, np.ndarray):
         return value
     return runtime.copy(value)
+
+
+def to_host(value: Any) -> np.ndarray:
+    """A host array the caller owns: device arrays are copied down, host arrays copied."""
+    return np.array(value) if isinstance(value, np.ndarray) else value.get()
+
+
+class DeviceBoundary(CallBoundary):
+    """The call boundary of functions on `runtime`'s device: device arrays are adopted in
+    place, results are copied to the host (or handed out as device arrays with
+    `return_device`), and shared values are kept in the device's memory (a ValueStore; a
+    shared variable recognises its device copy by the boundary, so keep one per runtime)."""
+
+    def __init__(self, runtime: Any):
+        self.runtime = runtime
+
+    def bind(self, env: dict[str, Any]) -> None:
+        super().bind(env)
+        env.update(rt=self.runtime, bd=self, keep=keep, handout=hand_out, tohost=to_host,
+                   DeviceArray=DeviceArray)
+
+    def input_filter(self, t: TensorType, label: str,
+                     allow_downcast: bool) -> Callable[[Any], Any]:
+        return device_filter(self.runtime, t, super().input_filter(t, label, allow_downcast),
+                             label, allow_downcast)
+
+    def trusted_input(self, arg: str, filt: str) -> str | None:
+        # device arrays of other libraries are still taken in place
+        return (f"    if {arg}.__class__ is not ndarray and {arg}.__class__ is not "
+                f"DeviceArray:\n        {arg} = {filt}({arg})")
+
+    def shared_value(self, var: str) -> str:
+        return f"{var}.device_value(bd)"
+
+    def store_update(self, var: str, value: str, fresh: bool) -> str:
+        # a caller may write an adopted input or a borrowed internal value: see `keep`
+        return f"{var}.set_device_value(bd, keep(rt, {value}, {fresh}))"
+
+    def output(self, value: str, fresh: bool, return_device: bool) -> str:
+        return f"handout(rt, {value}, {fresh})" if return_device else f"tohost({value})"
+
+    def host_value(self, value: Any) -> np.ndarray:
+        return value if isinstance(value, np.ndarray) else value.get()
+
+    # -- the ValueStore shared variables keep their values in ------------------------------
+    def upload(self, host: np.ndarray) -> DeviceArray:
+        return self.runtime.to_device(host)
+
+    def download(self, value: DeviceArray) -> np.ndarray:
+        return self.runtime.to_host(value)
+
+    def export(self, value: DeviceArray, borrow: bool) -> Any:
+        return self.runtime.export(value if borrow else self.runtime.copy(value))
+
+    def take(self, value: Any, var: SharedVariable, borrow: bool) -> DeviceArray | None:
+        given = self.runtime.adopt(value)
+        if given is None:
+            return None
+        label = var.label
+        if var.strict and given.dtype != var.type.numpy_dtype:
+            raise TypeError(f"{label} is strict: expected an array of {var.type.dtype}, got a "
+                            f"{type(value).__name__} of dtype {given.dtype}")
+        d = check_device_input(self.runtime, var.type, given, f"{label}.set_value",
+                               var.allow_downcast, type(value).__name__)
+        return self.runtime.copy(d) if d is given and not borrow else d

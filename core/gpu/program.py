@@ -22,7 +22,7 @@ from theanine.codegen.gpu import GpuRenderer, content_named
 from theanine.codegen.ir import Call, Const, Kernel, Load
 from theanine.gpu.library import DEVICE_OPS, GEMM_DTYPES, HOST_OPS
 from theanine.gpu.runtime import AllocationTooLarge, Runtime
-from theanine.graph.basic import Apply, Constant, Variable, format_trace
+from theanine.graph.basic import Apply, Constant, Variable, format_trace, located
 from theanine.graph.fgraph import FunctionGraph
 from theanine.printing import pp
 from theanine.tensor.blas import Gemm
@@ -264,9 +264,9 @@ class GpuProgram:
                 try:
                     results = impl(rt, node, prep, *args)
                 except AllocationTooLarge as e:
-                    raise AllocationTooLarge(
+                    raise located(AllocationTooLarge(
                         f"{e}; computing {_describe(node.outputs[0], self.outputs)}\nIt was "
-                        f"built at:\n{format_trace(node.trace)}") from None
+                        f"built at:\n{format_trace(node.trace)}")) from None
                 for j, r in zip(out_slots, results):
                     if isinstance(r, np.ndarray):
                         H[j] = r

@@ -16,6 +16,7 @@ import numpy as np
 from theanine.codegen.gpu import CPU_RUN, TILE, GpuRenderer, content_named
 from theanine.codegen.ir import Kernel, Load
 from theanine.gpu.array import DeviceArray, contiguous_strides
+from theanine.graph.basic import located
 
 I64 = np.int64
 SERIAL_CHUNK = 4096  # the shortest share of a reduction one work-item of a CPU device takes
@@ -87,11 +88,12 @@ class Runtime:
         array of `shape` and `dtype` is larger than the largest buffer this device allocates."""
         nbytes = prod(shape) * np.dtype(dtype).itemsize
         if self.max_alloc is not None and nbytes > self.max_alloc:
-            raise AllocationTooLarge(
+            error = AllocationTooLarge(
                 f"{what} has shape {tuple(shape)} and dtype {np.dtype(dtype)}: {nbytes} bytes, "
                 f"more than the {self.max_alloc} bytes {self.device_name} allocates at most in "
                 "one buffer (its max_mem_alloc_size); compute it in smaller pieces or on "
                 "another backend" + (f"\nIt was built at:\n{where}" if where else ""))
+            raise located(error) if where else error
 
     def empty(self, shape: tuple, dtype) -> DeviceArray:
         dtype = np.dtype(dtype)

@@ -9,6 +9,8 @@ from theanine.graph.basic import (
     Variable,
     format_trace,
     graph_error,
+    is_located,
+    located,
     user_trace,
 )
 from theanine.graph.fgraph import FunctionGraph
@@ -16,6 +18,6 @@ from theanine.graph.traversal import ancestors, clone_graph, graph_inputs, topos
 
 __all__ = [
     "Apply", "Constant", "FunctionGraph", "GraphError", "Op", "TraceScope", "Variable",
-    "ancestors", "clone_graph", "format_trace", "graph_error", "graph_inputs", "toposort",
-    "user_trace",
+    "ancestors", "clone_graph", "format_trace", "graph_error", "graph_inputs", "is_located",
+    "located", "toposort", "user_trace",
 ]

@@ -10,7 +10,7 @@ import os
 import sys
 import sysconfig
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 _CORE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # In a source checkout the backends and plugins folders sit beside core/; installed, inside it.
@@ -62,6 +62,21 @@ def format_trace(trace: tuple) -> str:
     return "\n".join(out)
 
 
+E = TypeVar("E", bound=BaseException)
+
+
+def located(exc: E) -> E:
+    """Mark `exc` as naming the user's line that built what failed, so a compiled function
+    raises it as it is instead of locating it again (see `is_located`)."""
+    exc.theanine_located = True
+    return exc
+
+
+def is_located(exc: BaseException) -> bool:
+    """Whether `exc` was marked by `located`: its message already says where it comes from."""
+    return getattr(exc, "theanine_located", False) is True
+
+
 class TraceScope:
     """Context manager: nodes created inside inherit `trace` instead of walking the stack."""
 
@@ -84,7 +99,7 @@ class GraphError(ValueError):
 def graph_error(message: str, trace: tuple | None = None) -> GraphError:
     """Build a GraphError whose message ends with the user's line."""
     trace = trace if trace is not None else user_trace()
-    return GraphError(f"{message}\nBuilt at:\n{format_trace(trace)}")
+    return located(GraphError(f"{message}\nBuilt at:\n{format_trace(trace)}"))
 
 
 class Variable:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from theanine.graph.basic import Apply, Constant, GraphError, Variable, format_trace
+from theanine.graph.basic import Apply, Constant, GraphError, Variable, format_trace, located
 from theanine.graph.traversal import clone_graph, toposort
 
 
@@ -35,10 +35,10 @@ class FunctionGraph:
         for node in toposort(self.outputs):
             for v in node.inputs:
                 if v.owner is None and not isinstance(v, Constant) and v not in given:
-                    raise GraphError(
+                    raise located(GraphError(
                         f"Input {v} (type {v.type}) is needed to compute the outputs but was not "
                         f"given to the function.\nIt was created at:\n{format_trace(v.trace)}"
-                    )
+                    ))
         for v in self.outputs:
             if v.owner is None and not isinstance(v, Constant) and v not in given:
                 raise GraphError(f"Output {v} is an input that was not given to the function.")
