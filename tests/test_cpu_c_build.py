@@ -30,7 +30,7 @@ def _source(inputs, outputs) -> str:
     rewrite_graph(fgraph, "FAST_RUN")
     be = CBackend()
     steps = lower(fgraph, be.can_fuse, be.can_reduce, max_operands=MAX_OPERANDS)
-    return render_program(fgraph, steps, blas=True, vector_math=True).source
+    return render_program(fgraph, steps, blas=True, vector_math=True, backend=be).source
 
 
 def _functions(source: str) -> dict[str, int]:
