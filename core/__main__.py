@@ -14,7 +14,8 @@ def main(argv: list[str] | None = None) -> int:
     info = sub.add_parser("info", help="version, plugins, backends and their availability")
     cov = info.add_argument_group(
         "coverage", "the op x backend x dtype matrix: supported, unsupported (with the reason) "
-                    "or failing, from a run of the conformance kit")
+                    "or failing, from a run of the conformance kit; then how each of those "
+                    "backends' op tables runs each library op")
     cov.add_argument("--coverage", action="store_true",
                      help="run the conformance kit (few examples per case) and print the matrix; "
                           "exits 1 when a cell fails")
@@ -49,7 +50,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _coverage(args) -> int:
-    from theanine.coverage import RENDERERS, Matrix, load_report, run_kit
+    from theanine.coverage import (
+        RENDERERS,
+        Matrix,
+        declared_implementations,
+        load_report,
+        run_kit,
+    )
 
     if args.results:
         report = load_report(args.results)
@@ -74,6 +81,7 @@ def _coverage(args) -> int:
               "per case and dtype) ...", file=sys.stderr)
         report = run_kit(names, args.examples, args.extended_dtypes, args.cases)
     matrix = Matrix.from_report(report)
+    matrix.declared = declared_implementations(matrix.backends)
     text = RENDERERS[args.format](matrix)
     if args.output:
         with open(args.output, "w") as f:

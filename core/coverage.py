@@ -6,6 +6,10 @@ reason) or failing. The cells come from an actual run of the kit, never from dec
 alone: either a run made here (the kit's pytest plugin in a subprocess, a fixed small number of
 drawn examples per case) or the JSON report a full run wrote (`pytest --pyargs
 theanine.testing --theanine-report FILE`).
+
+Below the matrix, the report lists how each backend with an op table runs each library op (the
+entry's `how`), read from the same tables the conformance meta-test checks
+(theanine.testing.meta.unimplemented_ops), so what is declared and what is checked agree.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ class Matrix:
     backends: list[str] = field(default_factory=list)
     dtypes: list[str] = field(default_factory=list)
     reasons: dict[str, int] = field(default_factory=dict)
+    # (op class, backend, how it runs there) from the backends' op tables
+    declared: list[tuple[str, str, str]] = field(default_factory=list)
 
     @classmethod
     def from_report(cls, report: dict) -> Matrix:
@@ -78,6 +84,36 @@ class Matrix:
         c = self.counts()
         return (f"{c['passed']} supported, {c['skipped']} unsupported, {c['failed']} failing "
                 f"(op x backend x dtype cells)")
+
+
+NOT_IMPLEMENTED = "no implementation: compilation fails"
+GENERIC_ONLY = "no implementation of its own, only the generic one"
+
+
+def declared_implementations(names: list[str]) -> list[tuple[str, str, str]]:
+    """(op class, backend, how) for every library op in every registered backend of `names`
+    that has an op table, from the table's entry; an op with only the generic `Op` entry
+    (perform, meant for users' ops) or none is marked as the meta-test sees it."""
+    from theanine.backend import backends
+    from theanine.graph.basic import Op
+    from theanine.testing.meta import library_op_classes
+
+    registry = backends()
+    tables = {n: registry[n].impls for n in names if n in registry}
+    out = []
+    for op, cls in sorted(library_op_classes().items()):
+        for name, table in tables.items():
+            if table is None:
+                continue
+            impl = table.lookup(cls)
+            if impl is None:
+                how = NOT_IMPLEMENTED
+            elif impl.op_class is Op:
+                how = f"{GENERIC_ONLY} ({impl.how})"
+            else:
+                how = impl.how
+            out.append((op, name, how))
+    return out
 
 
 def run_kit(backends: list[str], examples: int, extended: bool = False,
@@ -127,7 +163,17 @@ def render_text(m: Matrix) -> str:
     lines = [f"{'op':<{width}}{'backend':<{bwidth}}" + "".join(f"{d:>11}" for d in m.dtypes)]
     for op, b, marks in m.rows():
         lines.append(f"{op:<{width}}{b:<{bwidth}}" + "".join(f"{x:>11}" for x in marks))
-    return "\n".join([*lines, "", _legend(m), m.summary(), *_reasons(m)]) + "\n"
+    return "\n".join([*lines, "", _legend(m), m.summary(), *_reasons(m),
+                      *_declared_text(m)]) + "\n"
+
+
+def _declared_text(m: Matrix) -> list[str]:
+    if not m.declared:
+        return []
+    width = max(len(op) for op, _, _ in m.declared) + 2
+    bwidth = max([len(b) for _, b, _ in m.declared] + [7]) + 2
+    return ["", DECLARED_TITLE, f"{'op':<{width}}{'backend':<{bwidth}}how",
+            *(f"{op:<{width}}{b:<{bwidth}}{how}" for op, b, how in m.declared)]
 
 
 def render_markdown(m: Matrix) -> str:
@@ -140,6 +186,9 @@ def render_markdown(m: Matrix) -> str:
     for op, b, marks in m.rows():
         lines.append("| " + " | ".join([esc(op), esc(b), *marks]) + " |")
     lines += ["", m.summary(), ""] + [f"- {esc(r.strip())}" for r in _reasons(m)]
+    if m.declared:
+        lines += ["", f"## {DECLARED_TITLE}", "", "| op | backend | how |", "|---|---|---|"]
+        lines += [f"| {esc(op)} | {esc(b)} | {esc(how)} |" for op, b, how in m.declared]
     return "\n".join(lines) + "\n"
 
 
@@ -153,6 +202,11 @@ def render_html(m: Matrix) -> str:
         rows.append(f"<tr><th>{e(op)}</th><td>{e(b)}</td>{tds}</tr>")
     head = "".join(f"<th>{e(d)}</th>" for d in m.dtypes)
     reasons = "".join(f"<li>{e(r.strip())}</li>" for r in _reasons(m))
+    declared = "".join(f"<tr><th>{e(op)}</th><td>{e(b)}</td><td>{e(how)}</td></tr>"
+                       for op, b, how in m.declared)
+    if declared:
+        declared = (f"<h2>{e(DECLARED_TITLE)}</h2>\n<table><tr><th>op</th><th>backend</th>"
+                    f"<th>how</th></tr>{declared}</table>\n")
     return (
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
         "<title>theanine conformance coverage</title><style>"
@@ -161,7 +215,10 @@ def render_html(m: Matrix) -> str:
         ".na{background:#eee}</style></head><body>\n"
         f"<h1>theanine conformance coverage</h1>\n<p>{e(_legend(m))}</p>\n"
         f"<table><tr><th>op</th><th>backend</th>{head}</tr>\n" + "\n".join(rows) +
-        f"\n</table>\n<p>{e(m.summary())}</p>\n<ul>{reasons}</ul>\n</body></html>\n")
+        f"\n</table>\n<p>{e(m.summary())}</p>\n<ul>{reasons}</ul>\n{declared}</body></html>\n")
+
+
+DECLARED_TITLE = "how each backend's op table runs each library op"
 
 
 def _legend(m: Matrix) -> str:
@@ -175,5 +232,5 @@ def _reasons(m: Matrix) -> list[str]:
 
 RENDERERS = {"text": render_text, "md": render_markdown, "html": render_html}
 
-__all__ = ["Matrix", "RENDERERS", "load_report", "render_html", "render_markdown",
-           "render_text", "run_kit"]
+__all__ = ["Matrix", "RENDERERS", "declared_implementations", "load_report", "render_html",
+           "render_markdown", "render_text", "run_kit"]

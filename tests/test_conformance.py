@@ -11,6 +11,9 @@ from hypothesis import strategies as st
 import theanine.tensor as T
 from theanine.backend import backends
 from theanine.backends.numpy.backend import NumpyBackend
+from theanine.graph.basic import Op
+from theanine.op_table import OpTable
+from theanine.tensor.linalg import Dot
 from theanine.testing import meta
 from theanine.testing.cases import all_cases
 from theanine.testing.compare import (
@@ -25,6 +28,7 @@ from theanine.testing.test_suite import (  # noqa: F401 (run here; the meta-test
     test_bad_call,
     test_case,
     test_every_op_has_a_case,
+    test_every_op_has_an_implementation,
     test_random_graph,
 )
 
@@ -43,6 +47,28 @@ def test_library_op_classes_are_found():
     classes = meta.library_op_classes()
     assert {"Dot", "Reduce", "Subtensor", "StopGradient", "JacobianMap"} <= set(classes)
     assert "Elemwise" not in classes and "_SoftmaxBase" not in classes
+
+
+@pytest.mark.parametrize("name", sorted(backends()))
+def test_every_registered_backend_with_a_table_implements_every_library_op(name):
+    """Available here or not: the table is a declaration, read without running anything."""
+    backend = backends()[name]
+    if backend.impls is None:
+        pytest.skip(f"backend {name!r} has no op table")
+    assert meta.unimplemented_ops(backend) == []
+
+
+def test_the_table_meta_test_notices_a_missing_or_generic_entry():
+    class Partial(NumpyBackend):
+        impls = OpTable("partial")
+
+    run = NumpyBackend.impls[Op].fn
+    Partial.impls.add(Op, run)
+    Partial.impls.add(Dot, run)
+    missing = meta.unimplemented_ops(Partial())
+    assert "Dot" not in missing and {"Reshape", "JacobianMap", "Softmax"} <= set(missing)
+    assert len(missing) == len(meta.library_op_classes()) - 1
+    assert meta.unimplemented_ops(type("NoTable", (NumpyBackend,), {"impls": None})()) == []
 
 
 # -- the kit catches a misbehaving backend -------------------------------------------------------

@@ -80,3 +80,46 @@ def test_running_the_kit_without_its_dependencies_says_what_to_install(monkeypat
                         lambda name, *a: None if name == "hypothesis" else real(name, *a))
     assert main(["info", "--coverage"]) == 2
     assert "needs hypothesis: pip install 'theanine[test]'" in capsys.readouterr().err
+
+
+def test_the_matrix_ends_with_how_each_op_table_runs_each_library_op(tmp_path, capsys):
+    from theanine.backend import backends
+    from theanine.coverage import DECLARED_TITLE
+    from theanine.testing.meta import library_op_classes
+
+    results = tmp_path / "r.json"
+    results.write_text(json.dumps(dict(REPORT, cells=REPORT["cells"][:3])))
+    assert main(["info", "--coverage", "--results", str(results)]) == 0
+    text = capsys.readouterr().out.split(f"\n{DECLARED_TITLE}\n", 1)[1].splitlines()
+    assert text[0].split() == ["op", "backend", "how"]
+    rows = {tuple(line.split(maxsplit=2)[:2]): line.split(maxsplit=2)[2] for line in text[1:]}
+    classes = library_op_classes()
+    assert len(rows) == 2 * len(classes) and {b for _, b in rows} == {"c", "numpy"}
+    for (op, b), how in rows.items():
+        assert how == backends()[b].impls[classes[op]].how
+    assert rows["Dot", "c"].startswith("BLAS gemm")
+    m = Matrix.from_report(REPORT)
+    m.declared = [("Dot", "c", "gemm | BLAS")]
+    assert "| Dot | c | gemm \\| BLAS |" in render_markdown(m)
+    assert "<td>gemm | BLAS</td>" in render_html(m)
+
+
+def test_a_missing_or_only_generic_entry_is_shown_as_the_meta_test_sees_it(monkeypatch):
+    from theanine.backend import backends
+    from theanine.backends.numpy.backend import NumpyBackend
+    from theanine.coverage import GENERIC_ONLY, NOT_IMPLEMENTED, declared_implementations
+    from theanine.graph.basic import Op
+    from theanine.op_table import OpTable
+    from theanine.tensor.linalg import Dot
+
+    class Partial(NumpyBackend):
+        name = "partial"
+        impls = OpTable("partial")
+
+    Partial.impls.add(Dot, NumpyBackend.impls[Dot].fn)
+    monkeypatch.setitem(backends(), "partial", Partial())
+    rows = {op: how for op, b, how in declared_implementations(["partial", "not-registered"])}
+    assert rows["Dot"] == NumpyBackend.impls[Dot].how and rows["Reshape"] == NOT_IMPLEMENTED
+    Partial.impls.add(Op, NumpyBackend.impls[Op].fn)
+    rows = {op: how for op, b, how in declared_implementations(["partial"])}
+    assert rows["Reshape"] == f"{GENERIC_ONLY} ({NumpyBackend.impls[Op].how})"

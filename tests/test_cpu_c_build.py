@@ -30,7 +30,7 @@ def _source(inputs, outputs) -> str:
     rewrite_graph(fgraph, "FAST_RUN")
     be = CBackend()
     steps = lower(fgraph, be.can_fuse, be.can_reduce, max_operands=MAX_OPERANDS)
-    return render_program(fgraph, steps, blas=True, vector_math=True).source
+    return render_program(fgraph, steps, blas=True, vector_math=True, backend=be).source
 
 
 def _functions(source: str) -> dict[str, int]:
@@ -73,6 +73,25 @@ def test_a_program_of_several_parts_computes_and_fails_like_numpy():
         f(xv, yv[:3])
     np.testing.assert_allclose(f(xv, yv)[2], xv * yv + 2 + np.sqrt(np.abs(xv) + 2), rtol=1e-14)
 
+
+
+def test_the_shared_c_is_included_from_files_beside_runtime_h():
+    """What every program shares is in program.h and dot.h (shipped as package data and
+    hashed into the cache key with the other headers), not repeated in each source; softmax.h
+    is included only by programs that use it."""
+    from pathlib import Path
+
+    import theanine.backends.cpu_c as cpu_c
+
+    x = T.dmatrix("x")
+    plain, with_softmax = _source([x], [T.exp(x).T]), _source([x], [T.nnet.softmax(x)])
+    for source in (plain, with_softmax):
+        assert '#include "program.h"' in source and "th_dimshuffle(int step" not in source
+        assert "th_dgemm_t" not in source and "Py_INCREF" in source
+    assert '#include "softmax.h"' in with_softmax and "softmax.h" not in plain
+    here = Path(cpu_c.__file__).parent
+    assert '#include "dot.h"' in (here / "program.h").read_text()
+    assert "th_softmax(PyArrayObject *x" in (here / "softmax.h").read_text()
 
 # A stand-in for gcc: starts a child that would run for minutes (as cc1 does on a large
 # program), records both pids, then waits for it.

@@ -242,6 +242,47 @@ def test_a_plugin_kernel_is_printed_by_every_dialect(plugin):
     assert not renderer.supports("test_erf", ["float64"], "float64")
 
 
+def test_a_plugin_registered_c_implementation_is_used(plugin):
+    from theanine.graph.basic import Apply, Op
+
+    class Halve(Op):
+        """A user's op: perform is its definition."""
+
+        def make_node(self, x):
+            return Apply(self, [x], [x.type()])
+
+        def perform(self, node, inputs):
+            return (inputs[0] / 2,)
+
+    rendered, called = [], []
+
+    def halve_in_numpy(x):
+        called.append(x.shape)
+        return np.multiply(x, 0.5)
+
+    def c_entry(emitter, k, node):
+        """np.multiply by 0.5, called from the compiled program"""
+        rendered.append(k)
+        emitter.host_call(k, node, halve_in_numpy)
+
+    class ImplPlugin:
+        @hookimpl
+        def theanine_register_impls(self, register):
+            register("c", Halve, c_entry)
+
+    c = backends()["c"]
+    assert c.impls.lookup(Halve).op_class is Op  # without the plugin: perform on the host
+    plugin(ImplPlugin())
+    entry = c.impls.lookup(Halve)
+    assert (entry.fn, entry.how, entry.plugin) == (
+        c_entry, "np.multiply by 0.5, called from the compiled program", "test-plugin-0")
+    x = T.dvector("x")
+    f = th.function([x], Halve()(x) + 1, backend="c")
+    np.testing.assert_array_equal(f(np.array([2.0, 5.0])), [2.0, 3.5])
+    assert len(rendered) == 1 and called == [(2,)]
+    assert backends()["numpy"].impls.lookup(Halve).op_class is Op  # a table of its own
+
+
 def test_the_kit_plugin_leaves_pytest_alone_without_hypothesis(tmp_path):
     """Installing theanine registers the kit with every pytest run (entry point `pytest11`);
     without hypothesis (theanine installed without its test extra) other projects' tests

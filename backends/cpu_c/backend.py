@@ -1,5 +1,6 @@
 """The C backend: fused elementwise and reduction kernels compiled by gcc with OpenMP, the
-rest through library calls, all driven by one compiled function per graph."""
+other nodes as its op table (library.py) says, all driven by one compiled function per graph;
+an op with no entry fails compilation naming the op and the backend."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from theanine.backends.cpu_c.compiler import (
     vector_math,
 )
 from theanine.backends.cpu_c.dialect import CDialect
-from theanine.backends.cpu_c.library import check_supported
+from theanine.backends.cpu_c.library import c_impl
 from theanine.backends.cpu_c.limits import (
     MAX_OPERANDS,
     BadResult,
@@ -29,7 +30,7 @@ from theanine.backends.cpu_c.limits import (
 )
 from theanine.backends.cpu_c.program import render_program
 from theanine.codegen.cstyle import CStyleRenderer
-from theanine.codegen.fusion import NodeStep, lower
+from theanine.codegen.fusion import lower
 from theanine.graph.basic import Apply
 from theanine.graph.fgraph import FunctionGraph
 from theanine.tensor.reduction import Reduce
@@ -42,6 +43,7 @@ class CBackend(Backend):
     devices = ("cpu", "c")
     priority = 10
     rewrite_tags = ("gemm",)  # Gemm nodes become one BLAS call
+    impls = c_impl
 
     def __init__(self):
         self.renderer = CStyleRenderer(CDialect())
@@ -71,12 +73,9 @@ class CBackend(Backend):
     def compile(self, fgraph: FunctionGraph):
         check_ranks(fgraph)
         steps = lower(fgraph, self.can_fuse, self.can_reduce, max_operands=MAX_OPERANDS)
-        for s in steps:
-            if isinstance(s, NodeStep):
-                check_supported(s.node, self.name)
         sgemm, dgemm, ilp64, _ = gemm_pointers()
         blas = bool(sgemm and dgemm and ilp64)
-        program = render_program(fgraph, steps, blas, vector_math())
+        program = render_program(fgraph, steps, blas, vector_math(), self)
         lib = load(build_shared_object(program.source))
         if lib.th_init() != 0:
             raise RuntimeError("theanine: the C backend could not initialise NumPy's C API")

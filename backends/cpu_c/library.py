@@ -1,16 +1,23 @@
-"""The ops the C backend runs as library calls rather than generated kernels, and how.
+"""The C backend's op table: how each op class runs in a compiled program.
 
-Data movement and BLAS-backed ops call their NumPy implementation (NumPy's BLAS for Dot,
-its indexing and copying routines for the rest) from the compiled program. A theanine op that
-is in neither this table nor fusable into a kernel makes compilation fail with a message naming
-the op and the backend: nothing falls back silently. Ops defined outside theanine (a user's Op
-with only a `perform`) run that perform, their definition, on the host arrays.
+Fusable elementwise and reduction nodes become generated kernels (program.py); every other
+node is rendered by its class's entry here, found along the class's MRO. An entry is called as
+`fn(emitter, k, node)` for step `k` and appends C lines to the program (emitter.lines) that
+give each of the node's outputs a slot holding a new reference (emitter.new_slot) and `goto
+fail` on an error: a few ops are C calls (views, shapes, BLAS gemm, softmax), the rest call
+their NumPy implementation from C (emitter.host_call). Each entry's docstring is the one line
+`theanine info --coverage` shows. An op with no entry fails compilation by name; a user's op
+(an `Op` subclass with only `perform`) runs that perform, its definition, on the host.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from theanine.compile.jacobian_map import jacobian_runner
 from theanine.gradient import StopGradient
-from theanine.graph.basic import Apply
+from theanine.graph.basic import Apply, Op
+from theanine.op_table import OpTable
 from theanine.tensor.allocation import Alloc, ARange
 from theanine.tensor.blas import Gemm
 from theanine.tensor.elemwise import DimShuffle, Elemwise, SumToShapeOf
@@ -27,48 +34,120 @@ from theanine.tensor.subtensor import (
     Subtensor,
 )
 
-# op class -> what the library call is (shown by `theanine info --coverage` in a later issue)
-LIBRARY_CALLS: dict[type, str] = {
-    Dot: "BLAS gemm (NumPy's OpenBLAS) for float32/64, else NumPy dot",
-    Gemm: "BLAS gemm with alpha and beta (NumPy's OpenBLAS), else NumPy",
-    TensorDot: "NumPy tensordot (BLAS)",
-    MatMul: "NumPy matmul (BLAS)",
-    Elemwise: "NumPy ufunc (dtypes or ops the C renderer does not support)",
-    Reduce: "NumPy ufunc.reduce (dtypes the C renderer does not support)",
-    ArgReduce: "NumPy argmax/argmin",
-    DimShuffle: "a view built in C (transpose / new axes)",
-    Reshape: "NumPy reshape (view where possible)",
-    SpecifyShape: "shape check",
-    Shape: "array shape",
-    ShapeI: "array shape (in C)",
-    MakeVector: "NumPy array from scalars",
-    SumToShapeOf: "no-op in C when shapes agree, else NumPy sum over broadcast axes",
-    Alloc: "NumPy broadcast copy",
-    ARange: "NumPy arange",
-    Join: "NumPy concatenate",
-    Split: "NumPy split (views)",
-    Subtensor: "NumPy basic indexing (view)",
-    AdvancedSubtensor: "NumPy advanced indexing",
-    IncSubtensor: "NumPy copy and slice assignment",
-    AdvancedIncSubtensor: "NumPy copy and np.add.at",
-    Softmax: "a C loop per line (float32/64), else NumPy",
-    LogSoftmax: "a C loop per line (float32/64), else NumPy",
-    OneHot: "NumPy one-hot",
-    CrossentropyCategorical1Hot: "NumPy indexing",
-    StopGradient: "identity",
-    JacobianMap: "loop over a compiled gradient (reference backend)",
-}
+if TYPE_CHECKING:
+    from theanine.backends.cpu_c.program import Emitter
+
+c_impl = OpTable("c")
+FLOATS = ("float32", "float64")
 
 
-class MissingImplementation(NotImplementedError):
-    """The backend has no kernel and no library call for an op."""
+@c_impl.register(Op)
+def perform_on_host(em: Emitter, k: int, node: Apply) -> None:
+    """its perform on the host (a user's op: perform is its definition)"""
+    em.host_call(k, node)
 
 
-def check_supported(node: Apply, backend: str) -> None:
-    """Raise MissingImplementation if `node` is a theanine op without a library call here."""
-    op_type = type(node.op)
-    if op_type not in LIBRARY_CALLS and op_type.__module__.startswith("theanine."):
-        raise MissingImplementation(
-            f"backend {backend!r} has no implementation of op {type(node.op).__name__} "
-            f"({node.op}); run it with backend='numpy', or register an implementation for it"
-        )
+@c_impl.register(TensorDot, MatMul, ArgReduce, Reshape, SpecifyShape, Shape, MakeVector, Alloc,
+                 ARange, Join, Split, Subtensor, AdvancedSubtensor, IncSubtensor,
+                 AdvancedIncSubtensor, OneHot, CrossentropyCategorical1Hot, StopGradient)
+def numpy_call(em: Emitter, k: int, node: Apply) -> None:
+    """its NumPy implementation, called from the compiled program"""
+    em.host_call(k, node)
+
+
+@c_impl.register(Elemwise, Reduce)
+def kernel_or_numpy(em: Emitter, k: int, node: Apply) -> None:
+    """a generated C kernel; a NumPy call for dtypes or scalar ops the C renderer lacks"""
+    em.host_call(k, node)  # (the ones the renderer supports were fused into kernel steps)
+
+
+@c_impl.register(JacobianMap)
+def jacobian_loop(em: Emitter, k: int, node: Apply) -> None:
+    """a loop over its gradient graph, compiled for this backend"""
+    run = jacobian_runner(node, em.backend)
+    em.host_call(k, node, lambda *values: run(*values)[0])
+
+
+@c_impl.register(DimShuffle)
+def dimshuffle_view(em: Emitter, k: int, node: Apply) -> None:
+    """a view built in C (transpose, new and dropped axes)"""
+    op = node.op
+    order = [-1 if d == "x" else d for d in op.new_order]
+    x = em.ref(node.inputs[0])
+    s = em.new_slot(node.outputs[0])
+    drop = list(op.drop) or [0]
+    em.lines.append(
+        f"    {{ static const int order[] = {{{', '.join(map(str, order)) or '0'}}}; "
+        f"static const int drop[] = {{{', '.join(map(str, drop))}}}; "
+        f"v[{s}] = th_dimshuffle({k}, {x}, {len(order)}, order, {len(op.drop)}, drop); "
+        f"if (!v[{s}]) goto fail; }}")
+
+
+@c_impl.register(ShapeI)
+def shape_i(em: Emitter, k: int, node: Apply) -> None:
+    """the axis length, read in C"""
+    em.c_call(node, f"th_shape_i({em.ref(node.inputs[0])}, {node.op.i})")
+
+
+@c_impl.register(Softmax, LogSoftmax)
+def softmax_lines(em: Emitter, k: int, node: Apply) -> None:
+    """a C loop per line (float32/64, exp vectorized), else NumPy"""
+    if node.inputs[0].dtype not in FLOATS:
+        return em.host_call(k, node)
+    em.include("softmax.h")
+    log = int(isinstance(node.op, LogSoftmax))
+    em.c_call(node, f"th_softmax({em.ref(node.inputs[0])}, {node.op.axis}, {log})")
+
+
+@c_impl.register(SumToShapeOf)
+def sum_to_shape(em: Emitter, k: int, node: Apply) -> None:
+    """the gradient itself when it has the input's shape, else NumPy's sum over broadcast axes"""
+    g, x = (em.ref(v) for v in node.inputs)
+    call = em.add_host(node.op.py_fn(node))
+    s = em.new_slot(node.outputs[0])
+    em.lines += [
+        f"    if (PyArray_NDIM({g}) == PyArray_NDIM({x}) && PyArray_CompareLists("
+        f"PyArray_DIMS({g}), PyArray_DIMS({x}), PyArray_NDIM({g}))) {{",
+        f"        v[{s}] = (PyObject *){g}; Py_INCREF(v[{s}]);",
+        "    } else {",
+        f"        v[{s}] = PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(fns, {call}), "
+        f"{g}, {x}, NULL);",
+        f"        if (!v[{s}]) goto fail;",
+        "    }"]
+
+
+def _blas_dtypes(em: Emitter, node: Apply) -> bool:
+    """True if gemm can compute `node`: BLAS found, and inputs and output all float32/64."""
+    dtype = node.outputs[0].dtype
+    return em.blas and dtype in FLOATS and all(v.dtype == dtype for v in node.inputs)
+
+
+@c_impl.register(Dot)
+def dot(em: Emitter, k: int, node: Apply) -> None:
+    """BLAS gemm (NumPy's OpenBLAS) for float32/64, else NumPy's dot"""
+    if not _blas_dtypes(em, node):
+        return em.host_call(k, node)
+    a, b = (em.ref(v) for v in node.inputs)
+    em.c_call(node, f"th_dot({k}, {a}, {b}, NULL, 1.0, 0.0)")
+
+
+@c_impl.register(Gemm)
+def gemm(em: Emitter, k: int, node: Apply) -> None:
+    """BLAS gemm with alpha and beta (NumPy's OpenBLAS) for float32/64, else NumPy"""
+    if not _blas_dtypes(em, node):
+        return em.host_call(k, node)
+    z, a, b = (em.ref(v) for v in node.inputs)
+    op = node.op
+    call = f"th_dot({k}, {a}, {b}, {z}, {op.alpha!r}, {op.beta!r})"
+    # z must have the product's shape for an in-place gemm; otherwise NumPy broadcasts it
+    fallback = em.add_host(op.py_fn(node))
+    s = em.new_slot(node.outputs[0])
+    em.lines += [
+        f"    if (PyArray_DIM({z}, 0) == PyArray_DIM({a}, 0) && "
+        f"PyArray_DIM({z}, 1) == PyArray_DIM({b}, 1)) {{",
+        f"        v[{s}] = {call};",
+        "    } else {",
+        f"        v[{s}] = PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(fns, {fallback}), "
+        f"{z}, {a}, {b}, NULL);",
+        "    }",
+        f"    if (!v[{s}]) goto fail;"]

@@ -1,8 +1,10 @@
 """Turn a lowered program (fused kernels and single nodes) into one C function.
 
 `th_run(state, inputs)` receives the graph's input arrays and returns its outputs: kernels run
-in C; the remaining nodes are called through their NumPy implementations (library calls) from
-C. So one Python-level call runs the whole graph. `state` holds what differs between graphs
+in C; each remaining node is rendered by its entry in the backend's op table (library.py): a C
+call, or its NumPy implementation called from C. So one Python-level call runs the whole graph.
+The C the program shares with every other (program.h, steps.h, runtime.h) lives beside this
+module and is included, not generated. `state` holds what differs between graphs
 that share the same source (constant values, the library callables, the arrays kernels filled
 on the last call, reused once nobody holds them), so identical graphs share one compiled
 object.
@@ -12,23 +14,19 @@ Generated source only contains generated names and numbers, never a user string.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from theanine.backend import Backend
 from theanine.backends.cpu_c.dialect import CKernelRenderer, stored_accumulator_dtype
 from theanine.backends.cpu_c.limits import MAX_DIMS, MAX_OPERANDS, c_defines, input_checks
 from theanine.backends.cpu_c.parts import split_into_parts
-from theanine.backends.cpu_c.softmax import SOFTMAX_SOURCE
 from theanine.codegen.cstyle import reduce_identity
-from theanine.codegen.fusion import KernelStep, NodeStep, Step
-from theanine.graph.basic import Constant, Variable
+from theanine.codegen.fusion import KernelStep, Step
+from theanine.graph.basic import Apply, Constant, Variable
 from theanine.graph.fgraph import FunctionGraph
-from theanine.tensor.blas import Gemm
-from theanine.tensor.elemwise import DimShuffle, SumToShapeOf
-from theanine.tensor.linalg import Dot
-from theanine.tensor.nnet import LogSoftmax, Softmax
-from theanine.tensor.shape_ops import ShapeI
 
 NPY_TYPES = {"bool": "NPY_BOOL", "int8": "NPY_INT8", "int16": "NPY_INT16", "int32": "NPY_INT32",
              "int64": "NPY_INT64", "uint8": "NPY_UINT8", "uint16": "NPY_UINT16",
@@ -36,210 +34,6 @@ NPY_TYPES = {"bool": "NPY_BOOL", "int8": "NPY_INT8", "int16": "NPY_INT16", "int3
              "float32": "NPY_FLOAT32", "float64": "NPY_FLOAT64", "complex64": "NPY_COMPLEX64",
              "complex128": "NPY_COMPLEX128"}
 GRAIN = 32768  # elements below which a kernel runs on one thread
-
-HEADER = r"""
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
-#include <numpy/arrayobject.h>
-#include <math.h>
-#include <stdint.h>
-#include <stdlib.h>
-#include "runtime.h"
-
-static int th_ready = 0;
-int th_init(void) { if (!th_ready) { if (_import_array() < 0) return -1; th_ready = 1; } return 0; }
-
-static int th_fail_shapes(int step, int n, PyArrayObject **arrs)
-{
-    PyObject *shapes = PyList_New(0);
-    for (int i = 0; shapes && i < n; ++i) {
-        PyObject *t = PyTuple_New(PyArray_NDIM(arrs[i]));
-        for (int d = 0; t && d < PyArray_NDIM(arrs[i]); ++d)
-            PyTuple_SET_ITEM(t, d, PyLong_FromSsize_t(PyArray_DIM(arrs[i], d)));
-        if (t) { PyList_Append(shapes, t); Py_DECREF(t); }
-    }
-    PyErr_Format(PyExc_ValueError, "shapes %R cannot be broadcast together (step %d)",
-                 shapes, step);
-    Py_XDECREF(shapes);
-    return -1;
-}
-
-static void th_fail_empty(int step, const char *kind, int nd, npy_intp *shape)
-{
-    PyObject *t = PyTuple_New(nd);
-    for (int d = 0; t && d < nd; ++d) PyTuple_SET_ITEM(t, d, PyLong_FromSsize_t(shape[d]));
-    PyErr_Format(PyExc_ValueError, "cannot take the %s over an empty axis of an input with "
-                 "shape %R (step %d)", kind, t, step);
-    Py_XDECREF(t);
-}
-
-/* BLAS gemm from NumPy's bundled OpenBLAS (ILP64 cblas interface), set by th_init_blas */
-typedef void (*th_sgemm_t)(int, int, int, int64_t, int64_t, int64_t, float, const float *,
-                           int64_t, const float *, int64_t, float, float *, int64_t);
-typedef void (*th_dgemm_t)(int, int, int, int64_t, int64_t, int64_t, double, const double *,
-                           int64_t, const double *, int64_t, double, double *, int64_t);
-static th_sgemm_t th_sgemm = NULL;
-static th_dgemm_t th_dgemm = NULL;
-int th_init_blas(void *s, void *d) { th_sgemm = (th_sgemm_t)s; th_dgemm = (th_dgemm_t)d; return 0; }
-
-typedef struct { char *data; npy_intp rows, cols, s0, s1; } th_mat;
-
-/* BLAS layout of a strided matrix: 111 (as is) or 112 (transposed) and its leading dimension;
- * -1 if it must be copied first */
-static int th_blas_layout(const th_mat *m, npy_intp it, int *trans, int64_t *ld)
-{
-    npy_intp s0 = m->rows <= 1 ? m->cols * it : m->s0;
-    npy_intp s1 = m->cols <= 1 ? it : m->s1;
-    if (s1 == it && s0 > 0 && s0 % it == 0 && s0 >= m->cols * it) {
-        *trans = 111; *ld = s0 / it > 1 ? s0 / it : 1; return 0;
-    }
-    s0 = m->rows <= 1 ? it : m->s0;
-    s1 = m->cols <= 1 ? m->rows * it : m->s1;
-    if (s0 == it && s1 > 0 && s1 % it == 0 && s1 >= m->rows * it) {
-        *trans = 112; *ld = s1 / it > 1 ? s1 / it : 1; return 0;
-    }
-    return -1;
-}
-
-/* out = alpha * a.b (+ beta * z): a and b 1-d or 2-d (np.dot semantics), z NULL or an array
- * of the product's shape. Returns a new array, or NULL with an exception set. */
-static void th_as_mat(PyArrayObject *a, int as_row, th_mat *m)
-{
-    if (PyArray_NDIM(a) == 2) {
-        m->rows = PyArray_DIM(a, 0); m->cols = PyArray_DIM(a, 1);
-        m->s0 = PyArray_STRIDE(a, 0); m->s1 = PyArray_STRIDE(a, 1);
-    } else if (as_row) {
-        m->rows = 1; m->cols = PyArray_DIM(a, 0); m->s0 = 0; m->s1 = PyArray_STRIDE(a, 0);
-    } else {
-        m->rows = PyArray_DIM(a, 0); m->cols = 1; m->s0 = PyArray_STRIDE(a, 0); m->s1 = 0;
-    }
-    m->data = PyArray_BYTES(a);
-}
-
-/* out = alpha * a.b (+ beta * z): a and b 1-d or 2-d (np.dot semantics), z NULL or an array
- * of the product's shape. Returns a new array, or NULL with an exception set. */
-static PyObject *th_dot(int step, PyArrayObject *a, PyArrayObject *b, PyArrayObject *z,
-                        double alpha, double beta)
-{
-    int type = PyArray_TYPE(a);
-    npy_intp it = PyArray_ITEMSIZE(a);
-    PyObject *ca = NULL, *cb = NULL, *out = NULL;
-    th_mat A, B;
-    th_as_mat(a, 1, &A);
-    th_as_mat(b, 0, &B);
-    if (A.cols != B.rows) {
-        PyObject *sa = PyObject_GetAttrString((PyObject *)a, "shape");
-        PyObject *sb = PyObject_GetAttrString((PyObject *)b, "shape");
-        PyErr_Format(PyExc_ValueError, "shapes %R and %R are not aligned for dot (inner "
-                     "dimensions %zd and %zd differ; step %d)", sa, sb, A.cols, B.rows, step);
-        Py_XDECREF(sa); Py_XDECREF(sb);
-        return NULL;
-    }
-    npy_intp dims[2]; int nd = 0;
-    if (PyArray_NDIM(a) == 2) dims[nd++] = A.rows;
-    if (PyArray_NDIM(b) == 2) dims[nd++] = B.cols;
-    out = PyArray_EMPTY(nd, dims, type, 0);
-    if (!out) return NULL;
-    npy_intp M = A.rows, N = B.cols, K = A.cols;
-    char *C = PyArray_BYTES((PyArrayObject *)out);
-    if (z) {
-        if (PyArray_CopyInto((PyArrayObject *)out, z) < 0) goto fail;
-    } else {
-        beta = 0.0;
-    }
-    if (M == 0 || N == 0) return out;
-    if (K == 0) {  /* an empty sum: beta * z, or zeros */
-        for (npy_intp i = 0; i < M * N; ++i) {
-            if (type == NPY_FLOAT64) ((double *)C)[i] = z ? beta * ((double *)C)[i] : 0.0;
-            else ((float *)C)[i] = z ? (float)beta * ((float *)C)[i] : 0.0f;
-        }
-        return out;
-    }
-    int ta, tb; int64_t lda, ldb;
-    if (th_blas_layout(&A, it, &ta, &lda) < 0) {
-        ca = PyArray_NewCopy(a, NPY_CORDER);
-        if (!ca) goto fail;
-        th_as_mat((PyArrayObject *)ca, 1, &A);
-        th_blas_layout(&A, it, &ta, &lda);
-    }
-    if (th_blas_layout(&B, it, &tb, &ldb) < 0) {
-        cb = PyArray_NewCopy(b, NPY_CORDER);
-        if (!cb) goto fail;
-        th_as_mat((PyArrayObject *)cb, 0, &B);
-        th_blas_layout(&B, it, &tb, &ldb);
-    }
-    if (type == NPY_FLOAT64)
-        th_dgemm(101, ta, tb, M, N, K, alpha, (const double *)A.data, lda,
-                 (const double *)B.data, ldb, beta, (double *)C, N);
-    else
-        th_sgemm(101, ta, tb, M, N, K, (float)alpha, (const float *)A.data, lda,
-                 (const float *)B.data, ldb, (float)beta, (float *)C, N);
-    Py_XDECREF(ca); Py_XDECREF(cb);
-    return out;
-fail:
-    Py_XDECREF(ca); Py_XDECREF(cb); Py_XDECREF(out);
-    return NULL;
-}
-
-/* a view of x with axes reordered ('x' axes of length 1 inserted, dropped axes of length 1) */
-static PyObject *th_dimshuffle(int step, PyArrayObject *x, int nd, const int *order,
-                               int ndrop, const int *drop)
-{
-    for (int i = 0; i < ndrop; ++i)
-        if (PyArray_DIM(x, drop[i]) != 1) {
-            PyErr_Format(PyExc_ValueError, "cannot drop axis %d of length %zd (only length-1 "
-                         "axes can be dropped; step %d)", drop[i], PyArray_DIM(x, drop[i]), step);
-            return NULL;
-        }
-    npy_intp dims[TH_MAXDIMS], strides[TH_MAXDIMS];
-    for (int j = 0; j < nd; ++j) {
-        if (order[j] < 0) { dims[j] = 1; strides[j] = 0; }
-        else { dims[j] = PyArray_DIM(x, order[j]); strides[j] = PyArray_STRIDE(x, order[j]); }
-    }
-    PyArray_Descr *descr = PyArray_DESCR(x);
-    Py_INCREF(descr);
-    PyObject *v = PyArray_NewFromDescr(&PyArray_Type, descr, nd, dims, strides,
-                                       PyArray_DATA(x), PyArray_FLAGS(x) & NPY_ARRAY_WRITEABLE,
-                                       NULL);
-    if (!v) return NULL;
-    Py_INCREF(x);
-    if (PyArray_SetBaseObject((PyArrayObject *)v, (PyObject *)x) < 0) { Py_DECREF(v); return NULL; }
-    return v;
-}
-
-/* the length of axis i as a 0-d int64 array */
-static PyObject *th_shape_i(PyArrayObject *x, int i)
-{
-    PyObject *r = PyArray_ZEROS(0, NULL, NPY_INT64, 0);
-    if (r) *(int64_t *)PyArray_DATA((PyArrayObject *)r) = PyArray_DIM(x, i);
-    return r;
-}
-
-/* the array kept in `work[slot]` if its shape, strides and type match and only `work` refers
- * to it (whoever received it on an earlier call has let it go), else a new one kept there;
- * `strides` NULL means C order */
-static PyArrayObject *th_buffer(PyObject *work, int slot, int nd, npy_intp *shape,
-                                npy_intp *strides, int type)
-{
-    PyObject *w = PyList_GET_ITEM(work, slot);
-    if (w != Py_None) {
-        PyArrayObject *a = (PyArrayObject *)w;
-        int same = PyArray_NDIM(a) == nd && PyArray_TYPE(a) == type;
-        for (int d = 0; same && d < nd; ++d)
-            same = PyArray_DIM(a, d) == shape[d] && (!strides || shape[d] <= 1
-                                                     || PyArray_STRIDE(a, d) == strides[d]);
-        if (same && Py_REFCNT(w) == 1) { Py_INCREF(w); return a; }
-    }
-    PyObject *a = PyArray_NewFromDescr(&PyArray_Type, PyArray_DescrFromType(type), nd, shape,
-                                       strides, NULL, 0, NULL);
-    if (!a) return NULL;
-    Py_INCREF(a);
-    PyList_SetItem(work, slot, a);
-    return (PyArrayObject *)a;
-}
-"""
-
 
 # libm functions glibc's libmvec has SIMD versions of; declared so that gcc vectorizes loops
 # calling them (otherwise it only does under -ffast-math, which would change NaN semantics)
@@ -266,10 +60,15 @@ class Program:
     host_nodes: dict  # index of a library call in host_functions -> its node
 
 
-class _Emitter:
+class Emitter:
+    """Renders one program: kernel steps here, node steps through the backend's op table
+    (library.py), whose entries call `ref`, `new_slot`, `c_call`, `host_call`, `add_host` and
+    `include` and append to `lines`."""
+
     def __init__(self, fgraph: FunctionGraph, steps: list[Step], blas: bool,
-                 vector_math: bool):
+                 vector_math: bool, backend: Backend):
         self.fgraph = fgraph
+        self.backend = backend
         self.blas = blas
         self.vector_math = vector_math
         self.steps = steps
@@ -282,15 +81,12 @@ class _Emitter:
         self.kernel_names: dict[str, str] = {}  # rendered text -> name: one function each
         self.cuts: list[int] = []  # indices of self.lines between steps
         self.n_work = 0
-        self.uses_softmax = False
+        self.includes: list[str] = []  # headers entries need, after the SIMD declarations
         self.renderer = CKernelRenderer()
         self.last_use = self._last_uses()
 
     def _reads(self, step: Step) -> list[Variable]:
         return step.inputs if isinstance(step, KernelStep) else step.node.inputs
-
-    def _writes(self, step: Step) -> list[Variable]:
-        return step.outputs if isinstance(step, KernelStep) else step.node.outputs
 
     def _last_uses(self) -> dict:
         last = {}
@@ -331,7 +127,7 @@ class _Emitter:
             if isinstance(step, KernelStep):
                 self.kernel_step(k, step)
             else:
-                self.node_step(k, step)
+                self.backend.impls[step.node.op].fn(self, k, step.node)
             self.release(k)
             self.cuts.append(len(self.lines))
         for v in self.fgraph.outputs:
@@ -360,8 +156,9 @@ class _Emitter:
         body.append("    return NULL;")
         body.append("}")
         simd_math = vector_math_declarations() if self.vector_math else ""
-        softmax = SOFTMAX_SOURCE if self.uses_softmax else ""
-        source = "\n".join([c_defines(), HEADER, '#include "steps.h"', simd_math, softmax,
+        includes = [f'#include "{h}"' for h in self.includes]
+        source = "\n".join([c_defines(), '#include "program.h"', '#include "steps.h"',
+                            simd_math, *includes,
                             self.renderer.dialect.prelude(), *self.kernels, *parts,
                             *body]) + "\n"
         return Program(source, tuple(self.constants), tuple(self.host), self.n_work,
@@ -486,90 +283,35 @@ class _Emitter:
             f"{NPY_TYPES[dtype or v.dtype]}); if (!v[{s}]) goto fail;")
         return s
 
-    def node_step(self, k: int, step: NodeStep) -> None:
-        node = step.node
-        op = node.op
-        if isinstance(op, DimShuffle):
-            return self._dimshuffle(k, node)
-        if isinstance(op, (Softmax, LogSoftmax)) and node.inputs[0].dtype in ("float32",
-                                                                             "float64"):
-            self.uses_softmax = True
-            return self._simple(node, f"th_softmax({self.ref(node.inputs[0])}, {op.axis}, "
-                                      f"{int(isinstance(op, LogSoftmax))})")
-        if isinstance(op, ShapeI):
-            return self._simple(node, f"th_shape_i({self.ref(node.inputs[0])}, {op.i})")
-        if isinstance(op, SumToShapeOf):
-            return self._sum_to_shape(k, node)
-        dtype = node.outputs[0].dtype
-        floats = dtype in ("float32", "float64") and all(v.dtype == dtype for v in node.inputs)
-        if self.blas and floats and isinstance(op, Dot):
-            return self._blas(k, node, None, 1.0, 0.0)
-        if self.blas and floats and isinstance(op, Gemm):
-            return self._blas(k, node, node.inputs[0], op.alpha, op.beta)
-        return self._host_call(k, node)
+    # -- what the op table's entries call ------------------------------------------------------
+    def include(self, header: str) -> None:
+        """Include `header` (a file beside runtime.h) once, after the SIMD math declarations."""
+        if header not in self.includes:
+            self.includes.append(header)
 
-    def _simple(self, node, call: str) -> None:
-        """An output computed by one C call returning a new reference (NULL on error)."""
+    def add_host(self, fn: Callable) -> int:
+        """Pass the Python callable `fn` to the program; its index in `fns`."""
+        self.host.append(fn)
+        return len(self.host) - 1
+
+    def c_call(self, node: Apply, call: str) -> None:
+        """The node's one output computed by C expression `call` returning a new reference
+        (NULL with an exception set on an error)."""
         s = self.new_slot(node.outputs[0])
         self.lines.append(f"    v[{s}] = {call}; if (!v[{s}]) goto fail;")
 
-    def _sum_to_shape(self, k: int, node) -> None:
-        """g itself when it already has x's shape (the usual case), else NumPy's sum."""
-        g, x = (self.ref(v) for v in node.inputs)
-        self.host.append(node.op.py_fn(node))
-        s = self.new_slot(node.outputs[0])
-        L = self.lines
-        L.append(f"    if (PyArray_NDIM({g}) == PyArray_NDIM({x}) && PyArray_CompareLists("
-                 f"PyArray_DIMS({g}), PyArray_DIMS({x}), PyArray_NDIM({g}))) {{")
-        L.append(f"        v[{s}] = (PyObject *){g}; Py_INCREF(v[{s}]);")
-        L.append("    } else {")
-        L.append(f"        v[{s}] = PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(fns, "
-                 f"{len(self.host) - 1}), {g}, {x}, NULL);")
-        L.append(f"        if (!v[{s}]) goto fail;")
-        L.append("    }")
-
-    def _dimshuffle(self, k: int, node) -> None:
-        op = node.op
-        order = [-1 if d == "x" else d for d in op.new_order]
-        s = self.new_slot(node.outputs[0])
-        x = self.ref(node.inputs[0])
-        drop = list(op.drop) or [0]
-        self.lines.append(
-            f"    {{ static const int order[] = {{{', '.join(map(str, order)) or '0'}}}; "
-            f"static const int drop[] = {{{', '.join(map(str, drop))}}}; "
-            f"v[{s}] = th_dimshuffle({k}, {x}, {len(order)}, order, {len(op.drop)}, drop); "
-            f"if (!v[{s}]) goto fail; }}")
-
-    def _blas(self, k: int, node, z, alpha: float, beta: float) -> None:
-        a, b = node.inputs[-2:]
-        s = self.new_slot(node.outputs[0])
-        L = self.lines
-        za = self.ref(z) if z is not None else "NULL"
-        call = (f"th_dot({k}, {self.ref(a)}, {self.ref(b)}, {za}, {alpha!r}, {beta!r})")
-        if z is None:
-            L.append(f"    v[{s}] = {call}; if (!v[{s}]) goto fail;")
-            return
-        # z must have the product's shape for an in-place gemm; otherwise NumPy broadcasts it
-        self.host.append(node.op.py_fn(node))
-        L.append(f"    if (PyArray_DIM({za}, 0) == PyArray_DIM({self.ref(a)}, 0) && "
-                 f"PyArray_DIM({za}, 1) == PyArray_DIM({self.ref(b)}, 1)) {{")
-        L.append(f"        v[{s}] = {call};")
-        L.append("    } else {")
-        L.append(f"        v[{s}] = PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(fns, "
-                 f"{len(self.host) - 1}), {za}, {self.ref(a)}, {self.ref(b)}, NULL);")
-        L.append("    }")
-        L.append(f"    if (!v[{s}]) goto fail;")
-
-    def _host_call(self, k: int, node) -> None:
-        self.host.append(node.op.py_fn(node))
+    def host_call(self, k: int, node: Apply, fn: Callable | None = None) -> None:
+        """Call `fn` (default: the op's py_fn, its NumPy implementation) on the node's input
+        arrays from C, and check each output is the array the graph declares: `fn` returns
+        the output (one output) or a sequence of them."""
+        call = self.add_host(node.op.py_fn(node) if fn is None else fn)
+        self.host_nodes[call] = node
         args = ", ".join(f"(PyObject *){self.ref(v)}" for v in node.inputs)
         L = self.lines
         L.append(f"    {{ /* step {k} */")
         L.append(f"    PyObject *r = PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(fns, "
-                 f"{len(self.host) - 1}), {args + ', ' if args else ''}NULL);")
+                 f"{call}), {args + ', ' if args else ''}NULL);")
         L.append("    if (!r) goto fail;")
-        call = len(self.host) - 1
-        self.host_nodes[call] = node
         for j, o in enumerate(node.outputs):
             item = "r; Py_INCREF(r)" if len(node.outputs) == 1 else f"PySequence_GetItem(r, {j})"
             s = self.new_slot(o)
@@ -579,12 +321,12 @@ class _Emitter:
         L.append("    Py_DECREF(r);")
         L.append("    }")
 
-
 def render_program(fgraph: FunctionGraph, steps: list[Step], blas: bool,
-                   vector_math: bool) -> Program:
+                   vector_math: bool, backend: Backend) -> Program:
     """Render `steps` (from theanine.codegen.fusion.lower) of `fgraph` as one C source.
 
     blas: call gemm directly for Dot and Gemm (th_init_blas must be given its address);
-    vector_math: declare libmvec's SIMD math so loops calling exp/log/tanh vectorize.
+    vector_math: declare libmvec's SIMD math so loops calling exp/log/tanh vectorize;
+    backend: the C backend, whose op table (`impls`) renders the steps that are not kernels.
     """
-    return _Emitter(fgraph, steps, blas, vector_math).emit()
+    return Emitter(fgraph, steps, blas, vector_math, backend).emit()

@@ -1,9 +1,11 @@
-"""The NumPy reference backend: runs every Op's NumPy implementation."""
+"""The NumPy reference backend: runs every op's NumPy implementation, as its op table
+(library.py) says."""
 
 from __future__ import annotations
 
 from theanine.backend import Backend
 from theanine.backends.numpy.executor import build_executor
+from theanine.backends.numpy.library import numpy_impl
 from theanine.graph.fgraph import FunctionGraph
 
 
@@ -14,6 +16,7 @@ class NumpyBackend(Backend):
     name = "numpy"
     devices = ("cpu", "numpy")
     priority = 0
+    impls = numpy_impl
 
     def compile(self, fgraph: FunctionGraph):
-        return build_executor(fgraph)
+        return build_executor(fgraph, self)

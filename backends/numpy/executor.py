@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from theanine.backend import Backend
 from theanine.graph.basic import Apply, Constant, Variable
 from theanine.graph.fgraph import FunctionGraph
 from theanine.graph.traversal import buffer_root
@@ -47,8 +48,9 @@ def _reusable_input(node: Apply, fn, k: int, last: dict, held: set) -> Variable 
     return None
 
 
-def build_executor(fgraph: FunctionGraph) -> Callable:
-    """Compile `fgraph` to `run(*inputs) -> tuple(outputs)` calling each op's `py_fn`."""
+def build_executor(fgraph: FunctionGraph, backend: Backend) -> Callable:
+    """Compile `fgraph` to `run(*inputs) -> tuple(outputs)` calling, for each node, the
+    callable its entry in `backend`'s op table gives (backends/numpy/library.py)."""
     names: dict = {}
     env: dict = {"ndarray": np.ndarray}
     lines = []
@@ -72,7 +74,7 @@ def build_executor(fgraph: FunctionGraph) -> Callable:
 
     for k, node in enumerate(fgraph.nodes):
         fname = f"f{k}"
-        fn = env[fname] = node.op.py_fn(node)
+        fn = env[fname] = backend.impls[node.op].fn(node, backend)
         args = [ref(v) for v in node.inputs]
         outs = []
         for j, o in enumerate(node.outputs):

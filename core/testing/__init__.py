@@ -9,8 +9,9 @@ domains and strided / reversed / transposed / zero-stride layouts, random expres
 `cases` (the registry of conformance cases; `elemwise_cases`, `tensor_cases`, `shape_cases` and
 `kernel_cases` fill it for the built-in library), `compare` (compile one graph on a backend and
 on the reference and compare outputs and gradients), `meta` (which ops and functions have no
-case), `prewarm` (compile the case graphs in parallel first), `pytest_plugin` (options,
-parametrization, the op x dtype coverage matrix) and `test_suite` (the tests).
+case, which library ops a backend's op table does not implement), `prewarm` (compile the case
+graphs in parallel first), `pytest_plugin` (options, parametrization, the op x dtype coverage
+matrix) and `test_suite` (the tests).
 
 A backend may declare `capabilities = {"dtypes": {...}, "unsupported_ops": {name: reason}}`
 (op class names or elementwise scalar op names): cases needing anything else are skipped with

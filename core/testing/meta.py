@@ -1,5 +1,6 @@
-"""What the op library defines versus what the conformance cases exercise: the op keys (Op
-class names and elementwise scalar op names) and the public functions that have no case."""
+"""What the op library defines versus what the conformance cases exercise (the op keys: Op
+class names and elementwise scalar op names, and the public functions that have no case) and
+what each backend's op table implements."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ import importlib
 import inspect
 import pkgutil
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from theanine.testing.cases import Case, all_cases, case_dtypes, covered_op_keys
+if TYPE_CHECKING:  # (the cases need hypothesis; the op-table helpers work without it)
+    from theanine.backend import Backend
+    from theanine.testing.cases import Case
 
 # the modules whose public functions build ops (their `__all__`), plus theanine.gradient's helpers
 FUNCTION_MODULES = ("math", "reduction", "linalg", "shape_ops", "join", "allocation", "subtensor",
@@ -52,6 +56,8 @@ def library_op_keys() -> set[str]:
 
 def covered_keys(cases: Iterable[Case] | None = None) -> set[str]:
     """Op keys exercised by `cases` (default: all registered) over all their dtypes."""
+    from theanine.testing.cases import all_cases, case_dtypes, covered_op_keys
+
     keys: set[str] = set()
     for case in all_cases() if cases is None else cases:
         for dtype in case_dtypes(case, extended=False):
@@ -62,6 +68,19 @@ def covered_keys(cases: Iterable[Case] | None = None) -> set[str]:
 def uncovered_ops(cases: Iterable[Case] | None = None) -> list[str]:
     """Op keys of the library that no case exercises."""
     return sorted(library_op_keys() - covered_keys(cases))
+
+
+def unimplemented_ops(backend: Backend) -> list[str]:
+    """Library op classes (library_op_classes) that `backend`'s op table has no entry for more
+    specific than the generic `Op` one (running perform, meant for users' ops); [] when the
+    backend has no table (it compiles whole graphs its own way)."""
+    from theanine.graph.basic import Op
+
+    table = backend.impls
+    if table is None:
+        return []
+    return sorted(name for name, cls in library_op_classes().items()
+                  if getattr(table.lookup(cls), "op_class", Op) is Op)
 
 
 def public_functions() -> dict[str, object]:
@@ -92,6 +111,7 @@ def uncovered_functions(cases: Iterable[Case] | None = None) -> list[str]:
     """Public functions that appear in no case's `functions` (aliases count for their target)."""
     import theanine.gradient
     import theanine.tensor
+    from theanine.testing.cases import all_cases
 
     modules = [importlib.import_module(f"theanine.tensor.{m}") for m in FUNCTION_MODULES]
     plugin = theanine.tensor.plugin_ops()
@@ -108,4 +128,4 @@ def uncovered_functions(cases: Iterable[Case] | None = None) -> list[str]:
 
 __all__ = ["FUNCTION_MODULES", "GRADIENT_FUNCTIONS", "NO_OP_FUNCTIONS", "library_op_classes",
            "library_op_keys", "covered_keys", "uncovered_ops", "public_functions",
-           "uncovered_functions"]
+           "uncovered_functions", "unimplemented_ops"]

@@ -103,3 +103,17 @@ def test_every_op_has_a_case() -> None:
     assert not ops and not functions, (
         f"no conformance case for ops {ops} / functions {functions}: register a "
         "theanine.testing.cases.Case for each (a plugin through theanine_register_cases)")
+
+
+def test_every_op_has_an_implementation(conformance_backend: str) -> None:
+    """The backend's op table (if it has one) gives every library op an entry of its own, not
+    only the generic one that runs perform (meant for users' ops)."""
+    from theanine.backend import backends
+
+    backend = backends()[conformance_backend]
+    if backend.impls is None:
+        pytest.skip(f"backend {conformance_backend!r} has no op table")
+    missing = meta.unimplemented_ops(backend)
+    assert not missing, (
+        f"backend {conformance_backend!r} has no implementation of ops {missing}: register one "
+        "for each in its op table (@table.register(OpClass))")

@@ -1,14 +1,13 @@
-"""C source of the softmax and log-softmax library calls of the C backend.
-
-Emitted after the SIMD math declarations (program.py) so that the exp of a contiguous line
-vectorizes through libmvec; the sum of a line is accumulated in double (NumPy sums float32
-pairwise, which keeps about as many digits). Each line is shifted by its maximum, or by 0 when
-that is not finite (NaN, +-inf), as the reference does; the maximum is taken ignoring NaN, which
-changes nothing: a NaN anywhere in a line makes its sum, and so every output of the line, NaN
-either way.
-"""
-
-SOFTMAX_SOURCE = r"""
+/* theanine cpu_c: softmax and log-softmax along one axis (the Softmax and LogSoftmax entries
+ * of the C backend's op table include it when a program uses them).
+ *
+ * Included after the SIMD math declarations so that the exp of a contiguous line vectorizes
+ * through libmvec; the sum of a line is accumulated in double (NumPy sums float32 pairwise,
+ * which keeps about as many digits). Each line is shifted by its maximum, or by 0 when that is
+ * not finite (NaN, +-inf), as the reference does; the maximum is taken ignoring NaN, which
+ * changes nothing: a NaN anywhere in a line makes its sum, and so every output of the line,
+ * NaN either way.
+ */
 #define TH_DEF_SOFTMAX(T, SFX) \
 static void th_softmax_line_##T(int logmode, npy_intp n, npy_intp st, const T *xl, T *yl) \
 { \
@@ -73,4 +72,3 @@ static PyObject *th_softmax(PyArrayObject *x, int axis, int logmode)
     Py_DECREF(c);
     return y;
 }
-"""

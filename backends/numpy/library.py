@@ -1,0 +1,57 @@
+"""The NumPy reference backend's op table: the Python callable its executor calls for a node.
+
+An entry is called as `fn(node, backend)` and returns `f(*input_values)` giving the node's
+output (one output) or a tuple of them (several). Library ops run their NumPy implementation
+(`py_fn`), which defines what they mean; a user's op runs its perform; JacobianMap loops over
+its gradient graph compiled for this same backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from theanine.backend import Backend
+from theanine.compile.jacobian_map import jacobian_runner
+from theanine.gradient import StopGradient
+from theanine.graph.basic import Apply, Op
+from theanine.op_table import OpTable
+from theanine.tensor.allocation import Alloc, ARange
+from theanine.tensor.blas import Gemm
+from theanine.tensor.elemwise import DimShuffle, Elemwise, SumToShapeOf
+from theanine.tensor.jacobian_map import JacobianMap
+from theanine.tensor.join import Join, Split
+from theanine.tensor.linalg import Dot, MatMul, TensorDot
+from theanine.tensor.nnet import CrossentropyCategorical1Hot, LogSoftmax, OneHot, Softmax
+from theanine.tensor.reduction import ArgReduce, Reduce
+from theanine.tensor.shape_ops import MakeVector, Reshape, Shape, ShapeI, SpecifyShape
+from theanine.tensor.subtensor import (
+    AdvancedIncSubtensor,
+    AdvancedSubtensor,
+    IncSubtensor,
+    Subtensor,
+)
+
+numpy_impl = OpTable("numpy")
+
+
+@numpy_impl.register(Op)
+def perform_on_host(node: Apply, backend: Backend) -> Callable:
+    """its perform on the host (a user's op: perform is its definition)"""
+    return node.op.py_fn(node)
+
+
+@numpy_impl.register(Elemwise, Reduce, ArgReduce, DimShuffle, SumToShapeOf, Dot, Gemm, TensorDot,
+                     MatMul, Reshape, SpecifyShape, Shape, ShapeI, MakeVector, Alloc, ARange,
+                     Join, Split, Subtensor, AdvancedSubtensor, IncSubtensor,
+                     AdvancedIncSubtensor, Softmax, LogSoftmax, OneHot,
+                     CrossentropyCategorical1Hot, StopGradient)
+def reference(node: Apply, backend: Backend) -> Callable:
+    """its NumPy implementation (the reference that defines the op)"""
+    return node.op.py_fn(node)
+
+
+@numpy_impl.register(JacobianMap)
+def jacobian_loop(node: Apply, backend: Backend) -> Callable:
+    """a loop over its gradient graph, compiled for this backend"""
+    run = jacobian_runner(node, backend)
+    return lambda *values: run(*values)[0]

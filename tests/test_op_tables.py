@@ -1,0 +1,87 @@
+"""The numpy and C backends run nodes through their op tables (keyed by Op class, along the
+MRO): a JacobianMap's gradient graph compiles for the outer function's backend, a user's op
+runs its perform wherever it is defined, and a table with no entry for an op fails compilation
+naming the op and the backend."""
+
+import numpy as np
+import pytest
+
+import theanine as th
+import theanine.tensor as T
+from theanine.backend import backends
+from theanine.backends.cpu_c.backend import CBackend
+from theanine.backends.numpy.backend import NumpyBackend
+from theanine.graph.basic import Apply, Op
+from theanine.op_table import MissingImplementation, OpTable
+from theanine.tensor.jacobian_map import JacobianMap
+
+needs_c = pytest.mark.skipif(not backends()["c"].available()[0], reason="C backend unavailable")
+
+
+def _jacobian_op(f):
+    return next(n.op for n in f.fgraph.nodes if isinstance(n.op, JacobianMap))
+
+
+@pytest.mark.parametrize("backend", ["numpy", pytest.param("c", marks=needs_c)])
+def test_a_jacobian_compiles_its_gradient_for_the_outer_backend(backend):
+    x = T.dvector("x")
+    f = th.function([x], th.jacobian(T.sin(x) * x[0], x), backend=backend)
+    xv = np.array([0.5, -1.0, 2.0])
+    want = np.diag(np.cos(xv) * xv[0])
+    want[:, 0] += np.sin(xv)
+    np.testing.assert_allclose(f(xv), want, rtol=1e-12)
+    inner = _jacobian_op(f).compiled
+    assert [b.name for b in inner] == [backend]
+    assert next(iter(inner.values())).backend.name == backend
+
+
+class _Twice(Op):
+    """A user's op with only perform (Theano's DoubleOp), in a module named like theanine's."""
+
+    __module__ = "theanine.tensor.user_defined"
+
+    def make_node(self, x):
+        return Apply(self, [x], [x.type()])
+
+    def perform(self, node, inputs):
+        return (inputs[0] * 2,)
+
+
+@pytest.mark.parametrize("backend", ["numpy", pytest.param("c", marks=needs_c)])
+def test_a_user_op_runs_its_perform_whatever_its_module(backend):
+    x = T.dvector("x")
+    f = th.function([x], _Twice()(x) + 1, backend=backend)
+    np.testing.assert_array_equal(f(np.array([1.0, 2.5])), [3.0, 6.0])
+    assert backends()[backend].impls.lookup(_Twice).op_class is Op
+
+
+class _BareC(CBackend):
+    name = "c-bare"
+    impls = OpTable("c-bare")
+
+
+class _BareNumpy(NumpyBackend):
+    name = "numpy-bare"
+    impls = OpTable("numpy-bare")
+
+
+@pytest.mark.parametrize("backend", [_BareNumpy, pytest.param(_BareC, marks=needs_c)])
+def test_an_op_without_an_entry_fails_compilation_by_name(backend):
+    x = T.dmatrix("x")
+    with pytest.raises(MissingImplementation,
+                       match=rf"backend '{backend.name}' has no implementation of op Reshape"):
+        th.function([x], x.reshape((-1,)), backend=backend())
+
+
+@needs_c
+def test_a_subclass_of_a_library_op_inherits_its_c_entry():
+    from theanine.tensor.linalg import Dot
+
+    class MyDot(Dot):
+        pass
+
+    a, b = T.dmatrix("a"), T.dmatrix("b")
+    f = th.function([a, b], MyDot()(a, b), backend="c")
+    assert "th_dot(" in f._run.source and f._run.host_count == 0
+    av, bv = np.arange(6.0).reshape(2, 3), np.arange(12.0).reshape(3, 4)
+    np.testing.assert_allclose(f(av, bv), av @ bv)
