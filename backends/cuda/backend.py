@@ -6,6 +6,8 @@ from __future__ import annotations
 from theanine.backends.cuda.compiler import find_nvcc, nvcc_version
 from theanine.backends.cuda.runtime import CUDARuntime, import_cuda, list_devices, parse_device
 from theanine.gpu.backend import GpuBackend
+from theanine.gpu.library import gpu_impl
+from theanine.op_table import OpTable
 
 
 class CUDABackend(GpuBackend):
@@ -14,6 +16,7 @@ class CUDABackend(GpuBackend):
     name = "cuda"
     devices = ("cuda", "gpu")
     priority = 20
+    impls = OpTable("cuda", fallback=gpu_impl)
 
     def __init__(self, spec: str = "cuda"):
         self.spec = spec
