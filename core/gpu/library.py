@@ -49,6 +49,37 @@ FLOATS = ("float32", "float64")
 NO_REDUCTION_KERNEL = ("float16", "complex64", "complex128")
 
 
+# -- plans and device implementations ------------------------------------------------------------
+def perform_on_host(rt, node: Apply, prepared, *inputs) -> list:
+    """The op's NumPy perform on host copies of its inputs."""
+    return node.op.perform(node, list(inputs))
+
+
+HOST_PLAN = Plan(PlanKind.HOST, run=perform_on_host)
+
+
+def on_host(program, node: Apply, source: KernelSource) -> Plan:
+    """Its perform on the host."""
+    return HOST_PLAN
+
+
+def _device(*op_classes: type, reads: str, how: str, host_values: bool = False) -> Callable:
+    """Decorator: `run` is the device implementation of `op_classes` for every dtype, reading
+    its inputs where `reads` says (one code per input, the last repeating)."""
+
+    def deco(run: Callable) -> Callable:
+        plan = Plan(PlanKind.DEVICE, run=run, reads=places(reads), host_values=host_values)
+
+        def entry(program, node: Apply, source: KernelSource) -> Plan:
+            return plan
+
+        for cls in op_classes:
+            gpu_impl.add(cls, entry, how=how)
+        return run
+
+    return deco
+
+
 def view_through(x: DeviceArray, fn, *args) -> DeviceArray | None:
     """The view of x that NumPy function `fn` (a view-making op's py_fn) gives, found by applying
     fn to a one-byte-per-element stand-in for x with x's strides; None if fn copied. NumPy's own
@@ -71,14 +102,17 @@ def view_through(x: DeviceArray, fn, *args) -> DeviceArray | None:
     return x.view(out.shape, out.strides, x.offset + start)
 
 
+@_device(Shape, reads="d", how="the device array's shape (host)", host_values=True)
 def _shape(rt, node, prepared, x):
     return (np.array(x.shape, dtype=np.int64),)
 
 
+@_device(ShapeI, reads="d", how="the device array's shape (host)", host_values=True)
 def _shape_i(rt, node, prepared, x):
     return (np.array(x.shape[node.op.i], dtype=np.int64),)
 
 
+@_device(SpecifyShape, reads="dh", how="shape check on the host")
 def _specify_shape(rt, node, prepared, x, *entries):
     # the check runs on a zero-stride stand-in of x's shape and dtype: no data moves
     stand_in = np.lib.stride_tricks.as_strided(np.zeros(1, x.dtype), x.shape, (0,) * x.ndim)
@@ -86,6 +120,8 @@ def _specify_shape(rt, node, prepared, x, *entries):
     return (x,)
 
 
+@_device(Reshape, reads="dh", how="a view (after a device copy when not contiguous)")
+@_device(Subtensor, reads="dh", how="a view")
 def _view_op(rt, node, prepared, x, *args):
     v = view_through(x, node.op.py_fn(node), *args)
     if v is None:  # NumPy had to copy (a reshape of a non-contiguous array): copy on device
@@ -95,6 +131,7 @@ def _view_op(rt, node, prepared, x, *args):
     return (v,)
 
 
+@_device(DimShuffle, reads="d", how="a view")
 def _dimshuffle(rt, node, prepared, x):
     op = node.op
     for d in op.drop:
@@ -108,16 +145,19 @@ def _dimshuffle(rt, node, prepared, x):
     return (x.view(tuple(n for n, _ in dims), tuple(s for _, s in dims)),)
 
 
+@_device(Split, reads="dh", how="views")
 def _split(rt, node, prepared, x, *args):
     fn = node.op.py_fn(node)
     n = len(node.outputs)
     return tuple(view_through(x, lambda p, *a, j=j: fn(p, *a)[j], *args) for j in range(n))
 
 
+@_device(StopGradient, reads="d", how="identity")
 def _identity(rt, node, prepared, x, *rest):
     return (x,)
 
 
+@_device(Alloc, reads="dh", how="broadcast copy kernel")
 def _alloc(rt, node, prepared, value, *entries):
     it = iter(entries)
     shape = tuple(int(next(it)) if p is None else p for p in node.op.pattern)
@@ -179,51 +219,10 @@ def _expand(r: DeviceArray, shape: tuple, ax: int) -> DeviceArray:
     return r.view(shp, tuple(strides))
 
 
-
-
-# -- plans --------------------------------------------------------------------------------------
-def perform_on_host(rt, node: Apply, prepared, *inputs) -> list:
-    """The op's NumPy perform on host copies of its inputs."""
-    return node.op.perform(node, list(inputs))
-
-
-HOST_PLAN = Plan(PlanKind.HOST, run=perform_on_host)
-
-
-def on_host(program, node: Apply, source: KernelSource) -> Plan:
-    """Its perform on the host."""
-    return HOST_PLAN
-
-
-def _device(*op_classes: type, reads: str, how: str, host_values: bool = False) -> Callable:
-    """Decorator: `run` is the device implementation of `op_classes` for every dtype, reading
-    its inputs where `reads` says (one code per input, the last repeating)."""
-
-    def deco(run: Callable) -> Callable:
-        plan = Plan(PlanKind.DEVICE, run=run, reads=places(reads), host_values=host_values)
-
-        def entry(program, node: Apply, source: KernelSource) -> Plan:
-            return plan
-
-        for cls in op_classes:
-            gpu_impl.add(cls, entry, how=how)
-        return run
-
-    return deco
-
-
-_device(Shape, reads="d", how="the device array's shape (host)", host_values=True)(_shape)
-_device(ShapeI, reads="d", how="the device array's shape (host)", host_values=True)(_shape_i)
-_device(SpecifyShape, reads="dh", how="shape check on the host")(_specify_shape)
-_device(DimShuffle, reads="d", how="a view")(_dimshuffle)
-_device(Reshape, reads="dh", how="a view (after a device copy when not contiguous)")(_view_op)
-_device(Subtensor, reads="dh", how="a view")(_view_op)
-_device(Split, reads="dh", how="views")(_split)
-_device(StopGradient, reads="d", how="identity")(_identity)
-_device(Alloc, reads="dh", how="broadcast copy kernel")(_alloc)
-
-
 def _gemm_entry(run: Callable, reads: str) -> Callable:
+    """An entry running `run` with the tiled GEMM kernel of the output dtype, or the host plan
+    for dtypes the kernel does not compute."""
+
     def entry(program, node: Apply, source: KernelSource) -> Plan:
         dt = node.outputs[0].dtype
         if dt not in GEMM_DTYPES or dt not in program.rt.dtypes:
@@ -262,6 +261,8 @@ def _softmax_kernels(node: Apply, source: KernelSource, log: bool) -> tuple:
 
 
 def _softmax_entry(log: bool) -> Callable:
+    """An entry running (log)softmax's kernels for float32/float64 outputs, else the host plan."""
+
     def entry(program, node: Apply, source: KernelSource) -> Plan:
         dt = node.outputs[0].dtype
         if dt not in FLOATS or dt not in program.rt.dtypes:
