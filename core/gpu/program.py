@@ -5,8 +5,10 @@ flat list of thunks.
 Values live in two slot lists per call, host (NumPy) and device (DeviceArray); a value moves
 only when a step needs it on the other side. Function inputs start on the host and are uploaded
 by the first device step that reads them; shared variables arrive already on the device. Shape
-arithmetic (Shape, ShapeI, MakeVector and elementwise steps computed only from them) stays on
-the host, where its consumers (reshape, alloc, indexing) read it.
+arithmetic (the outputs of plans marked `host_values`, such as Shape, ShapeI and MakeVector,
+and fused steps computed only from them) stays on the host, where its consumers (reshape,
+alloc, indexing) read it. Nodes that are not fused are planned by the backend's op table
+(theanine.gpu.plans says how).
 """
 
 from __future__ import annotations
