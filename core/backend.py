@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from theanine.boundary import HOST_BOUNDARY, CallBoundary
 from theanine.config import config
@@ -51,6 +52,12 @@ class Backend:
     def device_names(self) -> tuple[str, ...]:
         """The names `accepts` takes, as shown to users (a family as 'cuda:N')."""
         return tuple(dict.fromkeys((*self.devices, self.name)))
+
+    def owns_array(self, value: Any) -> bool:
+        """Whether `value` is an array of this backend's device library (on any of its
+        devices), which NumPy cannot read. Arrays that speak DLPack or the CUDA array interface
+        are known by those protocols; a library with neither says so here."""
+        return False
 
     def for_device(self, device: str) -> Backend:
         """The backend serving `device` (e.g. 'opencl:0:1'); backends with one device return

@@ -110,6 +110,7 @@ class _ShadowBackend(GpuBackend):
 
     name = "cuda-shadow"
     device_memory = False
+    impls = CUDABackend.impls
 
     def __init__(self):
         self.device = _FakeDevice()
@@ -118,7 +119,7 @@ class _ShadowBackend(GpuBackend):
         return self.device
 
     def compile(self, fgraph):
-        program = GpuProgram(fgraph, self.device, self.name)
+        program = GpuProgram(fgraph, self.device, self)
         reference = NumpyBackend().compile(fgraph)
 
         def run(*args):

@@ -13,6 +13,8 @@ from theanine.backends.cuda.runtime import (
     parse_device,
 )
 from theanine.gpu.backend import GpuBackend
+from theanine.gpu.library import gpu_impl
+from theanine.op_table import OpTable
 
 
 class CUDABackend(GpuBackend):
@@ -21,6 +23,7 @@ class CUDABackend(GpuBackend):
     name = "cuda"
     devices = ("cuda", "gpu")
     priority = 20
+    impls = OpTable("cuda", fallback=gpu_impl)
 
     def __init__(self, spec: str = "cuda"):
         self.spec = spec

@@ -3,6 +3,9 @@ through pyopencl, values kept in device memory between calls."""
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 from theanine.backends.opencl.loader import configure as configure_loader
 from theanine.backends.opencl.runtime import (
     OpenCLRuntime,
@@ -13,6 +16,8 @@ from theanine.backends.opencl.runtime import (
     parse_device,
 )
 from theanine.gpu.backend import GpuBackend
+from theanine.gpu.library import gpu_impl
+from theanine.op_table import OpTable
 
 
 class OpenCLBackend(GpuBackend):
@@ -21,6 +26,7 @@ class OpenCLBackend(GpuBackend):
     name = "opencl"
     devices = ("opencl",)
     priority = 5
+    impls = OpTable("opencl", fallback=gpu_impl)
 
     def __init__(self, spec: str = "opencl"):
         self.spec = spec
@@ -58,6 +64,11 @@ class OpenCLBackend(GpuBackend):
 
     def device_names(self) -> tuple[str, ...]:
         return ("opencl", "opencl:P:D")
+
+    def owns_array(self, value: Any) -> bool:
+        """A pyopencl Array, of any context (none exists unless pyopencl.array is imported)."""
+        cl_array = sys.modules.get("pyopencl.array")
+        return cl_array is not None and isinstance(value, cl_array.Array)
 
     def for_device(self, device: str) -> OpenCLBackend:
         if device in ("opencl", self.spec):

@@ -1,24 +1,29 @@
 """The Backend base the GPU backends share: compile through GpuProgram on the backend's
-runtime, keep shared variables in device memory, declare dtypes the device cannot compute."""
+runtime and op table, keep shared variables in device memory, declare dtypes the device cannot
+compute."""
 
 from __future__ import annotations
 
 from theanine.backend import Backend
 from theanine.boundary import CallBoundary
 from theanine.gpu.boundary import DeviceBoundary
-from theanine.gpu.library import DEVICE_OPS, HOST_OPS
+from theanine.gpu.library import gpu_impl
 from theanine.gpu.program import GpuProgram
 from theanine.gpu.runtime import Runtime
 from theanine.graph.fgraph import FunctionGraph
+from theanine.op_table import OpTable
 
 
 class GpuBackend(Backend):
     """A backend whose values live in device memory (`device_memory`): compiled functions take
-    shared variables' device copies and leave updates there; only inputs and outputs cross."""
+    shared variables' device copies and leave updates there; only inputs and outputs cross.
+    `impls` is the shared GPU table unless the backend has its own (over it, as OpenCL and
+    CUDA do, so a plugin can add to one of them)."""
 
     device_memory = True
     rewrite_tags = ("gemm",)  # Gemm nodes become one GEMM kernel or cuBLAS call
     _boundary: DeviceBoundary | None = None
+    impls: OpTable | None = gpu_impl
 
     def runtime(self) -> Runtime:
         """This backend's device runtime (created on first use)."""
@@ -47,11 +52,4 @@ class GpuBackend(Backend):
                 raise TypeError(f"backend {self.name!r}: device {rt.device_name} has no float64 "
                                 f"support, needed by {v}; use floatX=float32 or another "
                                 "device")
-        return GpuProgram(fgraph, rt, self.name).run
-
-    @staticmethod
-    def coverage() -> dict[str, str]:
-        """Op class name -> how this kind of backend runs it (besides fused kernels)."""
-        table = {t.__name__: desc for t, (_, _, desc) in DEVICE_OPS.items()}
-        table.update({t.__name__: why for t, why in HOST_OPS.items()})
-        return table
+        return GpuProgram(fgraph, rt, self).run

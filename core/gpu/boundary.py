@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from theanine.backend import backends
 from theanine.boundary import CallBoundary
 from theanine.gpu.array import DeviceArray
 from theanine.tensor.convert import may_lose
@@ -66,15 +67,16 @@ def _refuse_foreign(runtime: Any, value: Any, name: str) -> None:
     dev = getattr(value, "__dlpack_device__", None)
     on_cpu = dev is not None and int(dev()[0]) == 1  # DLPack's kDLCPU
     if on_cpu or not (dev or hasattr(value, "__cuda_array_interface__")
-                      or isinstance(value, DeviceArray) or _is_opencl_array(value)):
+                      or isinstance(value, DeviceArray) or _owned_by_a_gpu_backend(value)):
         return
     raise TypeError(f"{name}: got a {type(value).__name__} in the memory of a device this "
                     f"function does not run on (it runs on {runtime.device_name}); copy it to "
                     "the host first, or compile the function for that device")
 
 
-def _is_opencl_array(value: Any) -> bool:
-    return type(value).__module__.startswith("pyopencl")
+def _owned_by_a_gpu_backend(value: Any) -> bool:
+    """Whether a registered GPU backend says `value` is one of its device library's arrays."""
+    return any(b.owns_array(value) for b in backends().values())
 
 
 def hand_out(runtime: Any, value: Any, fresh: bool) -> Any:

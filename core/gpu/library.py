@@ -1,19 +1,29 @@
-"""Device implementations of the library ops that are not fused kernels, and the ops that make
-a declared round trip through the host.
+"""The shared GPU op table (`gpu_impl`): how the GPU backends run every library op that is not
+fused into a kernel, and the ops that make a declared round trip through the host.
 
-Each device implementation gets the runtime, the node, the program's prepared kernels for that
-node and its inputs (DeviceArray where the table says 'd', host NumPy values where it says 'h')
-and returns its outputs. An op in HOST_OPS runs its NumPy `perform` on host copies of its inputs;
-the reason says why it has no kernel yet. A theanine op in neither table fails compilation by
-name (user ops defined outside theanine run their `perform`, their definition, on the host).
+Each entry plans one node (theanine.gpu.plans): `entry.fn(program, node, source)` returns a
+device Plan (its implementation gets the runtime, the node, its prepared kernels and its inputs,
+DeviceArrays where the plan reads 'd' and host NumPy values where it reads 'h') or a host Plan,
+which runs the op's NumPy `perform` on host copies of its inputs. An entry falls back to the host
+plan for dtypes its kernels do not compute; a host round trip's `how` says why there is no
+kernel yet. The base `Op` entry runs a user's op (its `perform` is its definition) on the host.
+Each GPU backend's own table (`OpTable("opencl", fallback=gpu_impl)`) reads this one for what
+it does not override, so a plugin can change one backend.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
+from theanine.codegen.ir import Call, Const, Kernel, Load
+from theanine.compile.jacobian_map import jacobian_runner
 from theanine.gpu.array import DeviceArray, contiguous_strides
+from theanine.gpu.plans import KernelSource, Plan, PlanKind, places
 from theanine.gradient import StopGradient
+from theanine.graph.basic import Apply, Op
+from theanine.op_table import OpTable
 from theanine.tensor.allocation import Alloc, ARange
 from theanine.tensor.blas import Gemm
 from theanine.tensor.elemwise import DimShuffle, Elemwise, SumToShapeOf
@@ -30,8 +40,44 @@ from theanine.tensor.subtensor import (
     Subtensor,
 )
 
+gpu_impl = OpTable("gpu")
+
 GEMM_DTYPES = ("float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16",
                "uint32", "uint64")
+FLOATS = ("float32", "float64")
+# dtypes the reduction renderer does not compute (sum_to_shape's reduction kernel)
+NO_REDUCTION_KERNEL = ("float16", "complex64", "complex128")
+
+
+# -- plans and device implementations ------------------------------------------------------------
+def perform_on_host(rt, node: Apply, prepared, *inputs) -> list:
+    """The op's NumPy perform on host copies of its inputs."""
+    return node.op.perform(node, list(inputs))
+
+
+HOST_PLAN = Plan(PlanKind.HOST, run=perform_on_host)
+
+
+def on_host(program, node: Apply, source: KernelSource) -> Plan:
+    """Its perform on the host."""
+    return HOST_PLAN
+
+
+def _device(*op_classes: type, reads: str, how: str, host_values: bool = False) -> Callable:
+    """Decorator: `run` is the device implementation of `op_classes` for every dtype, reading
+    its inputs where `reads` says (one code per input, the last repeating)."""
+
+    def deco(run: Callable) -> Callable:
+        plan = Plan(PlanKind.DEVICE, run=run, reads=places(reads), host_values=host_values)
+
+        def entry(program, node: Apply, source: KernelSource) -> Plan:
+            return plan
+
+        for cls in op_classes:
+            gpu_impl.add(cls, entry, how=how)
+        return run
+
+    return deco
 
 
 def view_through(x: DeviceArray, fn, *args) -> DeviceArray | None:
@@ -56,14 +102,17 @@ def view_through(x: DeviceArray, fn, *args) -> DeviceArray | None:
     return x.view(out.shape, out.strides, x.offset + start)
 
 
+@_device(Shape, reads="d", how="the device array's shape (host)", host_values=True)
 def _shape(rt, node, prepared, x):
     return (np.array(x.shape, dtype=np.int64),)
 
 
+@_device(ShapeI, reads="d", how="the device array's shape (host)", host_values=True)
 def _shape_i(rt, node, prepared, x):
     return (np.array(x.shape[node.op.i], dtype=np.int64),)
 
 
+@_device(SpecifyShape, reads="dh", how="shape check on the host")
 def _specify_shape(rt, node, prepared, x, *entries):
     # the check runs on a zero-stride stand-in of x's shape and dtype: no data moves
     stand_in = np.lib.stride_tricks.as_strided(np.zeros(1, x.dtype), x.shape, (0,) * x.ndim)
@@ -71,6 +120,8 @@ def _specify_shape(rt, node, prepared, x, *entries):
     return (x,)
 
 
+@_device(Reshape, reads="dh", how="a view (after a device copy when not contiguous)")
+@_device(Subtensor, reads="dh", how="a view")
 def _view_op(rt, node, prepared, x, *args):
     v = view_through(x, node.op.py_fn(node), *args)
     if v is None:  # NumPy had to copy (a reshape of a non-contiguous array): copy on device
@@ -80,6 +131,7 @@ def _view_op(rt, node, prepared, x, *args):
     return (v,)
 
 
+@_device(DimShuffle, reads="d", how="a view")
 def _dimshuffle(rt, node, prepared, x):
     op = node.op
     for d in op.drop:
@@ -93,16 +145,19 @@ def _dimshuffle(rt, node, prepared, x):
     return (x.view(tuple(n for n, _ in dims), tuple(s for _, s in dims)),)
 
 
+@_device(Split, reads="dh", how="views")
 def _split(rt, node, prepared, x, *args):
     fn = node.op.py_fn(node)
     n = len(node.outputs)
     return tuple(view_through(x, lambda p, *a, j=j: fn(p, *a)[j], *args) for j in range(n))
 
 
+@_device(StopGradient, reads="d", how="identity")
 def _identity(rt, node, prepared, x, *rest):
     return (x,)
 
 
+@_device(Alloc, reads="dh", how="broadcast copy kernel")
 def _alloc(rt, node, prepared, value, *entries):
     it = iter(entries)
     shape = tuple(int(next(it)) if p is None else p for p in node.op.pattern)
@@ -164,27 +219,96 @@ def _expand(r: DeviceArray, shape: tuple, ax: int) -> DeviceArray:
     return r.view(shp, tuple(strides))
 
 
-# op class -> (input placement per input ('d' device / 'h' host; the last letter repeats),
-#              implementation, description)
-DEVICE_OPS: dict[type, tuple[str, object, str]] = {
-    Shape: ("d", _shape, "the device array's shape (host)"),
-    ShapeI: ("d", _shape_i, "the device array's shape (host)"),
-    SpecifyShape: ("dh", _specify_shape, "shape check on the host"),
-    DimShuffle: ("d", _dimshuffle, "a view"),
-    Reshape: ("dh", _view_op, "a view (after a device copy when not contiguous)"),
-    Subtensor: ("dh", _view_op, "a view"),
-    Split: ("dh", _split, "views"),
-    StopGradient: ("d", _identity, "identity"),
-    Alloc: ("dh", _alloc, "broadcast copy kernel"),
-    SumToShapeOf: ("dd", _sum_to_shape, "identity when shapes agree, else a reduction kernel"),
-    Dot: ("dd", _dot, "tiled GEMM kernel (local memory)"),
-    Gemm: ("ddd", _gemm, "tiled GEMM kernel with alpha and beta"),
-    Softmax: ("d", _softmax, "max and sum reduction kernels, one elementwise kernel"),
-    LogSoftmax: ("d", _softmax, "max and sum reduction kernels, one elementwise kernel"),
-}
+def _gemm_entry(run: Callable, reads: str) -> Callable:
+    """An entry running `run` with the tiled GEMM kernel of the output dtype, or the host plan
+    for dtypes the kernel does not compute."""
 
-HOST_OPS: dict[type, str] = {
-    MakeVector: "shape arithmetic on host scalars",
+    def entry(program, node: Apply, source: KernelSource) -> Plan:
+        dt = node.outputs[0].dtype
+        if dt not in GEMM_DTYPES or dt not in program.rt.dtypes:
+            return HOST_PLAN
+        return Plan(PlanKind.DEVICE, source.gemm(dt), run, places(reads))
+
+    return entry
+
+
+gpu_impl.add(Dot, _gemm_entry(_dot, "dd"),
+             how="tiled GEMM kernel (local memory); other dtypes on the host")
+gpu_impl.add(Gemm, _gemm_entry(_gemm, "ddd"),
+             how="tiled GEMM kernel with alpha and beta; other dtypes on the host")
+
+
+def _softmax_kernels(node: Apply, source: KernelSource, log: bool) -> tuple:
+    """The max and sum reductions along the axis and the elementwise kernel of (log)softmax."""
+    dt = node.outputs[0].dtype
+    nd = node.inputs[0].ndim
+    ax = node.op.axis
+    x, m, s = Load(dt, 0), Load(dt, 1), Load(dt, 2)
+    kmax = Kernel("th_k", nd, [(dt, nd)], [], [x], reduce_op="max", reduce_axes=(ax,),
+                  acc_dtype=dt, output_dtypes=[dt])
+    # shifted by the max only where it is finite, like the reference
+    finite = Call("bool", "logical_not", (Call("bool", "logical_or", (
+        Call("bool", "isinf", (m,)), Call("bool", "isnan", (m,)))),))
+    shifted = Call(dt, "sub", (x, Call(dt, "switch", (finite, m, Const(dt, 0)))))
+    ksum = Kernel("th_k", nd, [(dt, nd), (dt, nd)], [], [Call(dt, "exp", (shifted,))],
+                  reduce_op="add", reduce_axes=(ax,), acc_dtype=dt, output_dtypes=[dt])
+    if log:
+        out = Call(dt, "sub", (shifted, Call(dt, "log", (s,))))
+    else:
+        out = Call(dt, "true_div", (Call(dt, "exp", (shifted,)), s))
+    kout = Kernel("th_k", nd, [(dt, nd)] * 3, [], [out], output_dtypes=[dt])
+    return (source.reduction(kmax), source.reduction(ksum), source.elementwise(kout))
+
+
+def _softmax_entry(log: bool) -> Callable:
+    """An entry running (log)softmax's kernels for float32/float64 outputs, else the host plan."""
+
+    def entry(program, node: Apply, source: KernelSource) -> Plan:
+        dt = node.outputs[0].dtype
+        if dt not in FLOATS or dt not in program.rt.dtypes:
+            return HOST_PLAN
+        return Plan(PlanKind.DEVICE, _softmax_kernels(node, source, log), _softmax, places("d"))
+
+    return entry
+
+
+gpu_impl.add(Softmax, _softmax_entry(log=False),
+             how="max and sum reduction kernels, one elementwise kernel; other dtypes on the host")
+gpu_impl.add(LogSoftmax, _softmax_entry(log=True),
+             how="max and sum reduction kernels, one elementwise kernel; other dtypes on the host")
+
+
+@gpu_impl.register(SumToShapeOf)
+def _plan_sum_to_shape(program, node: Apply, source: KernelSource) -> Plan:
+    """Identity when shapes agree, else a reduction kernel; float16/complex on the host."""
+    dt = node.outputs[0].dtype
+    if dt not in program.rt.dtypes or dt in NO_REDUCTION_KERNEL:
+        return HOST_PLAN
+    nd = node.inputs[0].ndim
+    k = Kernel("th_k", 2 * nd, [(dt, 2 * nd)], [], [Load(dt, 0)], reduce_op="add",
+               reduce_axes=tuple(range(nd, 2 * nd)), acc_dtype=dt, output_dtypes=[dt])
+    return Plan(PlanKind.DEVICE, source.reduction(k), _sum_to_shape, places("dd"))
+
+
+@gpu_impl.register(MakeVector)
+def _plan_make_vector(program, node: Apply, source: KernelSource) -> Plan:
+    """Shape arithmetic on host scalars."""
+    return Plan(PlanKind.HOST, run=perform_on_host, host_values=True)
+
+
+@gpu_impl.register(JacobianMap)
+def _plan_jacobian(program, node: Apply, source: KernelSource) -> Plan:
+    """A loop on the host over its gradient, compiled for the same backend."""
+    loop = jacobian_runner(node, program.backend)
+    return Plan(PlanKind.HOST, run=lambda rt, node, prepared, *inputs: loop(*inputs))
+
+
+def _round_trips(reasons: dict[type, str]) -> None:
+    for cls, why in reasons.items():
+        gpu_impl.add(cls, on_host, how=why)
+
+
+_round_trips({
     ARange: "NumPy arange on the host, uploaded",
     Join: "host round trip (NumPy concatenate): no device kernel yet",
     AdvancedSubtensor: "host round trip (NumPy advanced indexing): no device kernel yet",
@@ -195,7 +319,7 @@ HOST_OPS: dict[type, str] = {
     MatMul: "host round trip (NumPy matmul): no device kernel yet",
     OneHot: "host round trip (NumPy one-hot): no device kernel yet",
     CrossentropyCategorical1Hot: "host round trip (NumPy indexing): no device kernel yet",
-    JacobianMap: "host round trip (loop over a compiled gradient)",
     Elemwise: "host round trip for dtypes the renderer does not support (float16, complex)",
     Reduce: "host round trip for dtypes the renderer does not support (float16, complex)",
-}
+    Op: "its perform on the host (a user's op: perform is its definition)",
+})
