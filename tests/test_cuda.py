@@ -35,7 +35,7 @@ from theanine.backends.cuda.backend import CUDABackend
 from theanine.backends.cuda.compiler import NvccError, compile_cubin, find_nvcc
 from theanine.backends.cuda.dialect import CUDARenderer
 from theanine.backends.cuda.interop import from_cuda_array_interface, from_dlpack
-from theanine.backends.cuda.runtime import kernel_formats, parse_device
+from theanine.backends.cuda.runtime import argument_format, parse_device
 from theanine.backends.numpy.backend import NumpyBackend
 from theanine.gpu.array import DeviceArray
 from theanine.gpu.backend import GpuBackend
@@ -50,8 +50,25 @@ from theanine.testing.test_suite import test_random_graph as run_random_graphs
 EXAMPLES = os.path.join(os.path.dirname(__file__), os.pardir, "examples")
 ARCH = "sm_90"  # the H100's architecture; what CI compiles for
 _KERNEL = re.compile(r'^extern "C" __global__ void (\w+)\(', re.M)
+_SIGNATURE = re.compile(r'extern "C" __global__ void (\w+)\(([^)]*)\)')
+_C_STRUCT = {"int64_t": "q", "uint64_t": "Q", "int32_t": "i", "uint32_t": "I", "int16_t": "h",
+             "uint16_t": "H", "int8_t": "b", "uint8_t": "B", "npy_bool": "B", "float": "f",
+             "double": "d"}
 _SCALARS = {"q": np.int64, "Q": np.uint64, "i": np.int32, "I": np.uint32, "h": np.int16,
             "H": np.uint16, "b": np.int8, "B": np.uint8, "f": np.float32, "d": np.float64}
+
+
+def _declared_formats(source: str) -> dict[str, str]:
+    """Each kernel's parameters as a struct format read from its declaration in `source` (an
+    independent reading of the text, to check the signatures the renderer hands over)."""
+    formats = {}
+    for name, params in _SIGNATURE.findall(source):
+        fmt = ""
+        for p in params.split(","):
+            words = p.replace("*", " * ").split()
+            fmt += "P" if "*" in words else _C_STRUCT[words[-2]]
+        formats[name] = fmt
+    return formats
 
 
 # -- a device that only pretends: records sources, checks launches ------------------------------
@@ -64,8 +81,9 @@ class _Address(int):
 
 
 class _FakeDevice(Runtime):
-    """Records every source it is asked to build; checks every launch's arguments against the
-    parameter format read from the kernel's signature (what pycuda's prepare receives)."""
+    """Records every source it is asked to build, checking that the signatures handed over
+    with it are the ones its text declares; checks every launch's arguments against that
+    parameter format (what pycuda's prepare receives)."""
 
     device_name = "fake CUDA device"
 
@@ -85,10 +103,12 @@ class _FakeDevice(Runtime):
     def download_into(self, host, buffer, byte_offset):
         host[...] = 0
 
-    def build(self, source, names):
+    def build(self, source, signatures):
         self.sources.append((source, self.label))
-        formats = kernel_formats(source)
-        return {name: (name, formats[name]) for name in names}
+        declared = _declared_formats(source)
+        formats = {name: argument_format(args) for name, args in signatures.items()}
+        assert formats == {name: declared[name] for name in signatures}, self.label
+        return {name: (name, fmt) for name, fmt in formats.items()}
 
     def launch(self, kernel, global_size, local_size, args):
         name, fmt = kernel
@@ -260,16 +280,26 @@ def test_every_launch_matches_its_kernel_signature(shadow):
     assert shadow.device.launches - before > 5000
 
 
-def test_kernel_formats_follow_the_signatures():
+def test_kernels_come_with_the_signatures_they_declare():
+    """The renderer hands over each kernel's parameters with its text (the runtime never
+    reads them back from the source), and they are the ones the text declares."""
     r = CUDARenderer()
     from theanine.codegen.ir import Kernel, Load
 
     k = Kernel("th_k1", 2, [("int8", 2), ("bool", 2)], ["float64", "bool"],
                [Load("int8", 0)], output_dtypes=["float32"])
-    formats = kernel_formats(r.elementwise(k) + "\n" + r.gemm("th_gemm_float32", "float32"))
-    assert formats["th_k1_c"] == "q" + "Pq" * 3 + "dB"
-    assert formats["th_k1_s"] == "qqq" + "Pqqq" * 3 + "dB"
-    assert formats["th_gemm_float32"] == "qqqff" + "Pqqq" * 3 + "Pq"
+    red = Kernel("th_r", 2, [("int16", 2)], ["uint32"], [Load("int16", 0)], reduce_op="add",
+                 reduce_axes=(1,), acc_dtype="int64", output_dtypes=["int64"])
+    expected = {"th_k1_c": "q" + "Pq" * 3 + "dB", "th_k1_s": "qqq" + "Pqqq" * 3 + "dB",
+                "th_gemm_float32": "qqqff" + "Pqqq" * 3 + "Pq",
+                "th_r": "qqqq" + "qq" + "Pq" + "Pqqq" + "I"}
+    rendered = [r.contiguous(k, "th_k1_c"), r.strided(k, "th_k1_s"),
+                r.gemm("th_gemm_float32", "float32"), r.reduction(red)]
+    for (name, fmt), source in zip(expected.items(), rendered):
+        assert argument_format(source.args) == fmt
+        assert _declared_formats(source.text) == {name: fmt}
+    assert [a.name for a in rendered[2].args][-2:] == ["C", "offC"]
+    assert not rendered[2].args[-2].const and rendered[2].args[5].const  # C written, A read
 
 
 def test_reductions_finish_with_warp_shuffles():
@@ -280,7 +310,7 @@ def test_reductions_finish_with_warp_shuffles():
                                 ("int64", "max", "th_max_int64_t(red_, (int64_t)__shfl")]:
         k = Kernel("th_k1", 1, [(dtype, 1)], [], [Load(dtype, 0)], reduce_op=op,
                    reduce_axes=(0,), acc_dtype=dtype, output_dtypes=[dtype])
-        text = CUDARenderer().reduction(k)
+        text = CUDARenderer().reduction(k).text
         assert shuffled in text and "part[lid] = acc" not in text
     with pytest.raises(ValueError, match="multiple of 32"):
         CUDARenderer(workgroup=48)

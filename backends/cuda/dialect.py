@@ -17,8 +17,6 @@ _HEADER = """
 typedef unsigned char npy_bool;
 """
 
-_AXES = "xyz"
-
 
 class CUDADialect(GpuDialect):
     """CUDA C++ as nvcc compiles it (kernels with C linkage so pycuda finds them by name)."""
@@ -31,26 +29,11 @@ class CUDADialect(GpuDialect):
     restrict = "__restrict__"
     fn_qualifier = "static __device__ __forceinline__"
     header = _HEADER
-
-    def local_id(self, d: int) -> str:
-        return f"(int64_t)threadIdx.{_AXES[d]}"
-
-    def group_id(self, d: int) -> str:
-        return f"(int64_t)blockIdx.{_AXES[d]}"
-
-    def local_size(self, d: int) -> str:
-        return f"(int64_t)blockDim.{_AXES[d]}"
-
-    def num_groups(self, d: int) -> str:
-        return f"(int64_t)gridDim.{_AXES[d]}"
-
-    def global_id(self, d: int) -> str:
-        a = _AXES[d]
-        return f"((int64_t)blockIdx.{a} * blockDim.{a} + threadIdx.{a})"
-
-    def global_size(self, d: int) -> str:
-        a = _AXES[d]
-        return f"((int64_t)gridDim.{a} * blockDim.{a})"
+    work_items = {"local_id": "(int64_t)threadIdx.{xyz}",
+                  "group_id": "(int64_t)blockIdx.{xyz}",
+                  "num_groups": "(int64_t)gridDim.{xyz}",
+                  "global_id": "((int64_t)blockIdx.{xyz} * blockDim.{xyz} + threadIdx.{xyz})",
+                  "global_size": "((int64_t)gridDim.{xyz} * blockDim.{xyz})"}
 
 
 class CUDARenderer(GpuRenderer):

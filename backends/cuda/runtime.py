@@ -1,13 +1,13 @@
 """The pycuda runtime: device choice on a retained primary context, a pooled allocator,
 transfers, modules compiled by nvcc (cached on disk) and loaded from the cubin, launches through
-prepared calls whose argument format is read once per kernel from its signature, and GEMM
-through cuBLAS where the library is found."""
+prepared calls whose argument format comes once per kernel from the parameter list the renderer
+declared it with, and GEMM through cuBLAS where the library is found."""
 
 from __future__ import annotations
 
 import atexit
-import re
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -16,14 +16,14 @@ from theanine.backends.cuda import cublas
 from theanine.backends.cuda.compiler import compile_cubin
 from theanine.backends.cuda.dialect import CUDARenderer
 from theanine.backends.cuda.interop import KDL_CUDA, from_cuda_array_interface, from_dlpack
+from theanine.codegen.skeleton import KernelArg
 from theanine.gpu.array import DeviceArray
 from theanine.gpu.runtime import Runtime
 
 LEGACY_STREAM = 1  # the stream number of CUDA's legacy default stream in the interchange APIs
-_STRUCT = {"int64_t": "q", "uint64_t": "Q", "int32_t": "i", "uint32_t": "I", "int16_t": "h",
-           "uint16_t": "H", "int8_t": "b", "uint8_t": "B", "npy_bool": "B", "float": "f",
-           "double": "d"}
-_SIGNATURE = re.compile(r'extern "C" __global__ void (\w+)\(([^)]*)\)')
+# struct codes of scalar kernel arguments by dtype (pointers are "P")
+_STRUCT = {"int64": "q", "uint64": "Q", "int32": "i", "uint32": "I", "int16": "h", "uint16": "H",
+           "int8": "b", "uint8": "B", "bool": "B", "float32": "f", "float64": "d"}
 
 
 def import_cuda():
@@ -67,17 +67,10 @@ def list_devices() -> list[str]:
     return lines
 
 
-def kernel_formats(source: str) -> dict[str, str]:
-    """Each kernel's parameters as a struct format (pointers 'P', scalars by C type), read
-    from the kernel signatures in `source`, so launches never inspect their arguments."""
-    formats = {}
-    for name, params in _SIGNATURE.findall(source):
-        fmt = ""
-        for p in params.split(","):
-            words = p.replace("*", " * ").split()
-            fmt += "P" if "*" in words else _STRUCT[words[-2]]
-        formats[name] = fmt
-    return formats
+def argument_format(args: Sequence[KernelArg]) -> str:
+    """A kernel's parameters as the struct format pycuda's prepare takes (pointers 'P', scalars
+    by dtype), so launches never inspect their arguments."""
+    return "".join("P" if a.pointer else _STRUCT[a.dtype] for a in args)
 
 
 class _CurrentPerThread(threading.local):
@@ -167,14 +160,13 @@ class CUDARuntime(Runtime):
                         strides=tuple(s * size for s in arr.strides), base=arr)
 
     # -- compiler ----------------------------------------------------------------------------
-    def build(self, source: str, names: list[str]) -> dict[str, Any]:
+    def build(self, source: str, signatures: dict[str, tuple[KernelArg, ...]]) -> dict[str, Any]:
         self.activate()
         module = self.cuda.module_from_buffer(compile_cubin(source, self.arch))
-        formats = kernel_formats(source)
         kernels = {}
-        for name in names:
+        for name, args in signatures.items():
             fn = module.get_function(name)
-            fn.prepare(formats[name])
+            fn.prepare(argument_format(args))
             fn.module = module  # the module stays loaded while its kernels are in use
             kernels[name] = fn
         return kernels

@@ -15,6 +15,7 @@ from theanine.backends.opencl.dialect import OpenCLDialect
 from theanine.backends.opencl.loader import configure as configure_loader
 from theanine.cache import cached_build
 from theanine.codegen.gpu import GpuRenderer
+from theanine.codegen.skeleton import KernelArg, KernelSource
 from theanine.gpu.array import DeviceArray
 from theanine.gpu.runtime import Runtime
 
@@ -234,7 +235,7 @@ class OpenCLRuntime(Runtime):
                      data=arr.buffer, offset=arr.offset * size)
 
     # -- compiler ----------------------------------------------------------------------------
-    def build(self, source: str, names: list[str]) -> dict[str, Any]:
+    def build(self, source: str, signatures: dict[str, tuple[KernelArg, ...]]) -> dict[str, Any]:
         cl = self.cl
         dev = self.device
         parts = {"dialect": "opencl", "platform": dev.platform.name, "platform_version":
@@ -247,7 +248,7 @@ class OpenCLRuntime(Runtime):
 
         if not self.binary_cache:
             program = cl.Program(self.ctx, source).build(options=self.options)
-            return {name: cl.Kernel(program, name) for name in names}
+            return {name: cl.Kernel(program, name) for name in signatures}
         with cached_build("opencl", source, parts, ".clbin", build_binary) as entry:
             binary = entry.data
         try:
@@ -255,9 +256,9 @@ class OpenCLRuntime(Runtime):
                 options=self.options)
         except cl.Error:  # a binary this driver no longer accepts: build from source
             program = cl.Program(self.ctx, source).build(options=self.options)
-        return {name: cl.Kernel(program, name) for name in names}
+        return {name: cl.Kernel(program, name) for name in signatures}
 
-    def kernels(self, bodies: dict[str, str]) -> dict[str, Any]:
+    def kernels(self, bodies: dict[str, KernelSource]) -> dict[str, Any]:
         """GPU drivers: one program, its binary cached on disk. CPU devices (PoCL), where every
         program costs a front-end run and every kernel a compilation at its first launch:
         the last KEPT_KERNELS kernels used are kept by name (a hash of their text), and only

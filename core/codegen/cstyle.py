@@ -90,6 +90,13 @@ class Dialect:
     math_names: dict[str, str] = {}  # renamed builtins (OpenCL's rint for nearbyint)
     float_dtypes: tuple[str, ...] = ("float32", "float64")
     header = ""  # type definitions and pragmas the prelude needs
+    kernel_qualifier = "static void"  # what a kernel function's definition starts with
+    global_ptr = ""  # the address space of a kernel's array arguments
+    # Work-item index expressions: the first element a work-item takes and its step
+    # (global_id, global_size), its place in its group and its group's in the grid (local_id,
+    # group_id, num_groups); {axis} is the dimension 0, 1 or 2, {xyz} its letter. A C kernel
+    # function is the one work-item of its run: it starts at 0 and takes every element.
+    work_items: dict[str, str] = {"global_id": "0", "global_size": "1"}
 
     def prelude(self, body: str | None = None) -> str:
         """The helper functions a kernel source starts with: those `body` calls (all of them
@@ -113,6 +120,14 @@ class Dialect:
     def helper(self, name: str, dtype: str) -> str:
         """The name of a PRELUDE helper for `dtype`."""
         return f"th_{name}_{self.type(dtype)}"
+
+    def work_item(self, what: str, axis: int = 0) -> str:
+        """The int64 C text of work-item index `what` along `axis` (see `work_items`)."""
+        text = self.work_items.get(what)
+        if text is None:
+            raise ValueError(f"{self.name} kernels have no work-item index {what!r} (they have "
+                             f"{', '.join(sorted(self.work_items))})")
+        return text.format(axis=axis, xyz="xyz"[axis])
 
 
 REDUCE_IDENTITY_FLOAT = {"add": "0", "mul": "1", "max": "-INFINITY", "min": "INFINITY",

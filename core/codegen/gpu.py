@@ -16,7 +16,8 @@ launch structure of a data-parallel device (OpenCL and CUDA differ only in their
 
 Sizes and strides are in elements and are kernel arguments; offsets too, so views of one buffer
 need no pointer arithmetic on the host. Programs name kernels after their text
-(`content_named`), never after their place in a graph.
+(`content_named`), never after their place in a graph. Each kernel comes with its parameter list
+(a KernelSource), which runtimes that pack arguments themselves (CUDA) use.
 """
 
 from __future__ import annotations
@@ -24,14 +25,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 
-from theanine.codegen.cstyle import (
-    CStyleRenderer,
-    Dialect,
-    accumulator_dtype,
-    combine,
-    reduce_identity,
-)
+from theanine.codegen.cstyle import Dialect, accumulator_dtype, combine, reduce_identity
 from theanine.codegen.ir import Kernel
+from theanine.codegen.skeleton import KernelArg, KernelSource, SkeletonRenderer, int64_arg
 
 WORKGROUP = 256  # work-items per group for elementwise and reduction kernels (a power of two)
 TILE = 16  # GEMM tile edge
@@ -39,61 +35,46 @@ CPU_RUN = 1024  # elements one work-item of a CPU device takes in an elementwise
 _PLACEHOLDER = "TH_KERNEL_NAME"
 
 
-def content_named(render: Callable[[str], str], kind: str) -> tuple[str, str]:
-    """(name, text) of the kernel function `render(name)` prints, named `th_<kind>_<hash of its
-    text>`: the same kernel gets the same name and source in every program, so the in-process,
-    driver and on-disk caches all find it however the graph placed it."""
-    text = render(_PLACEHOLDER)
-    name = f"th_{kind}_{hashlib.sha256(text.encode()).hexdigest()[:20]}"
-    return name, text.replace(_PLACEHOLDER, name)
+def content_named(render: Callable[[str], KernelSource], kind: str) -> tuple[str, KernelSource]:
+    """(name, source) of the kernel function `render(name)` prints, named `th_<kind>_<hash of
+    its text>`: the same kernel gets the same name and source in every program, so the
+    in-process, driver and on-disk caches all find it however the graph placed it."""
+    source = render(_PLACEHOLDER)
+    name = f"th_{kind}_{hashlib.sha256(source.text.encode()).hexdigest()[:20]}"
+    return name, KernelSource(source.text.replace(_PLACEHOLDER, name), source.args)
 
 
 class GpuDialect(Dialect):
-    """What a data-parallel C dialect adds: qualifiers, thread indices, local memory."""
+    """What a data-parallel C dialect adds: qualifiers, work-item indices, local memory (these
+    defaults are OpenCL's)."""
 
     kernel_qualifier = "__kernel void"
     global_ptr = "__global "
     local_qualifier = "__local"
     barrier = "barrier(CLK_LOCAL_MEM_FENCE);"
-
-    def local_id(self, d: int) -> str:
-        return f"(int64_t)get_local_id({d})"
-
-    def group_id(self, d: int) -> str:
-        return f"(int64_t)get_group_id({d})"
-
-    def local_size(self, d: int) -> str:
-        return f"(int64_t)get_local_size({d})"
-
-    def num_groups(self, d: int) -> str:
-        return f"(int64_t)get_num_groups({d})"
-
-    def global_id(self, d: int) -> str:
-        return f"(int64_t)get_global_id({d})"
-
-    def global_size(self, d: int) -> str:
-        return f"(int64_t)get_global_size({d})"
+    work_items = {"local_id": "(int64_t)get_local_id({axis})",
+                  "group_id": "(int64_t)get_group_id({axis})",
+                  "num_groups": "(int64_t)get_num_groups({axis})",
+                  "global_id": "(int64_t)get_global_id({axis})",
+                  "global_size": "(int64_t)get_global_size({axis})"}
 
 
-class GpuRenderer:
+class GpuRenderer(SkeletonRenderer):
     """Prints kernel IR as device kernels through a GpuDialect."""
 
     def __init__(self, dialect: GpuDialect, workgroup: int = WORKGROUP, cpu: bool = False):
-        self.d = dialect
-        self.r = CStyleRenderer(dialect)
+        super().__init__(dialect)
         self.workgroup = workgroup
         self.cpu = cpu  # kernels for a CPU device: each work-item loops over a run of elements
 
     # -- pieces ------------------------------------------------------------------------------
-    def _ptr(self, dtype: str, name: str, const: bool) -> str:
-        c = "const " if const else ""
-        return f"{self.d.global_ptr}{c}{self.d.type(dtype)} *{self.d.restrict} {name}"
-
-    def _params(self, k: Kernel) -> list[str]:
-        return [f"const {self.d.type(dt)} P{j}" for j, dt in enumerate(k.params)]
-
     def _body(self, k: Kernel, index: str) -> tuple[list[str], list[str]]:
-        return self.r.body(k, lambda b, dt: f"I{b}[{index.format(b=b)}]", lambda j: f"P{j}")
+        return self.body(k, lambda b, dt: f"I{b}[{index.format(b=b)}]")
+
+    @staticmethod
+    def _with_offsets(operands: list[KernelArg]) -> list[KernelArg]:
+        """Each array parameter followed by its offset off<name>."""
+        return [a for op in operands for a in (op, int64_arg(f"off{op.name}"))]
 
     @staticmethod
     def _unravel(flat: str, dims: list[str], strides: dict[str, list[str]]) -> list[str]:
@@ -107,61 +88,44 @@ class GpuRenderer:
         return lines
 
     # -- elementwise -------------------------------------------------------------------------
-    def elementwise(self, k: Kernel) -> str:
-        """Both versions of `k`, named `<k.name>_c` and `<k.name>_s`."""
-        return self.contiguous(k, k.name + "_c") + "\n" + self.strided(k, k.name + "_s")
-
-    def _operands(self, k: Kernel) -> tuple[list, list]:
-        return ([(f"O{j}", dt) for j, dt in enumerate(k.output_dtypes)],
-                [(f"I{b}", dt) for b, (dt, _) in enumerate(k.inputs)])
-
-    def _loop(self) -> str:
-        d = self.d
-        return f"for (int64_t i = {d.global_id(0)}; i < n; i += {d.global_size(0)})"
-
-    def contiguous(self, k: Kernel, name: str) -> str:
+    def contiguous(self, k: Kernel, name: str) -> KernelSource:
         """`name(n, out ptr, out offset..., in ptr, in offset..., params)`: every operand
         contiguous with the loop's shape, one flat index (on a CPU device, work-item g takes
         elements [g * CPU_RUN, (g + 1) * CPU_RUN): a plain loop the compiler vectorizes)."""
-        outs, ins = self._operands(k)
-        args = ["const int64_t n"]
-        for op, dt in outs:
-            args += [self._ptr(dt, op, False), f"const int64_t off{op}"]
-        for op, dt in ins:
-            args += [self._ptr(dt, op, True), f"const int64_t off{op}"]
-        args += self._params(k)
+        args = [int64_arg("n"), *self._with_offsets(self.outputs(k.output_dtypes)),
+                *self._with_offsets(self.inputs(k)), *self.params(k)]
         body, values = self._body(k, "offI{b} + i")
-        lines = [f"{self.d.kernel_qualifier} {name}({', '.join(args)})", "{"]
         if self.cpu:
-            lines += [f"    const int64_t start = {self.d.global_id(0)} * {CPU_RUN};",
-                      f"    const int64_t stop = start + {CPU_RUN} < n ? start + {CPU_RUN} : n;",
-                      "    for (int64_t i = start; i < stop; ++i) {"]
+            lines = [f"    const int64_t start = {self.d.work_item('global_id')} * {CPU_RUN};",
+                     f"    const int64_t stop = start + {CPU_RUN} < n ? start + {CPU_RUN} : n;",
+                     "    for (int64_t i = start; i < stop; ++i) {"]
         else:
-            lines.append(f"    {self._loop()} {{")
+            lines = [f"    {self.loop()} {{"]
         lines += [f"        {b}" for b in body]
-        lines += [f"        O{j}[offO{j} + i] = {v};" for j, v in enumerate(values)]
-        lines += ["    }", "}"]
-        return "\n".join(lines)
+        lines += ["        " + x for x in self.stores(values, lambda j: f"O{j}[offO{j} + i]")]
+        lines.append("    }")
+        return self.function(name, args, lines)
 
-    def strided(self, k: Kernel, name: str) -> str:
+    def strided(self, k: Kernel, name: str) -> KernelSource:
         """`name(n, dims..., out ptr, offset, strides..., in ptr, offset, strides..., params)`:
         any strides, broadcasting and negative strides (on a CPU device, work-item g takes a
         run of up to CPU_RUN elements along the last axis, stepping each operand by its
         stride)."""
         nd = k.ndim
-        outs, ins = self._operands(k)
-        args = ["const int64_t n"] + [f"const int64_t d{a}" for a in range(nd)]
-        for op, dt in outs + ins:
-            args += [self._ptr(dt, op, op.startswith("I")), f"const int64_t off{op}"]
-            args += [f"const int64_t s{op}_{a}" for a in range(nd)]
-        args += self._params(k)
-        strides = {op: [f"s{op}_{a}" for a in range(nd)] for op, _ in outs + ins}
+        operands = self.outputs(k.output_dtypes) + self.inputs(k)
+        args = [int64_arg("n")] + [int64_arg(f"d{a}") for a in range(nd)]
+        for op in operands:
+            args += [op, int64_arg(f"off{op.name}")]
+            args += [int64_arg(f"s{op.name}_{a}") for a in range(nd)]
+        args += self.params(k)
+        strides = {op.name: [f"s{op.name}_{a}" for a in range(nd)] for op in operands}
         body, values = self._body(k, "pos_I{b}")
-        lines = [f"{self.d.kernel_qualifier} {name}({', '.join(args)})", "{"]
+        stores = self.stores(values, lambda j: f"O{j}[pos_O{j}]")
+        lines = []
         if self.cpu and nd:
             last = f"d{nd - 1}"
             lines += [f"    const int64_t runs = ({last} + {CPU_RUN - 1}) / {CPU_RUN};",
-                      f"    const int64_t g = {self.d.global_id(0)};",
+                      f"    const int64_t g = {self.d.work_item('global_id')};",
                       f"    if (g >= n / {last} * runs) return;",
                       f"    const int64_t start = g % runs * {CPU_RUN};",
                       f"    const int64_t stop = start + {CPU_RUN} < {last} ? "
@@ -173,21 +137,21 @@ class GpuRenderer:
                 {op: s[:-1] for op, s in strides.items()})]
             lines.append("    for (int64_t j = start; j < stop; ++j) {")
             lines += [f"        {b}" for b in body]
-            lines += [f"        O{j}[pos_O{j}] = {v};" for j, v in enumerate(values)]
+            lines += ["        " + x for x in stores]
             lines += ["        " + " ".join(f"pos_{op} += {s[-1]};"
-                                            for op, s in strides.items()), "    }", "}"]
-            return "\n".join(lines)
-        lines.append(f"    {self._loop()} {{")
-        lines += [f"        int64_t pos_{op} = off{op};" for op, _ in outs + ins]
+                                            for op, s in strides.items()), "    }"]
+            return self.function(name, args, lines)
+        lines.append(f"    {self.loop()} {{")
+        lines += [f"        int64_t pos_{op} = off{op};" for op in strides]
         lines += ["        " + x for x in self._unravel("i", [f"d{a}" for a in range(nd)],
                                                         strides)]
         lines += [f"        {b}" for b in body]
-        lines += [f"        O{j}[pos_O{j}] = {v};" for j, v in enumerate(values)]
-        lines += ["    }", "}"]
-        return "\n".join(lines)
+        lines += ["        " + x for x in stores]
+        lines.append("    }")
+        return self.function(name, args, lines)
 
     # -- reductions --------------------------------------------------------------------------
-    def reduction(self, k: Kernel, name: str | None = None) -> str:
+    def reduction(self, k: Kernel, name: str | None = None) -> KernelSource:
         """`name(n_out, n_red, n_chunks, chunk, keep dims..., reduced dims..., out ptr, out
         offset, in ptr, offset, keep strides..., reduced strides..., params)` (name: k.name by
         default): the loop space's kept axes come first and its reduced axes last (the launcher
@@ -203,12 +167,11 @@ class GpuRenderer:
         wg = self.workgroup
         ident = reduce_identity(op, k.acc_dtype, d)
         body, values = self._body(k, "pos_I{b}")
-        lid, lsz = d.local_id(0), wg
-        lines = [f"{d.kernel_qualifier} {name or k.name}({', '.join(args)})", "{",
-                 f"    {d.local_qualifier} {acc_t} part[{wg}];",
+        lid, lsz = d.work_item("local_id"), wg
+        lines = [f"    {d.local_qualifier} {acc_t} part[{wg}];",
                  f"    const int64_t lid = {lid};",
-                 f"    for (int64_t g = {d.group_id(0)}; g < n_out * n_chunks; "
-                 f"g += {d.num_groups(0)}) {{",
+                 f"    for (int64_t g = {d.work_item('group_id')}; g < n_out * n_chunks; "
+                 f"g += {d.work_item('num_groups')}) {{",
                  "        const int64_t o = g / n_chunks, c = g % n_chunks;"]
         lines += [f"        int64_t pos_{n} = off{n};" for n in ins]
         lines += ["        " + x for x in self._unravel(
@@ -227,24 +190,25 @@ class GpuRenderer:
         lines += [f"            acc = {combine(op, 'acc', values[0], k.acc_dtype, d)};",
                   "        }"]
         lines += ["        " + x for x in self.group_reduce(op, k.acc_dtype)]
-        lines += ["    }", "}"]
-        return "\n".join(lines)
+        lines.append("    }")
+        return self.function(name or k.name, args, lines)
 
-    def _reduction_args(self, k: Kernel) -> tuple[list[str], list[str]]:
+    def _reduction_args(self, k: Kernel) -> tuple[list[KernelArg], list[str]]:
         nk = k.ndim - len(k.reduce_axes)
         nr = len(k.reduce_axes)
-        args = ["const int64_t n_out", "const int64_t n_red", "const int64_t n_chunks",
-                "const int64_t chunk"]
-        args += [f"const int64_t k{a}" for a in range(nk)]
-        args += [f"const int64_t r{a}" for a in range(nr)]
-        args += [self._ptr(k.acc_dtype, "O0", False), "const int64_t offO0"]
-        for b, (dt, _) in enumerate(k.inputs):
-            args += [self._ptr(dt, f"I{b}", True), f"const int64_t offI{b}"]
-            args += [f"const int64_t ks{b}_{a}" for a in range(nk)]
-            args += [f"const int64_t rs{b}_{a}" for a in range(nr)]
-        return args + self._params(k), [f"I{b}" for b in range(len(k.inputs))]
+        args = [int64_arg(n) for n in ("n_out", "n_red", "n_chunks", "chunk")]
+        args += [int64_arg(f"k{a}") for a in range(nk)]
+        args += [int64_arg(f"r{a}") for a in range(nr)]
+        args += self._with_offsets(self.outputs([k.acc_dtype]))
+        ins = self.inputs(k)
+        for b, op in enumerate(ins):
+            args += [op, int64_arg(f"off{op.name}")]
+            args += [int64_arg(f"ks{b}_{a}") for a in range(nk)]
+            args += [int64_arg(f"rs{b}_{a}") for a in range(nr)]
+        return args + self.params(k), [op.name for op in ins]
 
-    def _serial_reduction(self, k: Kernel, name: str, args: list[str], ins: list[str]) -> str:
+    def _serial_reduction(self, k: Kernel, name: str, args: list[KernelArg],
+                          ins: list[str]) -> KernelSource:
         """The reduction for CPU devices: each work-item folds one (output, chunk) pair alone,
         stepping through the chunk with per-axis counters (no division per element), with no
         local memory and no barriers, which CPU OpenCL compilers handle far faster."""
@@ -253,9 +217,7 @@ class GpuRenderer:
         nr = len(k.reduce_axes)
         op = k.reduce_op
         body, values = self._body(k, "pos_I{b}")
-        lines = [f"{d.kernel_qualifier} {name}({', '.join(args)})", "{",
-                 f"    for (int64_t g = {d.global_id(0)}; g < n_out * n_chunks; "
-                 f"g += {d.global_size(0)}) {{",
+        lines = [f"    {self.loop('n_out * n_chunks', 'g')} {{",
                  "        const int64_t o = g / n_chunks, c = g % n_chunks;",
                  "        const int64_t start = c * chunk;",
                  "        const int64_t stop = start + chunk < n_red ? start + chunk : n_red;"]
@@ -274,8 +236,8 @@ class GpuRenderer:
         lines.append(f"                acc = {combine(op, 'acc', values[0], k.acc_dtype, d)};")
         lines += ["                " + x for x in self._advance(nr, ins)]
         lines.append("            }")
-        lines += ["        }", f"        O0[offO0 + g] = ({d.type(k.acc_dtype)})acc;", "    }", "}"]
-        return "\n".join(lines)
+        lines += ["        }", f"        O0[offO0 + g] = ({d.type(k.acc_dtype)})acc;", "    }"]
+        return self.function(name, args, lines)
 
     @staticmethod
     def _advance(nr: int, ins: list[str]) -> list[str]:
@@ -303,26 +265,26 @@ class GpuRenderer:
                 "if (lid == 0) O0[offO0 + g] = part[0];", d.barrier]
 
     # -- GEMM --------------------------------------------------------------------------------
-    def gemm(self, name: str, dtype: str) -> str:
+    def gemm(self, name: str, dtype: str) -> KernelSource:
         """`name(M, N, K, alpha, beta, A, offA, sA0, sA1, B, offB, sB0, sB1, Z, offZ, sZ0, sZ1,
         C, offC)`: C = alpha * A @ B + beta * Z for a contiguous (M, N) C; Z may broadcast
         (stride 0) and is not read when beta is 0. Launch with TILE x TILE work-groups."""
         d = self.d
         t = d.type(dtype)
         ts = TILE
-        args = ["const int64_t M", "const int64_t N", "const int64_t K",
-                f"const {t} alpha", f"const {t} beta"]
+        args = [int64_arg("M"), int64_arg("N"), int64_arg("K"), KernelArg("alpha", dtype),
+                KernelArg("beta", dtype)]
         for name_ in "ABZ":
-            args += [self._ptr(dtype, name_, True), f"const int64_t off{name_}",
-                     f"const int64_t s{name_}0", f"const int64_t s{name_}1"]
-        args += [self._ptr(dtype, "C", False), "const int64_t offC"]
+            args += [KernelArg(name_, dtype, pointer=True), int64_arg(f"off{name_}"),
+                     int64_arg(f"s{name_}0"), int64_arg(f"s{name_}1")]
+        args += [KernelArg("C", dtype, pointer=True, const=False), int64_arg("offC")]
         zero = self.r.literal(0, dtype)
-        lines = [f"{d.kernel_qualifier} {name}({', '.join(args)})", "{",
-                 f"    {d.local_qualifier} {t} As[{ts}][{ts + 1}];",
+        item = d.work_item
+        lines = [f"    {d.local_qualifier} {t} As[{ts}][{ts + 1}];",
                  f"    {d.local_qualifier} {t} Bs[{ts}][{ts + 1}];",
-                 f"    const int64_t tx = {d.local_id(0)}, ty = {d.local_id(1)};",
-                 f"    const int64_t col = {d.group_id(0)} * {ts} + tx;",
-                 f"    const int64_t row = {d.group_id(1)} * {ts} + ty;",
+                 f"    const int64_t tx = {item('local_id', 0)}, ty = {item('local_id', 1)};",
+                 f"    const int64_t col = {item('group_id', 0)} * {ts} + tx;",
+                 f"    const int64_t row = {item('group_id', 1)} * {ts} + ty;",
                  f"    {t} acc = {zero};",
                  f"    for (int64_t k0 = 0; k0 < K; k0 += {ts}) {{",
                  f"        As[ty][tx] = (row < M && k0 + tx < K) ? "
@@ -337,5 +299,5 @@ class GpuRenderer:
                  f"        {t} v = alpha * acc;",
                  "        if (beta != 0) v += beta * Z[offZ + row * sZ0 + col * sZ1];",
                  "        C[offC + row * N + col] = v;",
-                 "    }", "}"]
-        return "\n".join(lines)
+                 "    }"]
+        return self.function(name, args, lines)

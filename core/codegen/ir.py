@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-REDUCE_IDENTITY = {"add": 0, "mul": 1, "max": "-inf", "min": "inf", "and": 1, "or": 0}
-
 
 @dataclass(frozen=True, eq=False)
 class Expr:

@@ -15,6 +15,7 @@ import numpy as np
 
 from theanine.codegen.gpu import CPU_RUN, TILE, GpuRenderer, content_named
 from theanine.codegen.ir import Kernel, Load
+from theanine.codegen.skeleton import KernelArg, KernelSource
 from theanine.gpu.array import DeviceArray, contiguous_strides
 from theanine.graph.basic import located
 
@@ -52,19 +53,21 @@ class Runtime:
     def download_into(self, host: np.ndarray, buffer: Any, byte_offset: int) -> None:
         raise NotImplementedError
 
-    def build(self, source: str, names: list[str]) -> dict[str, Any]:
-        """Compile `source` (through the backend's cache) and return its kernels by name."""
+    def build(self, source: str, signatures: dict[str, tuple[KernelArg, ...]]) -> dict[str, Any]:
+        """Compile `source` (through the backend's cache) and return its kernels by name;
+        `signatures` gives each kernel's parameters, as the renderer declared them."""
         raise NotImplementedError
 
     def launch(self, kernel: Any, global_size: tuple, local_size: tuple, args: list) -> None:
         raise NotImplementedError
 
-    def kernels(self, bodies: dict[str, str]) -> dict[str, Any]:
-        """The kernels of one program, by name, from their function texts (named after their
-        text): built together as one source here; a runtime may keep the kernels it built for
-        earlier programs and build only the others."""
-        body = "\n".join(bodies.values())
-        return self.build(self.renderer.d.prelude(body) + "\n" + body, list(bodies))
+    def kernels(self, bodies: dict[str, KernelSource]) -> dict[str, Any]:
+        """The kernels of one program, by name, from their rendered functions (named after
+        their text): built together as one source here; a runtime may keep the kernels it built
+        for earlier programs and build only the others."""
+        body = "\n".join(b.text for b in bodies.values())
+        return self.build(self.renderer.d.prelude(body) + "\n" + body,
+                          {name: b.args for name, b in bodies.items()})
 
     def synchronize(self) -> None:
         """Wait for every launched kernel to finish (for timings; transfers already wait)."""

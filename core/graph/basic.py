@@ -10,7 +10,7 @@ import os
 import sys
 import sysconfig
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 _CORE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # In a source checkout the backends and plugins folders sit beside core/; installed, inside it.
@@ -164,6 +164,17 @@ class Variable:
         return new
 
 
+@runtime_checkable
+class SharedValue(Protocol):
+    """A variable holding its own value (a shared variable): an implicit input of every graph
+    that uses it, read with get_value. A protocol, so graph code knows one without importing
+    the compiler that defines it (theanine.compile.shared)."""
+
+    def get_value(self, borrow: bool = False, return_internal_type: bool = False) -> Any: ...
+
+    def set_value(self, value: Any, borrow: bool = False) -> None: ...
+
+
 class Constant(Variable):
     """A Variable with a fixed value known when the graph is built."""
 
@@ -209,15 +220,6 @@ class Apply:
     def out(self) -> Variable:
         assert len(self.outputs) == 1
         return self.outputs[0]
-
-    def clone_with_new_inputs(self, inputs: Sequence[Variable]) -> Apply:
-        """Rebuild this node on new inputs through the Op's make_node (types are re-checked)."""
-        with TraceScope(self.trace):
-            node = self.op.make_node(*inputs)
-        for old, new in zip(self.outputs, node.outputs):
-            if new.name is None:
-                new.name = old.name
-        return node
 
     def __repr__(self) -> str:
         return f"{self.op}({', '.join(map(str, self.inputs))})"

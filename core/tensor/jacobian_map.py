@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from theanine.graph.basic import Apply, Constant, Op
+from theanine.graph.basic import Apply, Constant, Op, SharedValue
 from theanine.graph.traversal import graph_inputs, toposort
 from theanine.tensor.type import TensorType
 
@@ -83,7 +83,6 @@ class JacobianMap(Op):
 
 def jacobian_map(expression, wrt, consider_constant=None, disconnected_inputs="raise"):
     """The Jacobian of `expression` with respect to `wrt` (shape expression.shape + wrt.shape)."""
-    from theanine.compile.shared import SharedVariable
     from theanine.gradient import grad
     from theanine.tensor.basic import lscalar
 
@@ -92,5 +91,5 @@ def jacobian_map(expression, wrt, consider_constant=None, disconnected_inputs="r
     g = grad(flat[index], wrt, consider_constant=consider_constant,
              disconnected_inputs=disconnected_inputs)
     free = [v for v in graph_inputs([g])
-            if v is not index and not isinstance(v, (Constant, SharedVariable))]
+            if v is not index and not isinstance(v, (Constant, SharedValue))]
     return JacobianMap(index, free, g)(expression, wrt, *free)
