@@ -20,7 +20,7 @@ import numpy as np
 from theanine.codegen.ir import Call, Const, Kernel, Load
 from theanine.compile.jacobian_map import jacobian_runner
 from theanine.gpu.array import DeviceArray, contiguous_strides
-from theanine.gpu.plans import KernelSource, Plan, PlanKind, places
+from theanine.gpu.plans import Plan, PlanKind, ProgramKernels, places
 from theanine.gradient import StopGradient
 from theanine.graph.basic import Apply, Op
 from theanine.op_table import OpTable
@@ -58,7 +58,7 @@ def perform_on_host(rt, node: Apply, prepared, *inputs) -> list:
 HOST_PLAN = Plan(PlanKind.HOST, run=perform_on_host)
 
 
-def on_host(program, node: Apply, source: KernelSource) -> Plan:
+def on_host(program, node: Apply, source: ProgramKernels) -> Plan:
     """Its perform on the host."""
     return HOST_PLAN
 
@@ -70,7 +70,7 @@ def _device(*op_classes: type, reads: str, how: str, host_values: bool = False) 
     def deco(run: Callable) -> Callable:
         plan = Plan(PlanKind.DEVICE, run=run, reads=places(reads), host_values=host_values)
 
-        def entry(program, node: Apply, source: KernelSource) -> Plan:
+        def entry(program, node: Apply, source: ProgramKernels) -> Plan:
             return plan
 
         for cls in op_classes:
@@ -223,7 +223,7 @@ def _gemm_entry(run: Callable, reads: str) -> Callable:
     """An entry running `run` with the tiled GEMM kernel of the output dtype, or the host plan
     for dtypes the kernel does not compute."""
 
-    def entry(program, node: Apply, source: KernelSource) -> Plan:
+    def entry(program, node: Apply, source: ProgramKernels) -> Plan:
         dt = node.outputs[0].dtype
         if dt not in GEMM_DTYPES or dt not in program.rt.dtypes:
             return HOST_PLAN
@@ -238,7 +238,7 @@ gpu_impl.add(Gemm, _gemm_entry(_gemm, "ddd"),
              how="tiled GEMM kernel with alpha and beta; other dtypes on the host")
 
 
-def _softmax_kernels(node: Apply, source: KernelSource, log: bool) -> tuple:
+def _softmax_kernels(node: Apply, source: ProgramKernels, log: bool) -> tuple:
     """The max and sum reductions along the axis and the elementwise kernel of (log)softmax."""
     dt = node.outputs[0].dtype
     nd = node.inputs[0].ndim
@@ -263,7 +263,7 @@ def _softmax_kernels(node: Apply, source: KernelSource, log: bool) -> tuple:
 def _softmax_entry(log: bool) -> Callable:
     """An entry running (log)softmax's kernels for float32/float64 outputs, else the host plan."""
 
-    def entry(program, node: Apply, source: KernelSource) -> Plan:
+    def entry(program, node: Apply, source: ProgramKernels) -> Plan:
         dt = node.outputs[0].dtype
         if dt not in FLOATS or dt not in program.rt.dtypes:
             return HOST_PLAN
@@ -279,7 +279,7 @@ gpu_impl.add(LogSoftmax, _softmax_entry(log=True),
 
 
 @gpu_impl.register(SumToShapeOf)
-def _plan_sum_to_shape(program, node: Apply, source: KernelSource) -> Plan:
+def _plan_sum_to_shape(program, node: Apply, source: ProgramKernels) -> Plan:
     """Identity when shapes agree, else a reduction kernel; float16/complex on the host."""
     dt = node.outputs[0].dtype
     if dt not in program.rt.dtypes or dt in NO_REDUCTION_KERNEL:
@@ -291,13 +291,13 @@ def _plan_sum_to_shape(program, node: Apply, source: KernelSource) -> Plan:
 
 
 @gpu_impl.register(MakeVector)
-def _plan_make_vector(program, node: Apply, source: KernelSource) -> Plan:
+def _plan_make_vector(program, node: Apply, source: ProgramKernels) -> Plan:
     """Shape arithmetic on host scalars."""
     return Plan(PlanKind.HOST, run=perform_on_host, host_values=True)
 
 
 @gpu_impl.register(JacobianMap)
-def _plan_jacobian(program, node: Apply, source: KernelSource) -> Plan:
+def _plan_jacobian(program, node: Apply, source: ProgramKernels) -> Plan:
     """A loop on the host over its gradient, compiled for the same backend."""
     loop = jacobian_runner(node, program.backend)
     return Plan(PlanKind.HOST, run=lambda rt, node, prepared, *inputs: loop(*inputs))

@@ -1,6 +1,6 @@
 """What planning a GPU program makes: how each step runs (`Plan`, of a `PlanKind`), where a
 library step reads each input (`Place`), and the kernel functions the plans collect
-(`KernelSource`), each named after its text so every cache finds a kernel however a graph
+(`ProgramKernels`), each named after its text so every cache finds a kernel however a graph
 placed it.
 
 A backend's op table (`Backend.impls`, theanine.op_table) plans each node that is not fused:
@@ -19,6 +19,7 @@ from typing import Any
 
 from theanine.codegen.gpu import GpuRenderer, content_named
 from theanine.codegen.ir import Kernel, Load
+from theanine.codegen.skeleton import KernelSource
 
 
 class PlanKind(enum.Enum):
@@ -61,15 +62,15 @@ class Plan:
         return (self.reads + self.reads[-1:] * n_inputs)[:n_inputs]
 
 
-class KernelSource:
+class ProgramKernels:
     """The kernel functions of one program, each named after its text: a kernel that several
     programs (or several steps of one) need is one function, found by every cache."""
 
     def __init__(self, renderer: GpuRenderer):
         self.r = renderer
-        self.bodies: dict[str, str] = {}
+        self.bodies: dict[str, KernelSource] = {}
 
-    def _add(self, render: Callable[[str], str], kind: str) -> str:
+    def _add(self, render: Callable[[str], KernelSource], kind: str) -> str:
         name, text = content_named(render, kind)
         self.bodies.setdefault(name, text)
         return name

@@ -23,7 +23,7 @@ from theanine.backend import Backend
 from theanine.codegen.fusion import KernelStep, lower
 from theanine.codegen.ir import Kernel
 from theanine.gpu.array import DeviceArray
-from theanine.gpu.plans import KernelSource, Place, Plan, PlanKind, resolve
+from theanine.gpu.plans import Place, Plan, PlanKind, ProgramKernels, resolve
 from theanine.gpu.runtime import AllocationTooLarge, Runtime
 from theanine.graph.basic import Apply, Constant, Variable, format_trace, located
 from theanine.graph.fgraph import FunctionGraph
@@ -42,7 +42,7 @@ class GpuProgram:
             raise TypeError(f"backend {backend.name!r} runs GPU programs but has no op table "
                             "(Backend.impls)")
         self.impls = backend.impls
-        source = KernelSource(self.renderer)
+        source = ProgramKernels(self.renderer)
         self.steps = lower(fgraph, self._can_fuse, self._can_reduce, name_prefix="th_k")
         slots: dict[Variable, int] = {}
         consts: dict[int, np.ndarray] = {}
