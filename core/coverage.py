@@ -87,33 +87,19 @@ class Matrix:
 
 
 NOT_IMPLEMENTED = "no implementation: compilation fails"
-GENERIC_ONLY = "no implementation of its own, only the generic one"
 
 
 def declared_implementations(names: list[str]) -> list[tuple[str, str, str]]:
     """(op class, backend, how) for every library op in every registered backend of `names`
-    that has an op table, from the table's entry; an op with only the generic `Op` entry
-    (perform, meant for users' ops) or none is marked as the meta-test sees it."""
+    that has an op table, read as the meta-test reads it (theanine.testing.meta.declared_ops)."""
     from theanine.backend import backends
-    from theanine.graph.basic import Op
-    from theanine.testing.meta import library_op_classes
+    from theanine.testing.meta import declared_ops
 
     registry = backends()
-    tables = {n: registry[n].impls for n in names if n in registry}
-    out = []
-    for op, cls in sorted(library_op_classes().items()):
-        for name, table in tables.items():
-            if table is None:
-                continue
-            impl = table.lookup(cls)
-            if impl is None:
-                how = NOT_IMPLEMENTED
-            elif impl.op_class is Op:
-                how = f"{GENERIC_ONLY} ({impl.how})"
-            else:
-                how = impl.how
-            out.append((op, name, how))
-    return out
+    declared = {n: declared_ops(registry[n]) for n in names if n in registry}
+    ops = sorted({op for entries in declared.values() for op in entries})
+    return [(op, name, NOT_IMPLEMENTED if entries[op] is None else entries[op].how)
+            for op in ops for name, entries in declared.items() if entries]
 
 
 def run_kit(backends: list[str], examples: int, extended: bool = False,

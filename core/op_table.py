@@ -12,10 +12,15 @@ tables, so what a backend declares and what is checked never disagree.
 
 from __future__ import annotations
 
+import functools
+import importlib
+import pkgutil
+import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from theanine.graph.basic import Op
 from theanine.plugins.manager import PluginCollected
 
 F = TypeVar("F", bound=Callable)
@@ -27,19 +32,41 @@ class MissingImplementation(NotImplementedError):
 
 @dataclass(frozen=True)
 class Impl:
-    """One entry: the implementation, one line saying how it runs the op (for coverage
-    reports), and the backend-specific details the table's backend reads (`info`)."""
+    """One entry: the implementation (what it is, and how it is called, is the table's
+    backend's contract), one line saying how it runs the op (for coverage reports), and the
+    plugin that registered it ("" for the backend itself)."""
 
     op_class: type
     fn: Callable
     how: str
-    info: dict[str, Any] = field(default_factory=dict)
     plugin: str = ""
 
 
 def _first_line(fn: Callable) -> str:
     doc = (getattr(fn, "__doc__", None) or "").strip()
     return doc.splitlines()[0].rstrip(".") if doc else getattr(fn, "__name__", repr(fn))
+
+
+_TABLES: weakref.WeakSet[OpTable] = weakref.WeakSet()
+
+
+@functools.cache
+def library_op_classes() -> frozenset[type]:
+    """The Op classes of theanine's own op library: every Op subclass the modules of
+    theanine.tensor and theanine.gradient hold."""
+    import theanine.tensor
+
+    names = [f"theanine.tensor.{m.name}" for m in pkgutil.iter_modules(theanine.tensor.__path__)]
+    modules = [importlib.import_module(n) for n in [*names, "theanine.gradient"]]
+    return frozenset(obj for m in modules for obj in vars(m).values()
+                     if isinstance(obj, type) and issubclass(obj, Op) and obj is not Op)
+
+
+def _known_tables() -> set[str]:
+    """The names a plugin may register entries under: every table's and every backend's."""
+    from theanine.backend import backends
+
+    return {t.backend for t in _TABLES} | set(backends())
 
 
 class OpTable:
@@ -52,24 +79,22 @@ class OpTable:
         self.fallback = fallback
         self._own: dict[type, Impl] = {}
         self._plugins = PluginCollected(self._collect_plugins, self._forget_plugins)
-        self._resolved: dict[type, Impl | None] = {}
+        _TABLES.add(self)
 
     # -- filling -------------------------------------------------------------------------------
-    def register(self, *op_classes: type, how: str | None = None,
-                 **info: Any) -> Callable[[F], F]:
+    def register(self, *op_classes: type, how: str | None = None) -> Callable[[F], F]:
         """Decorator: `fn` implements every class in `op_classes` (and their subclasses that
-        have no entry of their own). `how` defaults to the first line of fn's docstring;
-        `info` holds backend-specific details."""
+        have no entry of their own). `how` defaults to the first line of fn's docstring."""
 
         def deco(fn: F) -> F:
             for cls in op_classes:
-                self.add(cls, fn, how=how, **info)
+                self.add(cls, fn, how=how)
             return fn
 
         return deco
 
-    def add(self, op_class: type, fn: Callable, how: str | None = None, plugin: str = "",
-            **info: Any) -> None:
+    def add(self, op_class: type, fn: Callable, how: str | None = None,
+            plugin: str = "") -> None:
         """Give `op_class` the implementation `fn`; an entry it already has is an error."""
         if not isinstance(op_class, type):
             raise TypeError(f"{self.backend} op table: expected an Op class, got {op_class!r}")
@@ -81,8 +106,7 @@ class OpTable:
             by = f"plugin {old.plugin!r}" if old.plugin else "the backend"
             raise ValueError(f"{self.backend} op table: {op_class.__name__} already has an "
                              f"implementation (registered by {by})")
-        self._own[op_class] = Impl(op_class, fn, how or _first_line(fn), dict(info), plugin)
-        self._resolved.clear()
+        self._own[op_class] = Impl(op_class, fn, how or _first_line(fn), plugin)
 
     def _collect_plugins(self) -> list[type]:
         from theanine.plugins.manager import call_hook
@@ -90,10 +114,14 @@ class OpTable:
         added: list[type] = []
 
         def registrar(plugin: str) -> Callable[..., None]:
-            def register(backend: str, op_class: type, fn: Callable, how: str | None = None,
-                         **info: Any) -> None:
+            def register(backend: str, op_class: type, fn: Callable,
+                         how: str | None = None) -> None:
+                known = _known_tables()
+                if backend not in known:
+                    raise ValueError(f"register({backend!r}, ...): no backend has an op table "
+                                     f"named {backend!r}; tables: {', '.join(sorted(known))}")
                 if backend == self.backend:
-                    self.add(op_class, fn, how=how, plugin=plugin, **info)
+                    self.add(op_class, fn, how=how, plugin=plugin)
                     added.append(op_class)
 
             return register
@@ -104,20 +132,28 @@ class OpTable:
     def _forget_plugins(self, added: list[type]) -> None:
         for cls in added:
             self._own.pop(cls, None)
-        self._resolved.clear()
 
     # -- reading -------------------------------------------------------------------------------
+    def _entry(self, cls: type) -> Impl | None:
+        """The entry registered for exactly `cls`, here or in the fallback table."""
+        found = self._own.get(cls)
+        if found is None and self.fallback is not None:
+            found = self.fallback._entry(cls)
+        return found
+
     def lookup(self, op_or_class: Any) -> Impl | None:
-        """The entry for an op (or op class): its class's own, else the nearest base's along
-        the MRO, else the fallback table's; None if there is none."""
+        """The entry for an op (or op class): the one of the nearest class along its MRO (this
+        table's before the fallback's for each class); None if there is none. The generic
+        entry of `Op` never serves an op class of theanine's own library: a backend that has
+        no entry for one of those fails by name rather than running perform unnoticed."""
         self._plugins.get()
+        if self.fallback is not None:
+            self.fallback._plugins.get()
         cls = op_or_class if isinstance(op_or_class, type) else type(op_or_class)
-        if cls not in self._resolved:
-            found = next((self._own[c] for c in cls.__mro__ if c in self._own), None)
-            if found is None and self.fallback is not None:
-                found = self.fallback.lookup(cls)
-            self._resolved[cls] = found
-        return self._resolved[cls]
+        found = next(filter(None, map(self._entry, cls.__mro__)), None)
+        if found is not None and found.op_class is Op and cls in library_op_classes():
+            return None
+        return found
 
     def __getitem__(self, op: Any) -> Impl:
         """The entry for `op`; MissingImplementation naming the op and backend if none."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -88,7 +89,7 @@ def call_hook(hook: str, register: Callable, by_plugin: bool = False) -> None:
 
 
 T = TypeVar("T")
-_collected: list[PluginCollected] = []
+_collected: weakref.WeakSet[PluginCollected] = weakref.WeakSet()
 
 
 class PluginCollected(Generic[T]):
@@ -102,7 +103,7 @@ class PluginCollected(Generic[T]):
         self._value: T | None = None
         self._done = False
         self._lock = threading.RLock()  # (collecting may ask another registry for its value)
-        _collected.append(self)
+        _collected.add(self)
 
     def get(self) -> T:
         """The collected value, collecting it now if this is the first use."""
@@ -133,5 +134,5 @@ def reset_plugins() -> None:
 def reset_collected() -> None:
     """Forget what every registry collected from the plugins, keeping the loaded plugins (so
     the next use asks their hooks again; tests use this after registering a plugin object)."""
-    for registry in _collected:
+    for registry in list(_collected):
         registry.reset()

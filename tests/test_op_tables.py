@@ -73,6 +73,43 @@ def test_an_op_without_an_entry_fails_compilation_by_name(backend):
         th.function([x], x.reshape((-1,)), backend=backend())
 
 
+class _GenericOnlyC(CBackend):
+    """A C backend that forgot every library op: its table has only the generic entry (for
+    users' ops)."""
+
+    name = "c-generic-only"
+    impls = OpTable("c-generic-only")
+
+
+_GenericOnlyC.impls.add(Op, CBackend.impls[_Twice].fn)
+
+
+@needs_c
+def test_the_generic_entry_never_serves_a_library_op():
+    from theanine.tensor.shape_ops import Reshape
+
+    x = T.dmatrix("x")
+    with pytest.raises(MissingImplementation,
+                       match=r"backend 'c-generic-only' has no implementation of op Reshape"):
+        th.function([x], x.reshape((-1,)), backend=_GenericOnlyC())
+    assert _GenericOnlyC.impls.lookup(Reshape) is None
+    assert _GenericOnlyC.impls.lookup(_Twice).op_class is Op  # a user's op still runs
+
+
+def test_an_entry_added_to_a_fallback_table_is_seen_by_the_tables_over_it():
+    from theanine.tensor.linalg import Dot
+
+    base = OpTable("base-for-test")
+    child = OpTable("child-for-test", fallback=base)
+    base.add(Op, lambda: None, how="generic")
+    assert child.lookup(_Twice).how == "generic" and child.lookup(Dot) is None
+    base.add(_Twice, lambda: None, how="twice")
+    base.add(Dot, lambda: None, how="dot")
+    assert child.lookup(_Twice).how == "twice" and child.lookup(Dot).how == "dot"
+    child.add(Dot, lambda: None, how="child dot")
+    assert child.lookup(Dot).how == "child dot" and base.lookup(Dot).how == "dot"
+
+
 @needs_c
 def test_a_subclass_of_a_library_op_inherits_its_c_entry():
     from theanine.tensor.linalg import Dot

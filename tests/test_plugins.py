@@ -283,6 +283,27 @@ def test_a_plugin_registered_c_implementation_is_used(plugin):
     assert backends()["numpy"].impls.lookup(Halve).op_class is Op  # a table of its own
 
 
+def test_an_implementation_for_an_unknown_backend_is_reported(plugin):
+    from theanine.graph.basic import Apply, Op
+    from theanine.plugins.manager import get_plugin_state
+
+    class Halve(Op):
+        def make_node(self, x):
+            return Apply(self, [x], [x.type()])
+
+    class Misspelt:
+        @hookimpl
+        def theanine_register_impls(self, register):
+            register("cpu_c", Halve, lambda emitter, k, node: None)
+
+    plugin(Misspelt())
+    assert backends()["c"].impls.lookup(Halve).op_class is Op
+    failure = get_plugin_state().failed["test-plugin-0"]
+    assert failure.startswith("theanine_register_impls: ValueError: register('cpu_c', ...): no "
+                              "backend has an op table named 'cpu_c'; tables: ")
+    assert "c, " in failure and "gpu" in failure
+
+
 def test_the_kit_plugin_leaves_pytest_alone_without_hypothesis(tmp_path):
     """Installing theanine registers the kit with every pytest run (entry point `pytest11`);
     without hypothesis (theanine installed without its test extra) other projects' tests

@@ -321,6 +321,7 @@ class Emitter:
         L.append("    Py_DECREF(r);")
         L.append("    }")
 
+
 def render_program(fgraph: FunctionGraph, steps: list[Step], blas: bool,
                    vector_math: bool, backend: Backend) -> Program:
     """Render `steps` (from theanine.codegen.fusion.lower) of `fgraph` as one C source.

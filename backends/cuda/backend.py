@@ -21,7 +21,6 @@ class CUDABackend(GpuBackend):
     """CUDA through pycuda; one instance per device, the default one for 'cuda' (cuda:0)."""
 
     name = "cuda"
-    devices = ("cuda", "gpu")
     priority = 20
     impls = OpTable("cuda", fallback=gpu_impl)
 
@@ -48,13 +47,9 @@ class CUDABackend(GpuBackend):
             self._runtime = CUDARuntime(self.spec)
         return self._runtime
 
-    def accepts(self, device: str) -> bool:
-        """Exactly the names the runtime's `parse_device` reads (one rule, not two)."""
-        try:
-            parse_device(device)
-        except ValueError:
-            return False
-        return True
+    @staticmethod
+    def parse_device(device: str) -> object:
+        return parse_device(device)
 
     def device_names(self) -> tuple[str, ...]:
         return DEVICE_NAMES

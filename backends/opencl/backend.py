@@ -24,7 +24,6 @@ class OpenCLBackend(GpuBackend):
     """OpenCL through pyopencl; one instance per device, the default one for 'opencl'."""
 
     name = "opencl"
-    devices = ("opencl",)
     priority = 5
     impls = OpTable("opencl", fallback=gpu_impl)
 
@@ -54,13 +53,9 @@ class OpenCLBackend(GpuBackend):
             self._runtime = OpenCLRuntime(self.spec)
         return self._runtime
 
-    def accepts(self, device: str) -> bool:
-        """Exactly the names the runtime's `parse_device` reads."""
-        try:
-            parse_device(device)
-        except ValueError:
-            return False
-        return True
+    @staticmethod
+    def parse_device(device: str) -> object:
+        return parse_device(device)
 
     def device_names(self) -> tuple[str, ...]:
         return ("opencl", "opencl:P:D")

@@ -50,7 +50,7 @@ class ScalarKernel:
 
 
 def plugin_kernels() -> dict[str, ScalarKernel]:
-    """The kernels registered by plugins, by scalar op name (collected once per process)."""
+    """The kernels registered by plugins, by scalar op name (collected on first use)."""
     return _KERNELS.get()
 
 

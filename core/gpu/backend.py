@@ -29,6 +29,19 @@ class GpuBackend(Backend):
         """This backend's device runtime (created on first use)."""
         raise NotImplementedError
 
+    @staticmethod
+    def parse_device(device: str) -> object:
+        """The runtime's reading of a device name (ValueError if it is not one of its names)."""
+        raise ValueError(device)
+
+    def accepts(self, device: str) -> bool:
+        """Exactly the names `parse_device` reads (one rule, not two)."""
+        try:
+            self.parse_device(device)
+        except ValueError:
+            return False
+        return True
+
     def boundary(self) -> CallBoundary:
         """Device arrays taken in place, shared values kept in device memory (one
         DeviceBoundary per runtime); host arrays only when `device_memory` is False."""

@@ -76,7 +76,7 @@ _PLUGIN_OPS = PluginCollected(_collect_plugin_ops)
 
 
 def plugin_ops() -> dict:
-    """Functions registered by op plugins, by name (collected once per process)."""
+    """Functions registered by op plugins, by name (collected on first use)."""
     return _PLUGIN_OPS.get().functions
 
 

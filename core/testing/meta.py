@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import pkgutil
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # (the cases need hypothesis; the op-table helpers work without it)
     from theanine.backend import Backend
+    from theanine.op_table import Impl
     from theanine.testing.cases import Case
 
 # the modules whose public functions build ops (their `__all__`), plus theanine.gradient's helpers
@@ -25,20 +25,12 @@ COVERED_BY_SCALAR_OPS = {"Elemwise"}
 
 
 def library_op_classes() -> dict[str, type]:
-    """Every public Op subclass defined in a module of theanine.tensor or in theanine.gradient,
-    by class name."""
-    import theanine.tensor
-    from theanine.graph.basic import Op
+    """Every public Op class of the library (theanine.op_table.library_op_classes: the
+    modules of theanine.tensor and theanine.gradient), by class name."""
+    from theanine.op_table import library_op_classes as classes
 
-    names = [f"theanine.tensor.{m.name}" for m in pkgutil.iter_modules(theanine.tensor.__path__)]
-    found = {}
-    for modname in [*names, "theanine.gradient"]:
-        module = importlib.import_module(modname)
-        for name, obj in vars(module).items():
-            if (inspect.isclass(obj) and issubclass(obj, Op) and obj.__module__ == modname
-                    and not name.startswith("_") and name not in COVERED_BY_SCALAR_OPS):
-                found[name] = obj
-    return found
+    return {cls.__name__: cls for cls in classes()
+            if not cls.__name__.startswith("_") and cls.__name__ not in COVERED_BY_SCALAR_OPS}
 
 
 def library_op_keys() -> set[str]:
@@ -70,17 +62,19 @@ def uncovered_ops(cases: Iterable[Case] | None = None) -> list[str]:
     return sorted(library_op_keys() - covered_keys(cases))
 
 
-def unimplemented_ops(backend: Backend) -> list[str]:
-    """Library op classes (library_op_classes) that `backend`'s op table has no entry for more
-    specific than the generic `Op` one (running perform, meant for users' ops); [] when the
-    backend has no table (it compiles whole graphs its own way)."""
-    from theanine.graph.basic import Op
-
+def declared_ops(backend: Backend) -> dict[str, Impl | None]:
+    """For each library op class, by name, the entry `backend`'s op table runs it with (None:
+    compiling it fails; the generic `Op` entry never serves library ops); {} when the backend
+    has no table (it compiles whole graphs its own way)."""
     table = backend.impls
     if table is None:
-        return []
-    return sorted(name for name, cls in library_op_classes().items()
-                  if getattr(table.lookup(cls), "op_class", Op) is Op)
+        return {}
+    return {name: table.lookup(cls) for name, cls in sorted(library_op_classes().items())}
+
+
+def unimplemented_ops(backend: Backend) -> list[str]:
+    """Library op classes that `backend`'s op table has no entry for."""
+    return [name for name, impl in declared_ops(backend).items() if impl is None]
 
 
 def public_functions() -> dict[str, object]:
