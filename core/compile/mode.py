@@ -46,8 +46,8 @@ class Mode:
 def check_mode_name(name: str) -> str:
     """`name` if it names a mode (config.mode's check), else a ValueError listing them."""
     if name not in _MODES:
-        raise ValueError(f"unknown mode {name!r}; expected one of FAST_RUN, FAST_COMPILE, "
-                         f"DebugMode, or a theanine.Mode")
+        raise ValueError(f"unknown mode {name!r}; expected one of {', '.join(_MODES)}, or a "
+                         "theanine.Mode")
     return name
 
 
