@@ -99,21 +99,29 @@ def softmax_lines(em: Emitter, k: int, node: Apply) -> None:
     em.c_call(node, f"th_softmax({em.ref(node.inputs[0])}, {node.op.axis}, {log})")
 
 
+def _c_unless_numpy(em: Emitter, node: Apply, condition: str, c_expr: str,
+                    args: list[str]) -> None:
+    """The output is C expression `c_expr` (a new reference) when `condition` holds at run
+    time, else the op's NumPy implementation called on `args`."""
+    call = em.add_host(node.op.py_fn(node))
+    s = em.new_slot(node.outputs[0])
+    em.lines += [
+        f"    if ({condition}) {{",
+        f"        v[{s}] = {c_expr};",
+        "    } else {",
+        f"        v[{s}] = PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(fns, {call}), "
+        f"{', '.join(args)}, NULL);",
+        "    }",
+        f"    if (!v[{s}]) goto fail;"]
+
+
 @c_impl.register(SumToShapeOf)
 def sum_to_shape(em: Emitter, k: int, node: Apply) -> None:
     """the gradient itself when it has the input's shape, else NumPy's sum over broadcast axes"""
     g, x = (em.ref(v) for v in node.inputs)
-    call = em.add_host(node.op.py_fn(node))
-    s = em.new_slot(node.outputs[0])
-    em.lines += [
-        f"    if (PyArray_NDIM({g}) == PyArray_NDIM({x}) && PyArray_CompareLists("
-        f"PyArray_DIMS({g}), PyArray_DIMS({x}), PyArray_NDIM({g}))) {{",
-        f"        v[{s}] = (PyObject *){g}; Py_INCREF(v[{s}]);",
-        "    } else {",
-        f"        v[{s}] = PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(fns, {call}), "
-        f"{g}, {x}, NULL);",
-        f"        if (!v[{s}]) goto fail;",
-        "    }"]
+    same = (f"PyArray_NDIM({g}) == PyArray_NDIM({x}) && PyArray_CompareLists("
+            f"PyArray_DIMS({g}), PyArray_DIMS({x}), PyArray_NDIM({g}))")
+    _c_unless_numpy(em, node, same, f"(Py_INCREF({g}), (PyObject *){g})", [g, x])
 
 
 def _blas_dtypes(em: Emitter, node: Apply) -> bool:
@@ -140,14 +148,6 @@ def gemm(em: Emitter, k: int, node: Apply) -> None:
     op = node.op
     call = f"th_dot({k}, {a}, {b}, {z}, {op.alpha!r}, {op.beta!r})"
     # z must have the product's shape for an in-place gemm; otherwise NumPy broadcasts it
-    fallback = em.add_host(op.py_fn(node))
-    s = em.new_slot(node.outputs[0])
-    em.lines += [
-        f"    if (PyArray_DIM({z}, 0) == PyArray_DIM({a}, 0) && "
-        f"PyArray_DIM({z}, 1) == PyArray_DIM({b}, 1)) {{",
-        f"        v[{s}] = {call};",
-        "    } else {",
-        f"        v[{s}] = PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(fns, {fallback}), "
-        f"{z}, {a}, {b}, NULL);",
-        "    }",
-        f"    if (!v[{s}]) goto fail;"]
+    same = (f"PyArray_DIM({z}, 0) == PyArray_DIM({a}, 0) && "
+            f"PyArray_DIM({z}, 1) == PyArray_DIM({b}, 1)")
+    _c_unless_numpy(em, node, same, call, [z, a, b])

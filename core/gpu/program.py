@@ -102,12 +102,16 @@ class GpuProgram:
             return self._host_nodes_thunk(s, slot)
         return self._node_thunk(plan, s.node, slot)
 
+    @staticmethod
+    def _kernel_operands(s: KernelStep, slot) -> tuple[Kernel, list, list, list]:
+        """A kernel step's kernel, input and output slots, and parameter values."""
+        k: Kernel = s.kernel
+        params = [_scalar(p, dt) for p, dt in zip(s.params, k.params)]
+        return k, [slot(v) for v in s.inputs], [slot(v) for v in s.outputs], params
+
     def _reduction_thunk(self, s: KernelStep, prep: tuple, slot) -> Callable:
         rt = self.rt
-        k: Kernel = s.kernel
-        ins = [slot(v) for v in s.inputs]
-        outs = [slot(v) for v in s.outputs]
-        params = [_scalar(p, dt) for p, dt in zip(s.params, k.params)]
+        k, ins, outs, params = self._kernel_operands(s, slot)
         nd = k.ndim
         get = self._dev
         _, kr, comb = prep
@@ -125,10 +129,7 @@ class GpuProgram:
 
     def _elementwise_thunk(self, s: KernelStep, prep: tuple, slot) -> Callable:
         rt = self.rt
-        k: Kernel = s.kernel
-        ins = [slot(v) for v in s.inputs]
-        outs = [slot(v) for v in s.outputs]
-        params = [_scalar(p, dt) for p, dt in zip(s.params, k.params)]
+        k, ins, outs, params = self._kernel_operands(s, slot)
         nd = k.ndim
         get = self._dev
         _, kc, ks = prep
