@@ -163,3 +163,30 @@ def test_an_abandoned_build_leaves_no_compiler_and_no_build_folder(tmp_path, how
         for p in started:
             if _alive(p):
                 os.kill(p, 9)
+
+
+OPENMP_CHILD = """
+import gc, sys
+import numpy as np
+import theanine as th, theanine.tensor as T
+from theanine.backends.cpu_c.backend import OPENMP_RUNTIMES
+x = T.dvector("x")
+for i in range(6):
+    f = th.function([x], T.exp(x) * (1 + i), backend="c")  # parallel: OpenMP workers start
+    f(np.ones(1_000_000))
+    del f
+    gc.collect()  # the program is unloaded; the OpenMP runtime must stay
+    maps = open("/proc/self/maps").read()
+    assert any(name in maps for name in OPENMP_RUNTIMES), "the OpenMP runtime was unloaded"
+print("ok")
+"""
+
+
+def test_unloading_every_program_keeps_the_openmp_runtime_its_threads_run_in():
+    """Dropping the last compiled function unloads its shared object; the OpenMP runtime it
+    linked must stay, or its idle worker threads crash the process (a segfault in a thread)."""
+    if not backends()["c"].available()[0]:
+        pytest.skip("C backend unavailable")
+    out = subprocess.run([sys.executable, "-c", OPENMP_CHILD], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]

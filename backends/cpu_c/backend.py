@@ -77,6 +77,7 @@ class CBackend(Backend):
         blas = bool(sgemm and dgemm and ilp64)
         program = render_program(fgraph, steps, blas, vector_math(), self)
         lib = load(build_shared_object(program.source))
+        pin_openmp_runtime()
         if lib.th_init() != 0:
             raise RuntimeError("theanine: the C backend could not initialise NumPy's C API")
         if blas:
@@ -105,9 +106,25 @@ class CBackend(Backend):
         return run
 
 
+# the OpenMP runtimes a program may link (gcc's, LLVM's, Intel's)
+OPENMP_RUNTIMES = ("libgomp.so.1", "libomp.so", "libomp.so.5", "libiomp5.so")
+
+
+def pin_openmp_runtime() -> None:
+    """Mark the OpenMP runtime a loaded program pulled in as never to be unloaded. Its worker
+    threads outlive every program (they wait inside the runtime for the next parallel region),
+    so unloading it along with the last program would leave them running unmapped code."""
+    for name in OPENMP_RUNTIMES:
+        try:  # RTLD_NOLOAD: only one already loaded; RTLD_NODELETE: dlclose never unmaps it
+            ctypes.CDLL(name, mode=os.RTLD_NOW | os.RTLD_NOLOAD | os.RTLD_NODELETE)
+        except OSError:
+            continue
+
+
 def _unload_when_dropped(run, lib: ctypes.CDLL) -> None:
     """Close `lib` (dlclose) once `run`, the only holder of its functions, is garbage. A call
     in progress holds `run`, so no object is unloaded under a running call; the loader counts
     the opens of one file, so an object other functions opened stays mapped for them. Not at
-    interpreter exit, where another thread may still be calling."""
+    interpreter exit, where another thread may still be calling. (The OpenMP runtime the
+    object linked stays loaded: pin_openmp_runtime.)"""
     weakref.finalize(run, _ctypes.dlclose, lib._handle).atexit = False
