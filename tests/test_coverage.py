@@ -116,7 +116,7 @@ def test_a_missing_or_only_generic_entry_is_shown_as_the_meta_test_sees_it(monke
         name = "partial"
         impls = OpTable("partial")
 
-    Partial.impls.add(Dot, NumpyBackend.impls[Dot].fn)
+    Partial.impls.add(Dot, NumpyBackend.impls[Dot].fn, how=NumpyBackend.impls[Dot].how)
     monkeypatch.setitem(backends(), "partial", Partial())
     rows = {op: how for op, b, how in declared_implementations(["partial", "not-registered"])}
     assert rows["Dot"] == NumpyBackend.impls[Dot].how and rows["Reshape"] == NOT_IMPLEMENTED

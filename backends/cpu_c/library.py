@@ -41,24 +41,20 @@ c_impl = OpTable("c")
 FLOATS = ("float32", "float64")
 
 
-@c_impl.register(Op)
-def perform_on_host(em: Emitter, k: int, node: Apply) -> None:
-    """its perform on the host (a user's op: perform is its definition)"""
+def host_call(em: Emitter, k: int, node: Apply) -> None:
+    """the op's NumPy implementation (its `py_fn`), called from the compiled program"""
     em.host_call(k, node)
 
 
-@c_impl.register(TensorDot, MatMul, ArgReduce, Reshape, SpecifyShape, Shape, MakeVector, Alloc,
-                 ARange, Join, Split, Subtensor, AdvancedSubtensor, IncSubtensor,
-                 AdvancedIncSubtensor, OneHot, CrossentropyCategorical1Hot, StopGradient)
-def numpy_call(em: Emitter, k: int, node: Apply) -> None:
-    """its NumPy implementation, called from the compiled program"""
-    em.host_call(k, node)
-
-
-@c_impl.register(Elemwise, Reduce)
-def kernel_or_numpy(em: Emitter, k: int, node: Apply) -> None:
-    """a generated C kernel; a NumPy call for dtypes or scalar ops the C renderer lacks"""
-    em.host_call(k, node)  # (the ones the renderer supports were fused into kernel steps)
+c_impl.register(Op, how="its perform on the host (a user's op: perform is its "
+                "definition)")(host_call)
+c_impl.register(TensorDot, MatMul, ArgReduce, Reshape, SpecifyShape, Shape, MakeVector, Alloc,
+                ARange, Join, Split, Subtensor, AdvancedSubtensor, IncSubtensor,
+                AdvancedIncSubtensor, OneHot, CrossentropyCategorical1Hot, StopGradient,
+                how="its NumPy implementation, called from the compiled program")(host_call)
+# (the nodes the C renderer supports were fused into kernel steps before the table is read)
+c_impl.register(Elemwise, Reduce, how="a generated C kernel; a NumPy call for dtypes or scalar "
+                "ops the C renderer lacks")(host_call)
 
 
 @c_impl.register(JacobianMap)

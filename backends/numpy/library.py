@@ -34,20 +34,19 @@ from theanine.tensor.subtensor import (
 numpy_impl = OpTable("numpy")
 
 
-@numpy_impl.register(Op)
-def perform_on_host(node: Apply, backend: Backend) -> Callable:
-    """its perform on the host (a user's op: perform is its definition)"""
-    return node.op.py_fn(node)
-
-
-@numpy_impl.register(Elemwise, Reduce, ArgReduce, DimShuffle, SumToShapeOf, Dot, Gemm, TensorDot,
-                     MatMul, Reshape, SpecifyShape, Shape, ShapeI, MakeVector, Alloc, ARange,
-                     Join, Split, Subtensor, AdvancedSubtensor, IncSubtensor,
-                     AdvancedIncSubtensor, Softmax, LogSoftmax, OneHot,
-                     CrossentropyCategorical1Hot, StopGradient)
 def reference(node: Apply, backend: Backend) -> Callable:
-    """its NumPy implementation (the reference that defines the op)"""
+    """the op's `py_fn`: its perform, the reference that defines the op"""
     return node.op.py_fn(node)
+
+
+numpy_impl.register(Op, how="its perform on the host (a user's op: perform is its "
+                    "definition)")(reference)
+numpy_impl.register(Elemwise, Reduce, ArgReduce, DimShuffle, SumToShapeOf, Dot, Gemm, TensorDot,
+                    MatMul, Reshape, SpecifyShape, Shape, ShapeI, MakeVector, Alloc, ARange,
+                    Join, Split, Subtensor, AdvancedSubtensor, IncSubtensor,
+                    AdvancedIncSubtensor, Softmax, LogSoftmax, OneHot,
+                    CrossentropyCategorical1Hot, StopGradient,
+                    how="its NumPy implementation (the reference that defines the op)")(reference)
 
 
 @numpy_impl.register(JacobianMap)
