@@ -22,6 +22,7 @@ from theanine.tensor.jacobian_map import JacobianMap
 from theanine.tensor.join import Join, Split
 from theanine.tensor.linalg import Dot, MatMul, TensorDot
 from theanine.tensor.nnet import CrossentropyCategorical1Hot, LogSoftmax, OneHot, Softmax
+from theanine.tensor.random import FlatIndex
 from theanine.tensor.reduction import ArgReduce, Reduce
 from theanine.tensor.shape_ops import MakeVector, Reshape, Shape, ShapeI, SpecifyShape
 from theanine.tensor.subtensor import (
@@ -45,7 +46,7 @@ numpy_impl.register(Elemwise, Reduce, ArgReduce, DimShuffle, SumToShapeOf, Dot, 
                     MatMul, Reshape, SpecifyShape, Shape, ShapeI, MakeVector, Alloc, ARange,
                     Join, Split, Subtensor, AdvancedSubtensor, IncSubtensor,
                     AdvancedIncSubtensor, Softmax, LogSoftmax, OneHot,
-                    CrossentropyCategorical1Hot, StopGradient,
+                    CrossentropyCategorical1Hot, StopGradient, FlatIndex,
                     how="its NumPy implementation (the reference that defines the op)")(reference)
 
 

@@ -66,6 +66,30 @@ def _check_updates(updates) -> list[tuple[SharedVariable, Variable]]:
     return checked
 
 
+def default_updates(outputs: list, updates: list, givens, no_default_updates) -> list:
+    """The (shared variable, default_update) pairs function() adds: for each shared variable
+    the outputs and updates read (their default updates too, transitively) that has a default
+    update, is not updated explicitly, given a value by `givens`, or excluded."""
+    if no_default_updates is True:
+        return []
+    excluded = set(no_default_updates or ())
+    excluded |= {t for t, _ in updates}
+    if givens:
+        excluded |= {k for k, _ in _pairs(givens, "givens")}
+    found: list = []
+    pending = list(outputs) + [v for _, v in updates]
+    while pending:
+        new = []
+        for v in graph_inputs(pending):
+            up = getattr(v, "default_update", None)
+            if isinstance(v, SharedVariable) and up is not None and v not in excluded:
+                excluded.add(v)
+                new.append((v, up))
+        found += new
+        pending = [up for _, up in new]  # default updates may read other random states
+    return found
+
+
 def _keep_static_shape(target: Variable, value: Variable) -> Variable:
     """`value`, checked at run time to have the static lengths `target` declares where its own
     type leaves them open, so an update or a given cannot break the target's static shape."""
@@ -331,8 +355,9 @@ def function(inputs: Sequence, outputs=None, mode=None, updates=None, givens=Non
     updates: {shared: new_value} or [(shared, new_value)], stored after all outputs are computed.
     givens: {variable: replacement} substituted before compiling.
     mode: 'FAST_RUN', 'FAST_COMPILE', 'DebugMode' or a Mode; backend: a backend name or device
-    (default config.device). `no_default_updates` is accepted for Theano compatibility (theanine
-    shared variables have no default updates).
+    (default config.device). Shared variables the graph reads that have a `default_update`
+    (random states) get it as an update unless `updates` has one for them;
+    `no_default_updates=True` (or a list of shared variables) turns that off (for them).
     On a device backend (opencl, cuda) inputs may be arrays already in that device's memory
     (pyopencl Arrays; pycuda GPUArrays, CuPy or PyTorch arrays through the CUDA array interface
     or DLPack), read in place; `return_device=True` returns outputs as the backend's device
@@ -375,7 +400,9 @@ def function(inputs: Sequence, outputs=None, mode=None, updates=None, givens=Non
     outs = [as_tensor_variable(o) for o in outs]
     trace = user_trace()
     try:
-        return Function(ins, outs, return_list or outputs is None, _check_updates(updates),
+        updates = _check_updates(updates)
+        updates += _check_updates(default_updates(outs, updates, givens, no_default_updates))
+        return Function(ins, outs, return_list or outputs is None, updates,
                         _check_givens(givens), get_mode(mode), get_backend(backend),
                         allow_input_downcast, on_unused_input, trust_input, name,
                         return_device)

@@ -42,6 +42,9 @@ class SharedVariable(TensorVariable):
         self._store: ValueStore | None = None  # the memory a function last kept this value in
         self.lock = threading.RLock()
         self.lock_order = next(_creation)
+        # the update every function() reading this variable applies unless it updates it
+        # itself or says no_default_updates (Theano's default_update: random states use it)
+        self.default_update: TensorVariable | None = None
 
     @property
     def container_value(self) -> np.ndarray:

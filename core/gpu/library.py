@@ -31,6 +31,7 @@ from theanine.tensor.jacobian_map import JacobianMap
 from theanine.tensor.join import Join, Split
 from theanine.tensor.linalg import Dot, MatMul, TensorDot
 from theanine.tensor.nnet import CrossentropyCategorical1Hot, LogSoftmax, OneHot, Softmax
+from theanine.tensor.random import FlatIndex
 from theanine.tensor.reduction import ArgReduce, Reduce
 from theanine.tensor.shape_ops import MakeVector, Reshape, Shape, ShapeI, SpecifyShape
 from theanine.tensor.subtensor import (
@@ -310,6 +311,7 @@ def _round_trips(reasons: dict[type, str]) -> None:
 
 _round_trips({
     ARange: "NumPy arange on the host, uploaded",
+    FlatIndex: "NumPy arange on the host, uploaded (a fused draw reads no index array)",
     Join: "host round trip (NumPy concatenate): no device kernel yet",
     AdvancedSubtensor: "host round trip (NumPy advanced indexing): no device kernel yet",
     IncSubtensor: "host round trip (NumPy slice assignment): no device kernel yet",

@@ -460,3 +460,19 @@ def _scalar_op_from_fields(fields: dict) -> ScalarOp:
     for k, v in fields.items():
         setattr(op, k, v)
     return op
+
+
+# -- random draws (theanine.tensor.random): a value from (key, counter, flat index) ------------
+def _draw_impl(kind: str, dtype: str):
+    from theanine.tensor import philox
+
+    return lambda key, ctr, index: philox.draw(kind, dtype, key, ctr, index)
+
+
+def _const_rule(dtype: str):
+    return lambda *dtypes: dtype
+
+
+for _kind in ("uniform", "normal"):
+    for _dt in ("float32", "float64"):
+        _def(f"random_{_kind}_{_dt}", 3, _draw_impl(_kind, _dt), _const_rule(_dt), _zero_grads)
