@@ -102,10 +102,14 @@ def declared_implementations(names: list[str]) -> list[tuple[str, str, str]]:
             for op in ops for name, entries in declared.items() if entries]
 
 
+_KIT_TESTS = "test_case or test_random_graph or test_draw_identity or test_draw_distribution"
+
+
 def run_kit(backends: list[str], examples: int, extended: bool = False,
             cases: str | None = None) -> dict:
     """Run the conformance kit on `backends` with `examples` drawn inputs per case (and per
-    random-graph test) in a subprocess; return its JSON report. `cases` is a pytest -k
+    random-graph test), and its checks of random draws, in a subprocess; return its JSON
+    report. `cases` is a pytest -k
     expression limiting the cases (e.g. "erf or gelu")."""
     with tempfile.TemporaryDirectory() as tmp:
         report = os.path.join(tmp, "report.json")
@@ -118,8 +122,7 @@ def run_kit(backends: list[str], examples: int, extended: bool = False,
         cmd = [sys.executable, "-m", "pytest", "--pyargs", "theanine.testing", "-q",
                "-p", "no:cacheprovider", "-p", "theanine_coverage_profile", "--rootdir", tmp,
                "--hypothesis-profile=theanine-coverage", "--theanine-report", report,
-               "-k", f"(test_case or test_random_graph) and ({cases})" if cases else
-               "test_case or test_random_graph"]
+               "-k", f"({_KIT_TESTS}) and ({cases})" if cases else _KIT_TESTS]
         cmd += [f"--theanine-backend={b}" for b in backends]
         if extended:
             cmd.append("--theanine-extended-dtypes")

@@ -27,6 +27,8 @@ from theanine.testing.strategies import Domain, arrays, broadcast_shapes, dtypes
 from theanine.testing.test_suite import (  # noqa: F401 (run here; the meta-test included)
     test_bad_call,
     test_case,
+    test_draw_distribution,
+    test_draw_identity,
     test_every_op_has_a_case,
     test_every_op_has_an_implementation,
     test_random_graph,
@@ -254,3 +256,82 @@ def test_plugin_report_feeds_the_coverage_matrix(pytester, install, capsys):
     assert "| sqrt | doubling | FAIL | FAIL |" in out
     assert "- n/a1: backend 'float32-only' does not support dtype float64" in out
     assert "1 supported, 1 unsupported, 2 failing" in out
+
+
+# -- the checks of random draws ------------------------------------------------------------------
+def test_ks_statistic_and_critical_value_match_hand_computed_ones():
+    from theanine.testing.random_cases import ks_critical, ks_statistic
+
+    def cdf(v):
+        return np.clip(v, 0, 1)
+
+    # at 0.7 the empirical cdf jumps to 1 where F is 0.7; just before 0.4 it is 1/3 vs 0.4
+    assert ks_statistic(np.array([0.4, 0.1, 0.7]), cdf, cdf) == pytest.approx(0.3)
+    assert ks_statistic(np.array([0.9, 0.9, 0.9]), cdf, cdf) == pytest.approx(0.9)
+    # Kolmogorov's 5% and 0.1% points: 1.3581 / sqrt(n), 1.9495 / sqrt(n) for large n
+    assert ks_critical(10**8, 0.05) * 10**4 == pytest.approx(1.3581, abs=1e-4)
+    assert ks_critical(10**8, 0.001) * 10**4 == pytest.approx(1.9495, abs=1e-4)
+
+
+def test_sample_checks_accept_the_distribution_and_refuse_others():
+    from theanine.testing.random_cases import SAMPLE_SIZE, sample_problem
+
+    rng = np.random.default_rng(5)
+    n = SAMPLE_SIZE
+    assert sample_problem("uniform", (-3.0, 2.0), rng.uniform(-3, 2, n)) is None
+    assert sample_problem("normal", (2.5, 0.5), rng.normal(2.5, 0.5, n)) is None
+    assert sample_problem("binomial", (0.1,), rng.random(n) < 0.1) is None
+    assert "mean" in sample_problem("uniform", (0.0, 1.0), rng.uniform(0.01, 1.0, n))
+    assert "outside [0.0, 1.0]" in sample_problem("uniform", (0.0, 1.0), rng.uniform(0, 1.01, n))
+    assert "variance" in sample_problem("normal", (0.0, 1.0), rng.normal(0, 1.02, n))
+    # mean 0 and variance 1, the wrong shape: only the KS test sees it
+    flat = rng.uniform(-3 ** 0.5, 3 ** 0.5, n)
+    assert "KS statistic" in sample_problem("normal", (0.0, 1.0), flat)
+    assert "mean" in sample_problem("binomial", (0.5,), rng.random(n) < 0.51)
+    assert "not finite" in sample_problem("normal", (0.0, 1.0), np.full(n, np.nan))
+
+
+def test_identity_check_wants_uniform_bits_and_normal_rounding():
+    from theanine.testing.random_cases import identity_problem
+
+    e = np.array([0.25, 0.5, 3.0], np.float32)
+    assert identity_problem("uniform", "float32", e, e.copy()) is None
+    off = e.copy()
+    off[1] = np.nextafter(off[1], np.float32(1))
+    assert "1 of 3 elements differ from philox (must agree bit for bit); first at (1,)" in \
+        identity_problem("uniform", "float32", e, off)
+    assert identity_problem("normal", "float32", e, e * np.float32(1 + 1e-6)) is None
+    assert "within 2e-06" in identity_problem("normal", "float32", e, e * np.float32(1 + 1e-5))
+    assert "got float64[3]" in identity_problem("uniform", "float32", e, e.astype(np.float64))
+
+
+def _nudge_floats(args, outs):
+    return [np.nextafter(o, np.inf).astype(o.dtype) if o.dtype.kind == "f" else o for o in outs]
+
+
+def test_draw_checks_catch_a_backend_with_other_numbers(install):
+    from theanine.testing.test_suite import _samples
+
+    name = install(_nudge_floats, name="nudging")
+    with pytest.raises(AssertionError, match=r"uniform draws \[float32\] on backend 'nudging', "
+                                             r"x of shape \(317, 331\).*output 0"):
+        test_draw_identity(name, "uniform", "float32")
+
+    def biased(args, outs):
+        return [np.minimum(o * o.dtype.type(1.02), 1) for o in outs]
+
+    name = install(biased, name="biased")
+    try:
+        with pytest.raises(AssertionError, match=r"uniform\(0.0, 1.0\): mean"):
+            test_draw_distribution(name, "uniform", "float64")
+    finally:
+        _samples.pop((name, "float64"), None)
+
+
+def test_plugin_reports_each_random_check_as_a_row(pytester):
+    result = _run_suite(pytester, "--theanine-backend", "numpy", "-k",
+                        "test_draw_identity and uniform-float32 or "
+                        "test_draw_distribution and binomial-float32")
+    result.assert_outcomes(passed=2)
+    result.stdout.re_match_lines([r"draw identity \(uniform\)\s+ok$",
+                                  r"draw distribution \(binomial\)\s+ok$"])

@@ -123,3 +123,12 @@ def test_a_missing_or_only_generic_entry_is_shown_as_the_meta_test_sees_it(monke
     Partial.impls.add(Op, NumpyBackend.impls[Op].fn)
     rows = {op: how for op, b, how in declared_implementations(["partial"])}
     assert rows["Reshape"] == NOT_IMPLEMENTED  # (the generic entry is for users' ops)
+
+
+def test_the_matrix_shows_the_random_ops_and_checks(capsys):
+    assert main(["info", "--coverage", "--backend", "numpy", "--cases",
+                 "random_normal or FlatIndex or identity and uniform", "--examples", "2"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    for op in ("random_normal", "FlatIndex"):
+        assert [op, "numpy", "ok", "ok"] in rows
+    assert ["draw", "identity", "(uniform)", "numpy", "ok", "ok"] in rows

@@ -68,6 +68,19 @@ def _graph(outputs: Sequence) -> tuple[list, list]:
     return list(variables.values()), nodes
 
 
+def check_supported(backend: str, outputs: Sequence) -> None:
+    """Raise ValueError when `backend` is not registered, Unsupported when its capabilities
+    exclude the graph of `outputs`."""
+    from theanine.backend import backends
+
+    registered = backends()
+    if backend not in registered:
+        raise ValueError(f"unknown backend {backend!r}; registered: {sorted(registered)}")
+    why = unsupported_reason(registered[backend], *_graph(outputs))
+    if why:
+        raise Unsupported(why)
+
+
 def _is_float(dtype: str) -> bool:
     return np.dtype(dtype).kind == "f"
 
@@ -81,7 +94,6 @@ class PreparedComparison:
     def __init__(self, backend: str, inputs: Sequence, outputs, grad: bool = True,
                  label: str = "", reference: str = REFERENCE, accumulates: bool = False,
                  mode=None):
-        from theanine.backend import backends
         from theanine.compile.function import function
         from theanine.tensor.basic import as_tensor_variable
 
@@ -95,12 +107,7 @@ class PreparedComparison:
         if grad:
             self._build_grads()
         all_out = self.outputs + self.grads
-        registered = backends()
-        if backend not in registered:
-            raise ValueError(f"unknown backend {backend!r}; registered: {sorted(registered)}")
-        why = unsupported_reason(registered[backend], *_graph(all_out))
-        if why:
-            raise Unsupported(why)
+        check_supported(backend, all_out)
         args = self.inputs + self.projections
         kw = {"mode": mode, "on_unused_input": "ignore"}
         self.ref_forward = function(self.inputs, self.outputs, backend=reference, **kw)
@@ -282,4 +289,4 @@ def compare_backend(backend_name: str, inputs: Sequence, outputs, values: Sequen
 
 
 __all__ = ["REFERENCE", "RTOL", "ConformanceError", "Unsupported", "PreparedComparison",
-           "compare_backend", "mismatch", "rtol_for", "unsupported_reason"]
+           "check_supported", "compare_backend", "mismatch", "rtol_for", "unsupported_reason"]

@@ -4,7 +4,8 @@
 backends held to the NumPy reference; `--theanine-extended-dtypes` adds float16 and complex
 dtypes. Tests that take `conformance_backend` are parametrized over the selected backends (an
 unavailable one is skipped with its reason), tests that take `conformance_case` over every
-(case, dtype); at the end of the run an op x dtype coverage matrix is printed per backend, and
+(case, dtype); a test parametrized over `conformance_variant` reports each variant as a row of
+its own. At the end of the run an op x dtype coverage matrix is printed per backend, and
 `--theanine-report FILE` writes it as JSON (what `theanine info --coverage --results FILE`
 reads).
 
@@ -151,6 +152,8 @@ def _cell(item) -> tuple[str, str, str] | None:
         case, dtype = params["conformance_case"]
         return params["conformance_backend"], case.row, dtype
     row = getattr(item, "originalname", item.name).removeprefix("test_").replace("_", " ")
+    if "conformance_variant" in params:  # e.g. "draw identity (normal)"
+        row = f"{row} ({params['conformance_variant']})"
     return params["conformance_backend"], row, str(params.get("conformance_dtype", "any"))
 
 

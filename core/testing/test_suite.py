@@ -5,7 +5,8 @@ against the NumPy reference.
     pytest --pyargs theanine.testing --theanine-backend c
 
 and careless calls (bad dtypes, shapes, strings, NaN, ...) of compiled functions, which must be
-answered as NumPy does or refused naming the input.
+answered as NumPy does or refused naming the input; random draws are held to Philox's bits and to
+their distributions (theanine.testing.random_cases).
 
 A project's own tests can import these test functions into a test module (with
 `pytest_plugins = ["theanine.testing.pytest_plugin"]` there).
@@ -21,7 +22,18 @@ from hypothesis import strategies as st
 from theanine import function
 from theanine.testing import meta
 from theanine.testing.bad_inputs import BAD_CALL_GRAPHS, check_bad_call
-from theanine.testing.compare import PreparedComparison, Unsupported, mismatch
+from theanine.testing.compare import PreparedComparison, Unsupported, check_supported, mismatch
+from theanine.testing.random_cases import (
+    DISTRIBUTIONS,
+    IDENTITY,
+    IDENTITY_SHAPES,
+    distribution_samples,
+    identity_expected,
+    identity_graph,
+    identity_inputs,
+    identity_problem,
+    sample_problem,
+)
 from theanine.testing.strategies import FLOATS, expression_graphs
 
 pytest_plugins = ["theanine.testing.pytest_plugin"]
@@ -94,6 +106,50 @@ def test_bad_call(conformance_backend: str, bad_call_graph: str, data) -> None:
                                     inputs, reference)
     f, inputs, reference = _bad_call_functions[key]
     check_bad_call(f, inputs, reference, data)
+
+
+@pytest.mark.parametrize("conformance_dtype", FLOATS)
+@pytest.mark.parametrize("conformance_variant", IDENTITY)
+def test_draw_identity(conformance_backend: str, conformance_variant: str,
+                       conformance_dtype: str) -> None:
+    """The backend's uniform (normal) draws are Philox's bits (to the rounding of log, sqrt
+    and cos), fused with broadcasting and transposing work, for empty sizes, sizes that are no
+    multiple of four and sizes split across threads."""
+    kind, dtype = conformance_variant, conformance_dtype
+    inputs, outputs = identity_graph(kind, dtype)
+    try:
+        check_supported(conformance_backend, outputs)
+    except Unsupported as e:
+        pytest.skip(str(e))
+    f = function(inputs, outputs, backend=conformance_backend)
+    for k, shape in enumerate(IDENTITY_SHAPES):
+        x, state = identity_inputs(dtype, shape, k)
+        got = f(x, state)
+        for j, (e, a) in enumerate(zip(identity_expected(kind, dtype, x, state), got)):
+            problem = identity_problem(kind, dtype, e, a)
+            assert problem is None, (
+                f"{kind} draws [{dtype}] on backend {conformance_backend!r}, x of shape "
+                f"{shape}, state {state.tolist()}: output {j} ({outputs[j]}): {problem}")
+
+
+_samples: dict = {}
+
+
+@pytest.mark.parametrize("conformance_dtype", FLOATS)
+@pytest.mark.parametrize("conformance_variant", sorted(DISTRIBUTIONS))
+def test_draw_distribution(conformance_backend: str, conformance_variant: str,
+                           conformance_dtype: str) -> None:
+    """RandomStream's draws (a fixed seed) have their distribution's mean and variance and
+    pass a Kolmogorov-Smirnov test, for several parameters. One compiled function per backend
+    and dtype draws the samples of every distribution."""
+    key = (conformance_backend, conformance_dtype)
+    if key not in _samples:
+        _samples[key] = distribution_samples(*key)
+    name = conformance_variant
+    problems = [f"{name}{params}: {problem}" for params in DISTRIBUTIONS[name].params
+                if (problem := sample_problem(name, params, _samples[key][name, params]))]
+    assert not problems, (f"random draws [{conformance_dtype}] on backend "
+                          f"{conformance_backend!r}: " + "; ".join(problems))
 
 
 def test_every_op_has_a_case() -> None:
