@@ -6,14 +6,22 @@ skeleton's pieces (names, declarations, loads, stores, the loop) are the GPU ker
 from __future__ import annotations
 
 from theanine.codegen.cstyle import Dialect, accumulator_dtype, combine
-from theanine.codegen.ir import Kernel
+from theanine.codegen.ir import Const, Kernel, Load, Param, topo_exprs
+from theanine.codegen.random_kernels import FILL, fast_draw, words_per_element
 from theanine.codegen.skeleton import SkeletonRenderer
+
+RUN = 1024  # elements whose random words a contiguous loop computes at a time
 
 
 class CDialect(Dialect):
     """Plain C99 with OpenMP."""
 
     name = "c"
+
+    def prelude(self, body: str | None = None) -> str:
+        """The shared helpers, and the block-wise Philox fill of contiguous drawing loops."""
+        text = super().prelude(body)
+        return text + FILL if "th_philox_block" in text else text
 
 
 class CKernelRenderer(SkeletonRenderer):
@@ -41,51 +49,121 @@ class CKernelRenderer(SkeletonRenderer):
         return lines
 
     def _pointers(self, k: Kernel, n_out: int, out_dtypes: list[str]) -> list[str]:
-        """Typed restrict pointers O<j> (outputs) and I<b> (inputs) for the contiguous loop."""
+        """Typed restrict pointers O<j> (outputs) and I<b> (array inputs) for the contiguous
+        loop; index operands' first positions ix<b>."""
         slots = [*enumerate(self.outputs(out_dtypes)),
-                 *((n_out + b, a) for b, a in enumerate(self.inputs(k)))]
-        return [f"        {self.declare(a)} = ({'const ' if a.const else ''}"
-                f"{self.d.type(a.dtype)} *)p[{slot}];" for slot, a in slots]
+                 *((n_out + b, a) for b, a in enumerate(self.inputs(k))
+                   if b not in k.index_inputs and b not in k.scalar_inputs)]
+        lines = [f"        {self.declare(a)} = ({'const ' if a.const else ''}"
+                 f"{self.d.type(a.dtype)} *)p[{slot}];" for slot, a in slots]
+        lines += [f"        const uint64_t ix{b} = {_position(n_out + b)};"
+                  for b in sorted(k.index_inputs)]
+        return lines
 
-    def _body(self, k: Kernel, n_out: int, contiguous: bool) -> tuple[list[str], list[str]]:
+    def _scalars(self, k: Kernel, n_out: int) -> list[str]:
+        """Inputs of one element read once per run (S<b>)."""
+        t = self.d.type
+        return [f"    const {t(dt)} S{b} = *(const {t(dt)} *)p[{n_out + b}];"
+                for b, (dt, _) in enumerate(k.inputs) if b in k.scalar_inputs]
+
+    def _body(self, k: Kernel, n_out: int, contiguous: bool,
+              overrides: dict | None = None) -> tuple[list[str], list[str]]:
         t = self.d.type
         if contiguous:
             def load(b, dt):
-                return f"I{b}[i]"
+                return f"S{b}" if b in k.scalar_inputs else f"I{b}[i]"
+
+            def index(b):
+                return f"(ix{b} + (uint64_t)i)"
         else:
             def load(b, dt):
+                if b in k.scalar_inputs:
+                    return f"S{b}"
                 return f"*(const {t(dt)} *)(p[{n_out + b}] + i * s[{n_out + b}])"
-        return self.body(k, load)
 
-    def _unit_strides(self, dtypes: list[str], first: int) -> str:
-        return " && ".join(f"s[{first + j}] == sizeof({self.d.type(dt)})"
-                           for j, dt in enumerate(dtypes)) or "1"
+            def index(b):
+                return f"({_position(n_out + b)} + (uint64_t)(i * s[{n_out + b}]))"
+        return self.r.body(k, load, lambda j: f"P{j}", index, overrides)
 
-    def _loop(self, body: list[str], tail: list[str], indent: str, simd: str) -> list[str]:
+    def _unit_strides(self, k: Kernel, dtypes: list[str], first: int) -> str:
+        """The test that the operands of `dtypes` (operands `first`.., k's inputs last) step
+        by one element (an index operand by one; inputs read once per run are not tested)."""
+        tests = []
+        for j, dt in enumerate(dtypes):
+            b = j - (len(dtypes) - len(k.inputs))
+            if b in k.scalar_inputs:
+                continue
+            size = "1" if b in k.index_inputs else f"sizeof({self.d.type(dt)})"
+            tests.append(f"s[{first + j}] == {size}")
+        return " && ".join(tests) or "1"
+
+    def _loop(self, body: list[str], tail: list[str], indent: str, simd: str,
+              start: str = "0", stop: str = "n") -> list[str]:
         lines = [f"{indent}{simd}"] if simd else []
-        lines.append(f"{indent}{self.loop()} {{")
+        lines.append(f"{indent}for (int64_t i = {start}; i < {stop}; ++i) {{")
         lines += [f"{indent}    {b}" for b in body + tail]
         lines.append(f"{indent}}}")
         return lines
 
     def elementwise(self, k: Kernel) -> str:
-        """An elementwise kernel: writes every output at each index of the run."""
+        """An elementwise kernel: writes every output at each index of the run. Draws whose
+        index is the loop's (`fast_draw`) are computed a block of words for four elements at
+        a time into a small buffer per stretch of RUN elements in the contiguous loop."""
         t = self.d.type
         n_out = len(k.outputs)
-        lines = self._head(k)
-        test = self._unit_strides(k.output_dtypes + [dt for dt, _ in k.inputs], 0)
-        body, outs = self._body(k, n_out, True)
+        lines = self._head(k) + self._scalars(k, n_out)
+        test = self._unit_strides(k, k.output_dtypes + [dt for dt, _ in k.inputs], 0)
+        draws = [e for e in topo_exprs(k.outputs) if fast_draw(e)
+                 and all(_invariant(k, a) for a in e.args[:2])]
+        stores = self.stores
         lines.append(f"    if ({test}) {{")
         lines += self._pointers(k, n_out, k.output_dtypes)
-        lines += self._loop(body, self.stores(outs, lambda j: f"O{j}[i]"),
-                            "        ", "#pragma omp simd")
+        if draws:
+            lines += self._drawing_loop(k, n_out, draws)
+        else:
+            body, outs = self._body(k, n_out, True)
+            lines += self._loop(body, stores(outs, lambda j: f"O{j}[i]"), "        ",
+                                "#pragma omp simd")
         lines.append("    } else {")
         body, outs = self._body(k, n_out, False)
         dts = k.output_dtypes
-        lines += self._loop(body, self.stores(outs, lambda j: f"*({t(dts[j])} *)(p[{j}] + i * "
-                                                              f"s[{j}])"), "        ", "")
+        lines += self._loop(body, stores(outs, lambda j: f"*({t(dts[j])} *)(p[{j}] + i * "
+                                                    f"s[{j}])"), "        ", "")
         lines += ["    }", "}"]
         return "\n".join(lines)
+
+    def _drawing_loop(self, k: Kernel, n_out: int, draws: list) -> list[str]:
+        """The contiguous loop in stretches of RUN elements: each draw's words for the stretch
+        first (th_philox_fill), then the vectorized loop reading them."""
+        overrides, fills = {}, []
+        for d, e in enumerate(draws):
+            w = words_per_element(e.op)
+            key, ctr = (self._invariant_text(k, a) for a in e.args[:2])
+            b = e.args[2].buf
+            fills += [f"uint32_t R{d}[{RUN * w}];",
+                      f"th_philox_fill(R{d}, {key}, {ctr}, (ix{b} + (uint64_t)c0) * {w}u, "
+                      f"cn * {w});"]
+            words = ", ".join(f"R{d}[(i - c0) * {w} + {j}]" for j in range(w))
+            overrides[e] = f"th_{e.op.replace('random_', '')}_words({words})"
+        body, outs = self._body(k, n_out, True, overrides)
+        lines = [f"        for (int64_t c0 = 0; c0 < n; c0 += {RUN}) {{",
+                 f"            const int64_t cn = n - c0 < {RUN} ? n - c0 : {RUN};"]
+        lines += [f"            {f}" for f in fills]
+        lines += self._loop(body, self.stores(outs, lambda j: f"O{j}[i]"), "            ",
+                            "#pragma omp simd", "c0", "c0 + cn")
+        lines.append("        }")
+        return lines
+
+    def _invariant_text(self, k: Kernel, e) -> str:
+        """C text of a loop-invariant draw argument (an input read once, a parameter or a
+        literal), as uint64."""
+        if isinstance(e, Load):
+            text = f"S{e.buf}"
+        elif isinstance(e, Param):
+            text = f"P{e.index}"
+        else:
+            text = self.r.literal(e.value, e.dtype)
+        return self.r.cast(text, e.dtype, "uint64")
 
     def reduction(self, k: Kernel) -> str:
         """A reduction kernel: operand 0 is the output (stride 0 along reduced axes): either
@@ -96,8 +174,8 @@ class CKernelRenderer(SkeletonRenderer):
         acc_t = t(acc)
         run_t = t(accumulator_dtype(k.reduce_op, k.acc_dtype, d))
         op = k.reduce_op
-        lines = self._head(k)
-        in_test = self._unit_strides([dt for dt, _ in k.inputs], 1)
+        lines = self._head(k) + self._scalars(k, 1)
+        in_test = self._unit_strides(k, [dt for dt, _ in k.inputs], 1)
         simd = {"add": "#pragma omp simd reduction(+:acc)",
                 "mul": "#pragma omp simd reduction(*:acc)"}.get(op, "")
         lines.append("    if (s[0] == 0) {")
@@ -140,3 +218,14 @@ def stored_accumulator_dtype(k: Kernel, d: Dialect) -> str:
     memory traffic than the sum itself. Within one run a sum always adds in the wider type."""
     full = len(k.reduce_axes) == k.ndim
     return accumulator_dtype(k.reduce_op, k.acc_dtype, d) if full else k.acc_dtype
+
+
+def _position(slot: int) -> str:
+    """An index operand's flat index at the current pointer of operand `slot` (its base is
+    th_index_origin, its strides are in index units: steps.h's th_index_operand)."""
+    return f"(uint64_t)((uintptr_t)p[{slot}] - (uintptr_t)th_index_origin)"
+
+
+def _invariant(k: Kernel, e) -> bool:
+    """True for an expression with one value over the whole run."""
+    return isinstance(e, (Param, Const)) or (isinstance(e, Load) and e.buf in k.scalar_inputs)

@@ -175,7 +175,16 @@ class Emitter:
             self.kernels.append(text.replace("th_kernel", kern.name))
         nd = kern.ndim
         L = self.lines
-        ins = [self.ref(v) for v in step.inputs]
+        ins, index_slots = [], []
+        for b, v in enumerate(step.inputs):
+            if b in kern.index_inputs:  # a draw's element index: built from its size
+                s = self.new_slot(("index", k, b))
+                index_slots.append(s)
+                self.lines.append(f"    v[{s}] = th_index_operand({self.ref(v)}, "
+                                  f"{kern.inputs[b][1]}); if (!v[{s}]) goto fail;")
+                ins.append(f"((PyArrayObject *)v[{s}])")
+            else:
+                ins.append(self.ref(v))
         nout = len(step.outputs)
         nop = nout + len(ins)
         if nop > MAX_OPERANDS or nd > MAX_DIMS:  # fusion and check_ranks keep within these
@@ -204,6 +213,7 @@ class Emitter:
             L += narrow
         else:
             L.append(f"    th_elementwise(&sp, {kern.name}, prm, {GRAIN});")
+        L += [f"    Py_CLEAR(v[{s}]);" for s in index_slots]
         L.append("    }")
 
     def _reduction_output(self, k: int, step: KernelStep, nd: int) -> tuple[str, list[str]]:

@@ -11,6 +11,36 @@ static void th_operand(th_space *sp, int j, PyArrayObject *a, int nd)
         sp->strides[j][d] = PyArray_DIM(a, d) == 1 ? 0 : PyArray_STRIDE(a, d);
 }
 
+/* A random draw's index operand: an array header (no memory is read through it) whose first
+ * element is th_index_origin and whose strides, in units of one index, are a C-contiguous
+ * array's of the draw's shape `size` (an int64 vector of nd lengths): an element's address
+ * minus the origin is its flat index, however the loop is split, merged or broadcast. */
+static char th_index_origin[1];
+
+static PyObject *th_index_operand(PyArrayObject *size, int nd)
+{
+    npy_intp dims[TH_MAXDIMS], strides[TH_MAXDIMS], step = 1;
+    if (PyArray_NDIM(size) != 1 || PyArray_DIM(size, 0) != nd ||
+        PyArray_TYPE(size) != NPY_INT64) {
+        PyErr_Format(PyExc_ValueError, "random draw: size must be an int64 vector of %d "
+                     "lengths", nd);
+        return NULL;
+    }
+    for (int d = nd - 1; d >= 0; --d) {
+        npy_int64 n = *(npy_int64 *)PyArray_GETPTR1(size, d);
+        if (n < 0) {
+            PyErr_Format(PyExc_ValueError, "random draw: size must not have negative lengths, "
+                         "got %lld on axis %d", (long long)n, d);
+            return NULL;
+        }
+        dims[d] = (npy_intp)n;
+        strides[d] = step;
+        step *= n > 1 ? (npy_intp)n : 1;
+    }
+    return PyArray_NewFromDescr(&PyArray_Type, PyArray_DescrFromType(NPY_UINT8), nd, dims,
+                                strides, th_index_origin, 0, NULL);
+}
+
 /* The loop space of a kernel step over nd axes: `shape` is the broadcast of its n inputs'
  * shapes, which become operands nout.. of `sp` (the outputs, 0..nout-1, are set after they
  * are allocated). -1 with an exception set if the shapes do not broadcast. */

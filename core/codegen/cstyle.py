@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from theanine.codegen.ir import Call, Const, Expr, Kernel, Load, Param, topo_exprs
+from theanine.codegen import random_kernels
+from theanine.codegen.ir import Call, Const, Expr, Index, Kernel, Load, Param, topo_exprs
 from theanine.codegen.scalar_kernels import ExprContext, kernel_key, plugin_kernels
 from theanine.tensor.elemwise import ScalarOp
 
@@ -108,6 +109,8 @@ class Dialect:
         lines += [f"TH_DEF_FLOAT_HELPERS({self.type(d)}, {self.math_suffix[d]})"
                   for d in self.float_dtypes if used(d)]
         lines += [f"TH_DEF_INT_HELPERS({self.type(d)})" for d in INT_DTYPES if used(d)]
+        if body is None or "th_random_" in body or "th_philox" in body:
+            lines.append(random_kernels.prelude(self, self.float_dtypes))
         return "\n".join(lines)
 
     def type(self, dtype: str) -> str:
@@ -213,17 +216,25 @@ class CStyleRenderer:
         return f"(({self.d.type(dst)})({text}))"
 
     def body(self, kernel: Kernel, load: Callable[[int, str], str],
-             param: Callable[[int], str]) -> tuple[list[str], list[str]]:
+             param: Callable[[int], str], index: Callable[[int], str] | None = None,
+             overrides: dict[Expr, str] | None = None) -> tuple[list[str], list[str]]:
         """SSA statements computing every output of `kernel`, and the output value names.
 
-        load(buffer, dtype) and param(index) give the C text reading an input buffer element
-        and a scalar parameter at the current index.
+        load(buffer, dtype), param(index) and index(buffer) give the C text reading an input
+        buffer element, a scalar parameter and a flat-index operand at the current index;
+        `overrides` gives the text of expressions a skeleton computes its own way.
         """
         roots = list(kernel.outputs)
         names: dict[Expr, str] = {}
         lines = []
         for k, e in enumerate(topo_exprs(roots)):
-            if isinstance(e, Load):
+            if overrides and e in overrides:
+                text = overrides[e]
+            elif isinstance(e, Index):
+                if index is None:
+                    raise NotImplementedError("this kernel skeleton has no flat-index operands")
+                text = index(e.buf)
+            elif isinstance(e, Load):
                 text = load(e.buf, e.dtype)
             elif isinstance(e, Param):
                 text = param(e.index)
@@ -385,4 +396,5 @@ _RULES: dict[str, Callable] = {
     "zeros_like": lambda r, e, a: r.literal(0, e.dtype),
     "ones_like": lambda r, e, a: r.literal(1, e.dtype),
     "identity": lambda r, e, a: a[0],
+    **random_kernels.RULES,
 }

@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from theanine.codegen.ir import Call, Expr, Kernel, Load, Param
+from theanine.codegen.ir import Call, Expr, Index, Kernel, Load, Param
 from theanine.codegen.scalar_kernels import kernel_key
 from theanine.graph.basic import Apply, Constant, Variable
 from theanine.graph.fgraph import FunctionGraph
 from theanine.tensor.elemwise import Elemwise
+from theanine.tensor.random import FlatIndex
 from theanine.tensor.reduction import Reduce
 
 REDUCE_OPS = {"sum": "add", "prod": "mul", "max": "max", "min": "min", "all": "and",
@@ -158,7 +159,22 @@ def _lower(fgraph, can_fuse, can_reduce, name_prefix: str, max_operands: int | N
             steps.append(_reduce_step(node, reduce_with.get(node), name))
         else:
             steps.append(NodeStep(node))
-    return _order(steps)
+    return _order(_without_unread_indices(steps, outputs))
+
+
+def _index_ndim(size: Variable) -> int:
+    """The rank of the draw whose int64 size vector is `size`."""
+    return size.type.shape[0]
+
+
+def _without_unread_indices(steps: list[Step], outputs: set[Variable]) -> list[Step]:
+    """`steps` less the FlatIndex nodes whose index array nobody reads: kernels read the
+    draw's size instead (an `Index` operand)."""
+    read = set(outputs)
+    for s in steps:
+        read.update(s.inputs if isinstance(s, KernelStep) else s.node.inputs)
+    return [s for s in steps if not (isinstance(s, NodeStep) and isinstance(s.node.op, FlatIndex)
+                                     and s.node.outputs[0] not in read)]
 
 
 def _join_target(node: Apply, cluster_of: dict, clients, outputs, index, leaves,
@@ -234,9 +250,25 @@ class _ExprBuilder:
     def __init__(self, members: set[Apply]):
         self.members = members
         self.inputs: list[Variable] = []
+        self.buffers: dict[tuple[bool, Variable], int] = {}  # (is an index, variable) -> buf
         self.params: list[np.ndarray] = []
         self.param_dtypes: list[str] = []
         self.memo: dict[Variable, Expr] = {}
+
+    def _buffer(self, v: Variable, index: bool) -> int:
+        if (index, v) not in self.buffers:
+            self.buffers[(index, v)] = len(self.inputs)
+            self.inputs.append(v)
+        return self.buffers[(index, v)]
+
+    def kernel_inputs(self) -> dict:
+        """The Kernel fields describing the input buffers."""
+        index = frozenset(b for (is_index, _), b in self.buffers.items() if is_index)
+        scalar = frozenset(b for (is_index, v), b in self.buffers.items()
+                           if not is_index and all(s == 1 for s in v.type.shape))
+        return dict(inputs=[("uint64", _index_ndim(v)) if b in index else (v.dtype, v.ndim)
+                            for b, v in enumerate(self.inputs)],
+                    index_inputs=index, scalar_inputs=scalar)
 
     def expr(self, root: Variable) -> Expr:
         """The expression of `root`, built depth-first (inputs in order, so buffers and params
@@ -259,10 +291,11 @@ class _ExprBuilder:
                 self.params.append(np.asarray(v.data).reshape(()))
                 self.param_dtypes.append(v.dtype)
                 e = Param(v.dtype, len(self.params) - 1)
+            elif node is not None and isinstance(node.op, FlatIndex):
+                # the loop position: the kernel reads the draw's size, never an index array
+                e = Index("uint64", self._buffer(node.inputs[0], index=True))
             else:
-                if v not in self.inputs:
-                    self.inputs.append(v)
-                e = Load(v.dtype, self.inputs.index(v))
+                e = Load(v.dtype, self._buffer(v, index=False))
             self.memo[v] = e
             stack.pop()
         return self.memo[root]
@@ -272,9 +305,8 @@ def _cluster_step(c: _Cluster, clients, outputs, name: str) -> KernelStep:
     b = _ExprBuilder(c.node_set())
     exports = _exports(c, clients, outputs)
     exprs = [b.expr(o) for o in exports]
-    kernel = Kernel(name=name, ndim=c.ndim, inputs=[(v.dtype, v.ndim) for v in b.inputs],
-                    params=b.param_dtypes, outputs=exprs,
-                    output_dtypes=[o.dtype for o in exports])
+    kernel = Kernel(name=name, ndim=c.ndim, params=b.param_dtypes, outputs=exprs,
+                    output_dtypes=[o.dtype for o in exports], **b.kernel_inputs())
     return KernelStep(kernel, b.inputs, b.params, exports, list(reversed(c.nodes)))
 
 
@@ -285,9 +317,9 @@ def _reduce_step(node: Apply, c: _Cluster | None, name: str) -> KernelStep:
     body = b.expr(x)
     if body.dtype != op.dtype:
         body = Call(op.dtype, "cast", (body,))
-    kernel = Kernel(name=name, ndim=x.ndim, inputs=[(v.dtype, v.ndim) for v in b.inputs],
-                    params=b.param_dtypes, outputs=[body], reduce_op=REDUCE_OPS[op.kind],
-                    reduce_axes=op.axes, acc_dtype=op.dtype, output_dtypes=[op.dtype])
+    kernel = Kernel(name=name, ndim=x.ndim, params=b.param_dtypes, outputs=[body],
+                    reduce_op=REDUCE_OPS[op.kind], reduce_axes=op.axes, acc_dtype=op.dtype,
+                    output_dtypes=[op.dtype], **b.kernel_inputs())
     nodes = (list(reversed(c.nodes)) if c is not None else []) + [node]
     return KernelStep(kernel, b.inputs, b.params, [node.outputs[0]], nodes)
 

@@ -29,6 +29,16 @@ class Load(Expr):
 
 
 @dataclass(frozen=True, eq=False)
+class Index(Expr):
+    """The flat C-order index (uint64) of the current element within input `buf`, a virtual
+    operand: the kernel reads no memory for it, its position in the loop is the value (a
+    random draw's element index: theanine.tensor.random.FlatIndex). Its strides are those of
+    a C-contiguous array of the draw's shape, 0 along broadcast axes."""
+
+    buf: int
+
+
+@dataclass(frozen=True, eq=False)
 class Const(Expr):
     """A literal (only for values that never vary: neutral elements, small integers)."""
 
@@ -65,6 +75,12 @@ class Kernel:
     reduce_axes: tuple[int, ...] = ()
     acc_dtype: str | None = None
     output_dtypes: list[str] = field(default_factory=list)
+    # input buffers that are flat-index operands (`Index`): the step's input there is the
+    # int64 size vector of the draw, not an array
+    index_inputs: frozenset[int] = frozenset()
+    # input buffers of one element broadcast over the whole loop (every static length 1):
+    # read once per run, outside the loop
+    scalar_inputs: frozenset[int] = frozenset()
 
     @property
     def is_reduction(self) -> bool:

@@ -1,0 +1,173 @@
+"""Random draws in C-style kernels: Philox4x32-10 and the words-to-value conversions of
+`theanine.tensor.philox`, printed for every dialect.
+
+A draw `random_<kind>_<dtype>(key, counter, index)` is rendered as a helper computing element
+`index`'s block and turning its words into the value, so it fuses like any scalar op. The C
+backend's contiguous loops take a faster route (`th_philox_fill`: a block's four words feed
+four elements), through `fill_helpers`.
+"""
+
+from __future__ import annotations
+
+from theanine.codegen.ir import Call, Index
+from theanine.tensor.philox import M0, M1, W0, W1, WORDS
+
+DRAW_OPS = {f"random_{kind}_{dt}": (kind, dt) for kind, dt in WORDS}
+_TWO_PI = {"float32": "6.2831855f", "float64": "6.283185307179586"}
+
+
+def words_per_element(op: str) -> int:
+    return WORDS[DRAW_OPS[op]]
+
+
+def _rule(r, e: Call, args: list[str]) -> str:
+    key, ctr, index = (r.cast(a, x.dtype, "uint64") for a, x in zip(args, e.args))
+    return f"th_{e.op}({key}, {ctr}, {index})"
+
+
+RULES = {op: _rule for op in DRAW_OPS}
+
+
+def fast_draw(e) -> bool:
+    """True for a draw whose element index is a loop's flat index (`Index`), which a C loop can
+    compute block by block."""
+    return isinstance(e, Call) and e.op in DRAW_OPS and isinstance(e.args[2], Index)
+
+
+def prelude(d, float_dtypes: tuple[str, ...]) -> str:
+    """The Philox block function and one helper per draw op, for dialect `d` (only the float
+    dtypes it has)."""
+    u32, u64 = d.type("uint32"), d.type("uint64")
+    fn = d.fn_qualifier
+    lines = [f"#define TH_PHILOX_M0 {M0}u", f"#define TH_PHILOX_M1 {M1}u",
+             f"#define TH_PHILOX_W0 {W0}u", f"#define TH_PHILOX_W1 {W1}u",
+        f"{fn} void th_philox_block({u64} key, {u64} ctr, {u64} block, {u32} *x)",
+        "{",
+        f"    {u32} x0 = ({u32})block, x1 = ({u32})(block >> 32), x2 = ({u32})ctr, "
+        f"x3 = ({u32})(ctr >> 32);",
+        f"    {u32} k0 = ({u32})key, k1 = ({u32})(key >> 32);",
+        "    for (int r = 0; r < 10; ++r) {",
+        f"        const {u64} p0 = ({u64})x0 * TH_PHILOX_M0, p1 = ({u64})x2 * TH_PHILOX_M1;",
+        f"        const {u32} y0 = ({u32})(p1 >> 32) ^ x1 ^ k0, y2 = ({u32})(p0 >> 32) ^ x3 ^ k1;",
+        f"        x1 = ({u32})p1; x3 = ({u32})p0; x0 = y0; x2 = y2;",
+        "        k0 += TH_PHILOX_W0; k1 += TH_PHILOX_W1;",
+        "    }",
+        "    x[0] = x0; x[1] = x1; x[2] = x2; x[3] = x3;",
+        "}",
+    ]
+    for dt in float_dtypes:
+        t = d.type(dt)
+        lines += _word_helpers(d, dt, t, u32)
+        for kind in ("uniform", "normal"):
+            w = WORDS[(kind, dt)]
+            args = ", ".join(f"x[lane + {j}]" for j in range(w))
+            lines += [f"{fn} {t} th_random_{kind}_{dt}({u64} key, {u64} ctr, {u64} index)",
+                      "{",
+                      f"    {u32} x[4]; const {u64} first = index * {w}u;",
+                      "    th_philox_block(key, ctr, first >> 2, x);",
+                      "    const int lane = (int)(first & 3u);",
+                      f"    return th_{kind}_{dt}_words({args});",
+                      "}"]
+    return "\n".join(lines)
+
+
+def _word_helpers(d, dt: str, t: str, u32: str) -> list[str]:
+    fn = d.fn_qualifier
+    sqrt, log, cos = (d.math(f, dt) for f in ("sqrt", "log", "cos"))
+    if dt == "float32":
+        uniform = [f"{fn} float th_uniform_float32_words({u32} w0)",
+                   "{ return (float)(w0 >> 8) * 5.9604644775390625e-08f; }"]
+        normal = [f"{fn} float th_normal_float32_words({u32} w0, {u32} w1)",
+                  "{",
+                  "    const float u1 = 1.0f - th_uniform_float32_words(w0);",
+                  "    const float u2 = th_uniform_float32_words(w1);",
+                  f"    return {sqrt}(-2.0f * {log}(u1)) * {cos}({_TWO_PI[dt]} * u2);",
+                  "}"]
+    else:
+        uniform = [f"{fn} double th_uniform_float64_words({u32} w0, {u32} w1)",
+                   "{ return ((double)(w0 >> 5) * 67108864.0 + (double)(w1 >> 6)) * "
+                   "1.1102230246251565e-16; }"]
+        normal = [f"{fn} double th_normal_float64_words({u32} w0, {u32} w1, {u32} w2, "
+                  f"{u32} w3)",
+                  "{",
+                  "    const double u1 = 1.0 - th_uniform_float64_words(w0, w1);",
+                  "    const double u2 = th_uniform_float64_words(w2, w3);",
+                  f"    return {sqrt}(-2.0 * {log}(u1)) * {cos}({_TWO_PI[dt]} * u2);",
+                  "}"]
+    return uniform + normal
+
+
+FILL = r"""
+#if defined(__AVX2__)
+#include <immintrin.h>
+/* 32-bit lanes a * m: (high halves, low halves), from even and odd lanes' 64-bit products. */
+static inline void th_mulhilo8(__m256i a, __m256i m, __m256i *hi, __m256i *lo)
+{
+    const __m256i even = _mm256_mul_epu32(a, m);
+    const __m256i odd = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), m);
+    *hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
+    *lo = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+}
+
+/* Eight consecutive blocks from `block` on, their words stored in order (32 words). */
+static inline void th_philox_blocks8(uint64_t key, uint64_t ctr, uint64_t block, uint32_t *out)
+{
+    const __m256i lanes = _mm256_setr_epi64x(0, 1, 2, 3);
+    const __m256i b_lo = _mm256_add_epi64(_mm256_set1_epi64x((long long)block), lanes);
+    const __m256i b_hi = _mm256_add_epi64(b_lo, _mm256_set1_epi64x(4));
+    /* blocks' low and high counter words, lane k = block + k */
+    const __m256i idx = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+    const __m256i lo4 = _mm256_permutevar8x32_epi32(b_lo, idx);
+    const __m256i hi4 = _mm256_permutevar8x32_epi32(b_hi, idx);
+    __m256i x0 = _mm256_permute2x128_si256(lo4, hi4, 0x20);
+    __m256i x1 = _mm256_permute2x128_si256(lo4, hi4, 0x31);
+    __m256i x2 = _mm256_set1_epi32((int)(uint32_t)ctr);
+    __m256i x3 = _mm256_set1_epi32((int)(uint32_t)(ctr >> 32));
+    uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
+    const __m256i m0 = _mm256_set1_epi32((int)TH_PHILOX_M0), m1 = _mm256_set1_epi32((int)TH_PHILOX_M1);
+    for (int r = 0; r < 10; ++r) {
+        __m256i hi0, lo0, hi1, lo1;
+        th_mulhilo8(x0, m0, &hi0, &lo0);
+        th_mulhilo8(x2, m1, &hi1, &lo1);
+        x0 = _mm256_xor_si256(_mm256_xor_si256(hi1, x1), _mm256_set1_epi32((int)k0));
+        x2 = _mm256_xor_si256(_mm256_xor_si256(hi0, x3), _mm256_set1_epi32((int)k1));
+        x1 = lo1;
+        x3 = lo0;
+        k0 += TH_PHILOX_W0; k1 += TH_PHILOX_W1;
+    }
+    const __m256i t0 = _mm256_unpacklo_epi32(x0, x1), t1 = _mm256_unpackhi_epi32(x0, x1);
+    const __m256i t2 = _mm256_unpacklo_epi32(x2, x3), t3 = _mm256_unpackhi_epi32(x2, x3);
+    const __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
+    const __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
+    _mm256_storeu_si256((__m256i *)out, _mm256_permute2x128_si256(u0, u1, 0x20));
+    _mm256_storeu_si256((__m256i *)(out + 8), _mm256_permute2x128_si256(u2, u3, 0x20));
+    _mm256_storeu_si256((__m256i *)(out + 16), _mm256_permute2x128_si256(u0, u1, 0x31));
+    _mm256_storeu_si256((__m256i *)(out + 24), _mm256_permute2x128_si256(u2, u3, 0x31));
+}
+#endif
+
+/* Words first .. first + count - 1 of stream (key, ctr) into dst: whole blocks eight at a
+ * time with AVX2 where the compiler targets it, the rest one block at a time. */
+static void th_philox_fill(uint32_t *dst, uint64_t key, uint64_t ctr, uint64_t first,
+                           int64_t count)
+{
+    uint32_t x[4];
+    int64_t done = 0;
+    while (done < count && ((first + (uint64_t)done) & 3u)) {
+        uint64_t j = first + (uint64_t)done;
+        th_philox_block(key, ctr, j >> 2, x);
+        dst[done++] = x[j & 3u];
+    }
+#if defined(__AVX2__)
+    for (; count - done >= 32; done += 32)
+        th_philox_blocks8(key, ctr, (first + (uint64_t)done) >> 2, dst + done);
+#endif
+    for (; count - done >= 4; done += 4)
+        th_philox_block(key, ctr, (first + (uint64_t)done) >> 2, dst + done);
+    while (done < count) {
+        uint64_t j = first + (uint64_t)done;
+        th_philox_block(key, ctr, j >> 2, x);
+        dst[done++] = x[j & 3u];
+    }
+}
+"""
