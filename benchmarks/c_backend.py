@@ -15,27 +15,22 @@ for a smoke run; its PASS/MISS lines are indicative only.
 
 from __future__ import annotations
 
+import threads  # isort: skip (sets OpenMP's threads before anything loads it)
+import argparse
 import os
+import sys
+import time
 
-THREADS_VAR = "THEANINE_BENCH_THREADS"  # set by --threads, which re-runs this script with it
-OMP_SETTING = os.environ.pop("OMP_NUM_THREADS", None)
-if os.environ.get(THREADS_VAR):
-    os.environ["OMP_NUM_THREADS"] = os.environ[THREADS_VAR]
+import compile_bench
+import elemwise_bench
+import mlp_bench
+import numpy as np
+import reduce_bench
+import rivals
+from harness import Row, Settings, Target, print_table, print_targets
 
-import argparse  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-
-import compile_bench  # noqa: E402
-import elemwise_bench  # noqa: E402
-import mlp_bench  # noqa: E402
-import numpy as np  # noqa: E402
-import reduce_bench  # noqa: E402
-import rivals  # noqa: E402
-from harness import Row, Settings, Target, print_table, print_targets  # noqa: E402
-
-import theanine  # noqa: E402
-from theanine.cache import cache_root  # noqa: E402
+import theanine
+from theanine.cache import cache_root
 
 FULL = {"poly": [1_000, 100_000, 1_000_000, 10_000_000],
         "exp": [(200, 500), (4096, 4096)], "cube": 256, "softmax": 4096, "compile_rounds": 2}
@@ -83,11 +78,7 @@ def main(argv=None) -> None:
     parser.add_argument("--only", default="1,2,3,4,5",
                         help="comma-separated workload numbers to run (default: all)")
     args = parser.parse_args(argv)
-    if args.threads is not None and os.environ.get(THREADS_VAR) != str(args.threads):
-        env = dict(os.environ, **{THREADS_VAR: str(args.threads)})
-        script = os.path.abspath(__file__)
-        args_again = sys.argv[1:] if argv is None else list(argv)
-        os.execve(sys.executable, [sys.executable, script, *args_again], env)
+    threads.pin(args.threads, __file__, argv)
     if args.threads is not None:
         rivals.NUMEXPR_THREADS = args.threads
     only = set(args.only.split(","))
@@ -97,10 +88,7 @@ def main(argv=None) -> None:
 
     print(f"theanine {theanine.__version__} backend c | numpy {np.__version__} | "
           f"{os.cpu_count()} cores | cache {cache_root()}")
-    omp = (f"={args.threads} (--threads)" if args.threads is not None else
-           f"was {OMP_SETTING}, removed (all cores)" if OMP_SETTING is not None
-           else "unset (all cores)")
-    print(f"OMP_NUM_THREADS {omp}; numexpr {rivals.NUMEXPR_THREADS} threads; "
+    print(f"{threads.describe(args.threads)}; numexpr {rivals.NUMEXPR_THREADS} threads; "
           f"best of interleaved ~{settings.round_time * 1e3:g}ms rounds (>= "
           f"{settings.min_rounds}, ~{settings.budget}s per column) after a warm-up"
           + (" | QUICK: small sizes, targets indicative only" if args.quick else ""))

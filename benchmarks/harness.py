@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 THEANINE = "theanine-c"
-COLUMNS = ("numpy", "numexpr", "pt-default", "pt-c", "c-loop")
+COLUMNS = ("numpy", "numexpr", "pt-default", "pt-c", "c-loop", "jax", "torch", "c-no-mask")
 
 
 @dataclass

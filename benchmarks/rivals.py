@@ -1,8 +1,10 @@
 """The implementations theanine-c is compared with: numexpr (2 threads), PyTensor in its default
-mode and in its C mode (both with trust_input=True), and a hand-written OpenMP C loop.
+mode and in its C mode (both with trust_input=True), a hand-written OpenMP C loop, and for random
+draws JAX and PyTorch on the CPU.
 
-numexpr and PyTensor are optional: when one is not installed its columns are skipped and a note
-says why (`NOTES`). They are imported lazily so the compile-time probe never loads them.
+numexpr, PyTensor, JAX and PyTorch are optional: when one is not installed its columns are
+skipped and a note says why (`NOTES`). They are imported lazily so the compile-time probe never
+loads them.
 """
 
 from __future__ import annotations
@@ -56,6 +58,35 @@ def pytensor_module():
                      "pip install), so pt-c runs dot/gemm without BLAS: its MLP figure is "
                      "pessimistic")
     return pytensor
+
+
+@cache
+def jax_module():
+    """`jax` on its CPU device, or None (with a note) when not installed."""
+    import os
+
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    try:
+        import jax
+    except ImportError as e:
+        NOTES.append(f"jax column skipped: {e} (pip install jax)")
+        return None
+    NOTES.append(f"JAX {jax.__version__} on {jax.devices()[0].platform}: jitted "
+                 "jax.random.uniform/normal of one fixed key, waited for with block_until_ready")
+    return jax
+
+
+@cache
+def torch_module():
+    """`torch` (CPU), or None (with a note) when not installed."""
+    try:
+        import torch
+    except ImportError as e:
+        NOTES.append(f"torch column skipped: {e} (pip install torch)")
+        return None
+    NOTES.append(f"PyTorch {torch.__version__}: torch.rand/randn on the CPU, "
+                 f"{torch.get_num_threads()} threads")
+    return torch
 
 
 def _default_linker(pytensor) -> str:
