@@ -97,8 +97,8 @@ def test_a_dropout_is_one_kernel_with_no_index_array(backend):
     x = T.fmatrix("x")
     out = x * T.cast(uniform01(s, x.shape, "float32") < np.float32(0.5), "float32")
     f = th.function([x], out, updates=[(s, next_state(s))], backend=_backend(backend))
-    steps = lower(f.fgraph, get_backend(backend).can_fuse, lambda node: False) \
-        if backend == "c" else None
+    steps = lower(f.fgraph, get_backend(backend).can_fuse, lambda node: False,
+                  index_operands=True) if backend == "c" else None
     if steps is not None:
         kernels = [k for k in steps if isinstance(k, KernelStep)
                    and any(n.op.scalar_op.name.startswith("random_") for n in k.nodes)]

@@ -44,7 +44,8 @@ class GpuProgram:
                             "(Backend.impls)")
         self.impls = backend.impls
         source = ProgramKernels(self.renderer)
-        self.steps = lower(fgraph, self._can_fuse, self._can_reduce, name_prefix="th_k")
+        self.steps = lower(fgraph, self._can_fuse, self._can_reduce, name_prefix="th_k",
+                           index_operands=True)
         slots: dict[Variable, int] = {}
         consts: dict[int, np.ndarray] = {}
 
