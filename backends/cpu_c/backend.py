@@ -72,7 +72,8 @@ class CBackend(Backend):
 
     def compile(self, fgraph: FunctionGraph):
         check_ranks(fgraph)
-        steps = lower(fgraph, self.can_fuse, self.can_reduce, max_operands=MAX_OPERANDS)
+        steps = lower(fgraph, self.can_fuse, self.can_reduce, max_operands=MAX_OPERANDS,
+                      index_operands=True)
         sgemm, dgemm, ilp64, _ = gemm_pointers()
         blas = bool(sgemm and dgemm and ilp64)
         program = render_program(fgraph, steps, blas, vector_math(), self)

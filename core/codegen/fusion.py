@@ -96,25 +96,30 @@ class _CyclicProgram(Exception):
 
 def lower(fgraph: FunctionGraph, can_fuse: Callable[[Apply], bool],
           can_reduce: Callable[[Apply], bool], name_prefix: str = "k",
-          max_operands: int | None = None) -> list[Step]:
+          max_operands: int | None = None, index_operands: bool = False) -> list[Step]:
     """Turn `fgraph` into steps in execution order.
 
     can_fuse(node): the backend can render this Elemwise node inside a kernel.
     can_reduce(node): the backend can render this Reduce node as a kernel.
     max_operands: the most arrays (inputs and outputs) one kernel may touch, or None.
+    index_operands: the backend's kernels take `Index` operands (`Kernel.index_inputs`), so a
+    random draw's element index is the loop position; otherwise kernels read the index array
+    a FlatIndex step computes.
 
     Clusters with extra outputs can, in rare graphs, depend on each other both ways; then the
     graph is lowered again with single-output clusters, which never can. When the compile mode
     excluded 'fusion' (`fgraph.excluded_tags`), every node gets a kernel of its own.
     """
+    options = dict(name_prefix=name_prefix, max_operands=max_operands,
+                   index_operands=index_operands)
     try:
-        return _lower(fgraph, can_fuse, can_reduce, name_prefix, max_operands, exports=True)
+        return _lower(fgraph, can_fuse, can_reduce, exports=True, **options)
     except _CyclicProgram:
-        return _lower(fgraph, can_fuse, can_reduce, name_prefix, max_operands, exports=False)
+        return _lower(fgraph, can_fuse, can_reduce, exports=False, **options)
 
 
 def _lower(fgraph, can_fuse, can_reduce, name_prefix: str, max_operands: int | None,
-           exports: bool) -> list[Step]:
+           exports: bool, index_operands: bool) -> list[Step]:
     outputs = set(fgraph.outputs)
     clients = fgraph.clients
     index = {node: k for k, node in enumerate(fgraph.nodes)}
@@ -154,9 +159,9 @@ def _lower(fgraph, can_fuse, can_reduce, name_prefix: str, max_operands: int | N
         if c is not None:
             if id(c) not in emitted and id(c) not in absorbed:
                 emitted.add(id(c))
-                steps.append(_cluster_step(c, clients, outputs, name))
+                steps.append(_cluster_step(c, clients, outputs, name, index_operands))
         elif isinstance(node.op, Reduce) and can_reduce(node):
-            steps.append(_reduce_step(node, reduce_with.get(node), name))
+            steps.append(_reduce_step(node, reduce_with.get(node), name, index_operands))
         else:
             steps.append(NodeStep(node))
     return _order(_without_unread_indices(steps, outputs))
@@ -247,8 +252,9 @@ def _exports(c: _Cluster, clients, outputs) -> list[Variable]:
 class _ExprBuilder:
     """Translate graph nodes of a cluster into IR expressions over buffers and params."""
 
-    def __init__(self, members: set[Apply]):
+    def __init__(self, members: set[Apply], index_operands: bool):
         self.members = members
+        self.index_operands = index_operands
         self.inputs: list[Variable] = []
         self.buffers: dict[tuple[bool, Variable], int] = {}  # (is an index, variable) -> buf
         self.params: list[np.ndarray] = []
@@ -291,7 +297,7 @@ class _ExprBuilder:
                 self.params.append(np.asarray(v.data).reshape(()))
                 self.param_dtypes.append(v.dtype)
                 e = Param(v.dtype, len(self.params) - 1)
-            elif node is not None and isinstance(node.op, FlatIndex):
+            elif self.index_operands and node is not None and isinstance(node.op, FlatIndex):
                 # the loop position: the kernel reads the draw's size, never an index array
                 e = Index("uint64", self._buffer(node.inputs[0], index=True))
             else:
@@ -301,8 +307,8 @@ class _ExprBuilder:
         return self.memo[root]
 
 
-def _cluster_step(c: _Cluster, clients, outputs, name: str) -> KernelStep:
-    b = _ExprBuilder(c.node_set())
+def _cluster_step(c: _Cluster, clients, outputs, name: str, index_operands: bool) -> KernelStep:
+    b = _ExprBuilder(c.node_set(), index_operands)
     exports = _exports(c, clients, outputs)
     exprs = [b.expr(o) for o in exports]
     kernel = Kernel(name=name, ndim=c.ndim, params=b.param_dtypes, outputs=exprs,
@@ -310,10 +316,11 @@ def _cluster_step(c: _Cluster, clients, outputs, name: str) -> KernelStep:
     return KernelStep(kernel, b.inputs, b.params, exports, list(reversed(c.nodes)))
 
 
-def _reduce_step(node: Apply, c: _Cluster | None, name: str) -> KernelStep:
+def _reduce_step(node: Apply, c: _Cluster | None, name: str,
+                 index_operands: bool) -> KernelStep:
     op: Reduce = node.op
     x = node.inputs[0]
-    b = _ExprBuilder(c.node_set() if c is not None else set())
+    b = _ExprBuilder(c.node_set() if c is not None else set(), index_operands)
     body = b.expr(x)
     if body.dtype != op.dtype:
         body = Call(op.dtype, "cast", (body,))

@@ -68,8 +68,18 @@ class GpuRenderer(SkeletonRenderer):
         self.cpu = cpu  # kernels for a CPU device: each work-item loops over a run of elements
 
     # -- pieces ------------------------------------------------------------------------------
-    def _body(self, k: Kernel, index: str) -> tuple[list[str], list[str]]:
-        return self.body(k, lambda b, dt: f"I{b}[{index.format(b=b)}]")
+    def _body(self, k: Kernel, index: str, contiguous: bool = False) -> tuple[list[str],
+                                                                          list[str]]:
+        """The body reading input b at position `index` (a format of b); an index operand
+        is the position itself, and in a contiguous kernel an input of one element is read
+        at its offset."""
+        def load(b, dt):
+            if contiguous and b in k.scalar_inputs:
+                return f"I{b}[offI{b}]"
+            return f"I{b}[{index.format(b=b)}]"
+
+        return self.r.body(k, load, lambda j: f"P{j}",
+                           lambda b: f"((uint64_t)({index.format(b=b)}))")
 
     @staticmethod
     def _with_offsets(operands: list[KernelArg]) -> list[KernelArg]:
@@ -94,7 +104,7 @@ class GpuRenderer(SkeletonRenderer):
         elements [g * CPU_RUN, (g + 1) * CPU_RUN): a plain loop the compiler vectorizes)."""
         args = [int64_arg("n"), *self._with_offsets(self.outputs(k.output_dtypes)),
                 *self._with_offsets(self.inputs(k)), *self.params(k)]
-        body, values = self._body(k, "offI{b} + i")
+        body, values = self._body(k, "offI{b} + i", contiguous=True)
         if self.cpu:
             lines = [f"    const int64_t start = {self.d.work_item('global_id')} * {CPU_RUN};",
                      f"    const int64_t stop = start + {CPU_RUN} < n ? start + {CPU_RUN} : n;",

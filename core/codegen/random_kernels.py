@@ -124,7 +124,8 @@ static inline void th_philox_blocks8(uint64_t key, uint64_t ctr, uint64_t block,
     __m256i x2 = _mm256_set1_epi32((int)(uint32_t)ctr);
     __m256i x3 = _mm256_set1_epi32((int)(uint32_t)(ctr >> 32));
     uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
-    const __m256i m0 = _mm256_set1_epi32((int)TH_PHILOX_M0), m1 = _mm256_set1_epi32((int)TH_PHILOX_M1);
+    const __m256i m0 = _mm256_set1_epi32((int)TH_PHILOX_M0);
+    const __m256i m1 = _mm256_set1_epi32((int)TH_PHILOX_M1);
     for (int r = 0; r < 10; ++r) {
         __m256i hi0, lo0, hi1, lo1;
         th_mulhilo8(x0, m0, &hi0, &lo0);

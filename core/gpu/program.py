@@ -22,12 +22,13 @@ import numpy as np
 from theanine.backend import Backend
 from theanine.codegen.fusion import KernelStep, lower
 from theanine.codegen.ir import Kernel
-from theanine.gpu.array import DeviceArray
+from theanine.gpu.array import DeviceArray, contiguous_strides
 from theanine.gpu.plans import Place, Plan, PlanKind, ProgramKernels, resolve
 from theanine.gpu.runtime import AllocationTooLarge, Runtime
 from theanine.graph.basic import Apply, Constant, Variable, format_trace, located
 from theanine.graph.fgraph import FunctionGraph
 from theanine.printing import pp
+from theanine.tensor.random import check_size
 
 
 class GpuProgram:
@@ -43,7 +44,8 @@ class GpuProgram:
                             "(Backend.impls)")
         self.impls = backend.impls
         source = ProgramKernels(self.renderer)
-        self.steps = lower(fgraph, self._can_fuse, self._can_reduce, name_prefix="th_k")
+        self.steps = lower(fgraph, self._can_fuse, self._can_reduce, name_prefix="th_k",
+                           index_operands=True)
         slots: dict[Variable, int] = {}
         consts: dict[int, np.ndarray] = {}
 
@@ -61,7 +63,7 @@ class GpuProgram:
         for s in self.steps:
             if isinstance(s, KernelStep):
                 data = [v for v in s.inputs if not isinstance(v, Constant)]
-                if data and all(v in host_vars for v in data):
+                if data and all(v in host_vars for v in data) and not s.kernel.index_inputs:
                     host_vars.update(s.outputs)
                     plans.append(Plan(PlanKind.HOST_NODES))
                     continue
@@ -82,6 +84,7 @@ class GpuProgram:
         self.n_slots = len(slots)
         self.consts = consts
         self.const_dev: dict[int, object] = {}
+        self._origin: DeviceArray | None = None
 
     # -- planning ----------------------------------------------------------------------------
     def _can_fuse(self, node: Apply) -> bool:
@@ -117,8 +120,12 @@ class GpuProgram:
         _, kr, comb = prep
         no_identity = k.reduce_op in ("max", "min")
 
+        index = k.index_inputs
+        host = self._host
+
         def reduce(H, D):
-            arrays = [get(H, D, j) for j in ins]
+            arrays = [self._index_operand(check_size(host(H, D, j))) if b in index else
+                      get(H, D, j) for b, j in enumerate(ins)]
             shape = _loop_shape([a.shape for a in arrays], nd)
             if no_identity and any(shape[a] == 0 for a in k.reduce_axes):
                 raise ValueError(f"cannot take the {k.reduce_op} over an empty axis of "
@@ -138,14 +145,20 @@ class GpuProgram:
         named = [(v, dt) for v, dt in zip(s.outputs, dtypes)]
         widest = max((np.dtype(dt).itemsize for dt in dtypes), default=1)
 
+        index = k.index_inputs
+        host = self._host
+
         def elementwise(H, D):
-            shape = _loop_shape([shape_of(H, D, j) for j in ins], nd)
+            sizes = {b: check_size(host(H, D, ins[b])) for b in index}
+            shape = _loop_shape([sizes[b] if b in index else shape_of(H, D, j)
+                                 for b, j in enumerate(ins)], nd)
             limit = rt.max_alloc
             if limit is not None and prod(shape) * widest > limit:  # before any upload
                 for v, dt in named:
                     rt.check_fits(shape, dt, _describe(v, self.outputs), format_trace(v.trace))
-            arrays = [get(H, D, j) for j in ins]
             results = [rt.empty(shape, dt) for dt in dtypes]
+            arrays = [self._index_operand(sizes[b]) if b in index else get(H, D, j)
+                      for b, j in enumerate(ins)]
             rt.elementwise(k, kc, ks, results, arrays, params)
             for j, r in zip(outs, results):
                 D[j] = r
@@ -194,6 +207,14 @@ class GpuProgram:
                     H[j] = r
 
         return step
+
+    def _index_operand(self, shape: tuple) -> DeviceArray:
+        """A draw's index operand: an array of `shape` with C-contiguous strides at offset 0,
+        whose position is each element's flat index. Kernels read no memory through it; its
+        buffer (one element, made once) is only there to be passed."""
+        if self._origin is None:
+            self._origin = self.rt.empty((1,), "uint64")
+        return self._origin.view(shape, contiguous_strides(shape), 0)
 
     def _dev(self, H, D, j):
         d = D[j]

@@ -168,7 +168,10 @@ class Runtime:
         if n == 0:
             return
         cpu = self.renderer.cpu
-        if all(a.shape == shape and a.is_contiguous() for a in outs + ins):
+        scalar = k.scalar_inputs
+        if all(a.shape == shape and a.is_contiguous() for a in outs) and \
+                all((b in scalar and a.size == 1) or (a.shape == shape and a.is_contiguous())
+                    for b, a in enumerate(ins)):
             args: list = [I64(n)]
             for a in outs + ins:
                 args += [a.buffer, I64(a.offset)]
