@@ -166,7 +166,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     threads.pin(args.threads, __file__, argv)
     n, side = (100_000, 512) if args.quick else (args.n, args.side)
-    settings = Settings(budget=0.1, min_rounds=3) if args.quick else Settings(budget=1.0)
+    settings = Settings(budget=0.1, min_rounds=3) if args.quick else Settings()
     started = time.perf_counter()
     print(f"theanine {th.__version__} backend c | numpy {np.__version__} | {os.cpu_count()} "
           f"cores | floatX {th.config.floatX}")
