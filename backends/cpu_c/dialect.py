@@ -11,6 +11,7 @@ from theanine.codegen.random_kernels import FILL, fast_draw, words_per_element
 from theanine.codegen.skeleton import SkeletonRenderer
 
 RUN = 1024  # elements whose random words a contiguous loop computes at a time
+STEP = 64  # elements filled between two prefetches of the next RUN
 
 
 class CDialect(Dialect):
@@ -56,7 +57,7 @@ class CKernelRenderer(SkeletonRenderer):
                    if b not in k.index_inputs and b not in k.scalar_inputs)]
         lines = [f"        {self.declare(a)} = ({'const ' if a.const else ''}"
                  f"{self.d.type(a.dtype)} *)p[{slot}];" for slot, a in slots]
-        lines += [f"        const uint64_t ix{b} = {_position(n_out + b)};"
+        lines += [f"        uint64_t ix{b} = {_position(n_out + b)};"
                   for b in sorted(k.index_inputs)]
         return lines
 
@@ -134,23 +135,36 @@ class CKernelRenderer(SkeletonRenderer):
 
     def _drawing_loop(self, k: Kernel, n_out: int, draws: list) -> list[str]:
         """The contiguous loop in stretches of RUN elements: each draw's words for the stretch
-        first (th_philox_fill), then the vectorized loop reading them."""
+        first (th_philox_fill, STEP elements at a time, each followed by a prefetch of the
+        arrays' share of the next stretch, so memory streams in while Philox computes), then
+        the vectorized loop reading them."""
         overrides, fills = {}, []
         for d, e in enumerate(draws):
             w = words_per_element(e.op)
             key, ctr = (self._invariant_text(k, a) for a in e.args[:2])
             b = e.args[2].buf
-            fills += [f"uint32_t R{d}[{RUN * w}];",
-                      f"th_philox_fill(R{d}, {key}, {ctr}, (ix{b} + (uint64_t)c0) * {w}u, "
-                      f"cn * {w});"]
-            words = ", ".join(f"R{d}[(i - c0) * {w} + {j}]" for j in range(w))
+            fills.append(f"th_philox_fill(R{d} + q * {w}, {key}, {ctr}, "
+                         f"(ix{b} + (uint64_t)q) * {w}u, (qn < {STEP} ? qn : {STEP}) * {w});")
+            words = ", ".join(f"R{d}[i * {w} + {j}]" for j in range(w))
             overrides[e] = f"th_{e.op.replace('random_', '')}_words({words})"
+        arrays = [f"O{j}" for j in range(n_out)] + \
+            [f"I{b}" for b in range(len(k.inputs))
+             if b not in k.index_inputs and b not in k.scalar_inputs]
+        prefetch = [f"th_prefetch(&{a}[{RUN} + q], {STEP} * sizeof(*{a}));" for a in arrays]
         body, outs = self._body(k, n_out, True, overrides)
         lines = [f"        for (int64_t c0 = 0; c0 < n; c0 += {RUN}) {{",
                  f"            const int64_t cn = n - c0 < {RUN} ? n - c0 : {RUN};"]
-        lines += [f"            {f}" for f in fills]
+        lines += [f"            uint32_t R{d}[{RUN * words_per_element(e.op)}];"
+                  for d, e in enumerate(draws)]
+        lines.append(f"            for (int64_t q = 0, qn = cn; qn > 0; q += {STEP}, "
+                     f"qn -= {STEP}) {{")
+        lines += [f"                {x}" for x in fills + prefetch]
+        lines.append("            }")
         lines += self._loop(body, self.stores(outs, lambda j: f"O{j}[i]"), "            ",
-                            "#pragma omp simd", "c0", "c0 + cn")
+                            "#pragma omp simd", "0", "cn")
+        # the next stretch: every array and index operand moves on by cn elements
+        moved = arrays + [f"ix{b}" for b in sorted(k.index_inputs)]
+        lines.append("            " + " ".join(f"{a} += cn;" for a in moved))
         lines.append("        }")
         return lines
 

@@ -213,6 +213,8 @@ class CStyleRenderer:
             return text
         if dst == "bool":
             return f"({text} != 0)"
+        if src == "bool":  # through int: gcc vectorizes no loop converting bytes to floats
+            return f"(({self.d.type(dst)})(int)({text}))"
         return f"(({self.d.type(dst)})({text}))"
 
     def body(self, kernel: Kernel, load: Callable[[int, str], str],

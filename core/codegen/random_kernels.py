@@ -147,6 +147,12 @@ static inline void th_philox_blocks8(uint64_t key, uint64_t ctr, uint64_t block,
 }
 #endif
 
+/* Ask for the `bytes` from `p` on to be brought into the caches (a hint: never faults). */
+static inline void th_prefetch(const void *p, int64_t bytes)
+{
+    for (int64_t off = 0; off < bytes; off += 64) __builtin_prefetch((const char *)p + off, 0, 3);
+}
+
 /* Words first .. first + count - 1 of stream (key, ctr) into dst: whole blocks eight at a
  * time with AVX2 where the compiler targets it, the rest one block at a time. */
 static void th_philox_fill(uint32_t *dst, uint64_t key, uint64_t ctr, uint64_t first,
