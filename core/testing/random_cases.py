@@ -57,15 +57,12 @@ def _draw_outputs(kind: str):
     return build
 
 
-def _args(*extra: Arg) -> tuple[Arg, ...]:
-    return (free(2, domain=Domain(-3, 3), name="x"), free(0, domain=Domain(-3, 3), name="s"),
-            free(0, domain=Domain(-3, 3), name="lo"), free(0, domain=Domain(-3, 3), name="hi"),
-            *extra, STATE)
-
-
+_DRAW_ARGS = (free(2, domain=Domain(-3, 3), name="x"), free(0, domain=Domain(-3, 3), name="s"),
+              free(0, domain=Domain(-3, 3), name="lo"),
+              free(0, domain=Domain(-3, 3), name="hi"), STATE)
 _DRAW_SHAPES = sized(2, lambda n, m: [(n, m), (), (), (), (2,)])
 for _kind in ("uniform", "normal"):
-    register(Case(f"random_{_kind}", _draw_outputs(_kind), _args(), FLOAT,
+    register(Case(f"random_{_kind}", _draw_outputs(_kind), _DRAW_ARGS, FLOAT,
                   shapes=_DRAW_SHAPES, extended=False,
                   notes=f"covers FlatIndex and random_{_kind}_<dtype>; the state is an input, "
                         "so hypothesis draws keys and counters"))
