@@ -17,7 +17,14 @@ from theanine.graph.basic import graph_error
 from theanine.tensor import philox
 from theanine.tensor import random as rnd
 from theanine.tensor.basic import as_tensor_variable
-from theanine.tensor.math import cast, lt
+from theanine.tensor.math import cast, floor, lt, minimum
+from theanine.tensor.random_ops import (
+    Choice,
+    Multinomial,
+    Permutation,
+    binomial_counts,
+    check_param,
+)
 from theanine.tensor.variable import TensorVariable
 
 DEFAULT_SEED = 12345
@@ -58,7 +65,7 @@ class RandomStream:
                 dtype: str | None = None) -> TensorVariable:
         """Uniform numbers in [low, high) of shape `size` (default: the broadcast shape of
         low and high)."""
-        dtype = _float_dtype(dtype, "uniform")
+        dtype = _float_dtype(dtype, "uniform", low, high)
         low, high = _param(low, dtype), _param(high, dtype)
         size = _size(size, ndim, "uniform", low, high)
         u = _narrow(rnd.uniform01(self._new_state(), size, _draw_dtype(dtype)), dtype)
@@ -67,7 +74,7 @@ class RandomStream:
     def normal(self, size=None, avg=0.0, std=1.0, ndim: int | None = None,
                dtype: str | None = None) -> TensorVariable:
         """Normal numbers of mean `avg` and standard deviation `std`."""
-        dtype = _float_dtype(dtype, "normal")
+        dtype = _float_dtype(dtype, "normal", avg, std)
         avg, std = _param(avg, dtype), _param(std, dtype)
         size = _size(size, ndim, "normal", avg, std)
         z = _narrow(rnd.standard_normal(self._new_state(), size, _draw_dtype(dtype)), dtype)
@@ -76,15 +83,91 @@ class RandomStream:
     def binomial(self, size=None, n=1, p=0.5, ndim: int | None = None,
                  dtype: str = "int64") -> TensorVariable:
         """The number of successes in `n` trials of probability `p` (n=1: Bernoulli, a
-        dropout mask)."""
-        p = as_tensor_variable(p)
-        if not p.dtype.startswith("float"):
-            p = cast(p, config.floatX)
-        size = _size(size, ndim, "binomial", p)
-        if not (isinstance(n, int) and n == 1):
-            raise NotImplementedError("binomial with n != 1")
-        u = rnd.uniform01(self._new_state(), size, _draw_dtype(p.dtype))
-        return cast(lt(u, p), dtype)
+        dropout mask; larger n: `random_binomial`, the inverse CDF of one float64 uniform)."""
+        p = check_param(_float_param(p), "probability", "binomial: p")
+        n = check_param(_int_param(n, "binomial: n"), "count", "binomial: n")
+        size = _size(size, ndim, "binomial", p, n)
+        if getattr(n, "data", None) is not None and int(np.max(n.data, initial=1)) == 1 \
+                and int(np.min(n.data, initial=1)) == 1:
+            u = rnd.uniform01(self._new_state(), size, _draw_dtype(p.dtype))
+            return cast(lt(u, p), dtype)
+        return _narrow(binomial_counts(self._new_state(), size, n, p), dtype)
+
+    def random_integers(self, size=None, low=0, high=1, ndim: int | None = None,
+                        dtype: str = "int64") -> TensorVariable:
+        """Integers between `low` and `high`, both included: low + floor(u * (high - low + 1))
+        of one float64 uniform u."""
+        low = _int_param(low, "random_integers: low")
+        high = _int_param(high, "random_integers: high")
+        lo, hi = getattr(low, "data", None), getattr(high, "data", None)
+        if lo is not None and hi is not None and np.any(np.asarray(lo) > np.asarray(hi)):
+            raise graph_error(f"random_integers: low must not exceed high, got low={lo} and "
+                              f"high={hi}")
+        size = _size(size, ndim, "random_integers", low, high)
+        return _narrow(_integers(self._new_state(), size, low, high), dtype)
+
+    def choice(self, size=None, a=2, replace: bool = True, p=None, ndim: int | None = None,
+               dtype: str = "int64") -> TensorVariable:
+        """Samples of `a` (a vector, or an int meaning range(a)), with or without replacement,
+        uniform or with the probabilities `p`; a scalar when size is None."""
+        size = _size(() if size is None else size, ndim, "choice")
+        a = as_tensor_variable(a)
+        if a.ndim > 1:
+            raise graph_error(f"choice: a must be an int or a vector, got {a} of type {a.type}")
+        n_items = a.shape[0] if a.ndim == 1 else _int_param(a, "choice: a")
+        if p is None and replace:
+            picked = _integers(self._new_state(), size, 0, n_items - 1)
+        else:
+            weighted = p is not None
+            if weighted:
+                p = check_param(_float_param(p, "float64"), "pvals", "choice: p")
+                if p.ndim != 1:
+                    raise graph_error(f"choice: p must be a vector, got {p} of type {p.type}")
+            picked = Choice(replace, weighted)(self._new_state(), size,
+                                               p if weighted else n_items)
+        return _narrow(a[picked] if a.ndim == 1 else picked, dtype)
+
+    def permutation(self, size=None, n=1, ndim: int | None = None,
+                    dtype: str = "int64") -> TensorVariable:
+        """Permutations of 0 .. n-1, one per element of `size`: shape size + (n,)."""
+        size = _size(() if size is None else size, ndim, "permutation")
+        n = check_param(_int_param(n, "permutation: n"), "count", "permutation: n")
+        return _narrow(Permutation()(self._new_state(), size, n), dtype)
+
+    def multinomial(self, size=None, n=1, pvals=(0.5, 0.5), ndim: int | None = None,
+                    dtype: str = "int64") -> TensorVariable:
+        """Counts of `n` trials over the categories of the last axis of `pvals`: shape
+        size + (L,), size defaulting to the broadcast shape of n and pvals' rows."""
+        pvals = check_param(_float_param(pvals, "float64"), "pvals", "multinomial: pvals")
+        n = check_param(_int_param(n, "multinomial: n"), "count", "multinomial: n")
+        if pvals.ndim < 1:
+            raise graph_error(f"multinomial: pvals must have at least one dimension, got "
+                              f"{pvals} of type {pvals.type}")
+        first = pvals[(slice(None),) * (pvals.ndim - 1) + (0,)]
+        size = _size(size, ndim, "multinomial", n, first)
+        return _narrow(Multinomial()(self._new_state(), size, n, pvals), dtype)
+
+
+def _integers(state, size, low, high) -> TensorVariable:
+    """low + floor(u * (high - low + 1)) (int64), u a float64 uniform, never above high."""
+    low, high = as_tensor_variable(low), as_tensor_variable(high)
+    u = rnd.uniform01(state, size, "float64")
+    span = cast(high - low + 1, "float64")
+    return minimum(low + cast(floor(u * span), "int64"), high)
+
+
+def _int_param(v, what: str) -> TensorVariable:
+    v = as_tensor_variable(v)
+    if not v.dtype.startswith(("int", "uint")):
+        raise graph_error(f"{what}: expected integers, got {v} of type {v.type}")
+    return v if v.dtype == "int64" else cast(v, "int64")
+
+
+def _float_param(v, dtype: str | None = None) -> TensorVariable:
+    v = as_tensor_variable(v)
+    if dtype is not None:
+        return _narrow(v, dtype)
+    return v if v.dtype.startswith("float") else cast(v, config.floatX)
 
 
 def _check_seed(seed) -> int:
@@ -98,8 +181,13 @@ def _state_value(seed: int, i: int) -> np.ndarray:
     return np.array([philox.seed_key(seed, i), 0], dtype=np.uint64)
 
 
-def _float_dtype(dtype: str | None, what: str) -> str:
-    dtype = config.floatX if dtype is None else str(np.dtype(dtype))
+def _float_dtype(dtype: str | None, what: str, *params) -> str:
+    """`dtype`, or by default floatX upcast with the dtypes of the symbolic `params` (as
+    Theano: Python numbers do not widen a draw)."""
+    if dtype is None:
+        dtypes = [p.dtype for p in params if isinstance(p, TensorVariable)]
+        dtype = str(np.result_type(config.floatX, *dtypes))
+    dtype = str(np.dtype(dtype))
     if dtype not in ("float16", "float32", "float64"):
         raise graph_error(f"{what}: dtype must be a float dtype, got {dtype!r}")
     return dtype
