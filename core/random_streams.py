@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from theanine.compile.shared import SharedVariable, shared
+from theanine.compile.shared import SharedVariable
 from theanine.config import config
 from theanine.graph.basic import graph_error
+from theanine.graph.pickling import picklable_tag
 from theanine.tensor import philox
 from theanine.tensor import random as rnd
 from theanine.tensor.basic import as_tensor_variable
@@ -25,9 +26,53 @@ from theanine.tensor.random_ops import (
     binomial_counts,
     check_param,
 )
+from theanine.tensor.type import TensorType
 from theanine.tensor.variable import TensorVariable
 
 DEFAULT_SEED = 12345
+
+
+class PhiloxState(np.ndarray):
+    """A draw's state [key, counter] as `get_value` hands it out, with the methods Theano's
+    tutorial calls on a state (those of NumPy's RandomState): `seed`, `get_state`,
+    `set_state`, which change the array in place."""
+
+    def seed(self, seed: int) -> None:
+        """Start this draw over from `seed` (its key from the seed, the counter at 0)."""
+        self[...] = _state_value(_check_seed(seed), 0)
+
+    def get_state(self) -> np.ndarray:
+        """A copy of [key, counter], as a plain array."""
+        return np.array(self, dtype=np.uint64)
+
+    def set_state(self, state) -> None:
+        """Set [key, counter] from `state` (as `get_state` returned it)."""
+        self[...] = np.asarray(state, dtype=np.uint64)
+
+
+class RandomStateVariable(SharedVariable):
+    """A draw's generator state: a shared uint64 vector [key, counter] whose `get_value`
+    returns it as a PhiloxState."""
+
+    def __init__(self, value, name: str | None = None, strict: bool = False,
+                 allow_downcast: bool | None = None, type: TensorType | None = None):
+        value = np.array(value, dtype=np.uint64)
+        super().__init__(type or TensorType("uint64", (2,)), value, name=name, strict=strict,
+                         allow_downcast=allow_downcast)
+
+    def get_value(self, borrow: bool = False, return_internal_type: bool = False):
+        value = super().get_value(borrow, return_internal_type)
+        return value.view(PhiloxState) if isinstance(value, np.ndarray) else value
+
+    def set_value(self, value, borrow: bool = False) -> None:
+        super().set_value(np.asarray(value) if isinstance(value, np.ndarray) else value, borrow)
+
+    def __reduce__(self):
+        """Rebuilt from its plain value, with its default_update."""
+        state = {"trace": self.trace, "tag": picklable_tag(self.tag),
+                 "default_update": self.default_update}
+        return (RandomStateVariable, (np.asarray(self.get_value()), self.name, self.strict,
+                                      self.allow_downcast, self.type), state)
 
 
 class RandomStream:
@@ -45,7 +90,7 @@ class RandomStream:
     def _new_state(self) -> SharedVariable:
         """A fresh generator state for the next draw, with its default update."""
         i = len(self.state_updates)
-        state = shared(_state_value(self.default_seed, i), name=f"rng_state_{i}")
+        state = RandomStateVariable(_state_value(self.default_seed, i), name=f"rng_state_{i}")
         state.default_update = rnd.next_state(state)
         self.state_updates.append((state, state.default_update))
         return state
@@ -55,6 +100,13 @@ class RandomStream:
         self.default_seed = self.default_seed if seed is None else _check_seed(seed)
         for i, (state, _) in enumerate(self.state_updates):
             state.set_value(_state_value(self.default_seed, i))
+
+    def _drawn(self, out: TensorVariable) -> TensorVariable:
+        """`out`, the draw just made, with Theano's attributes: `rng` (its state) and
+        `update` (the state's (variable, advance) pair)."""
+        out.update = self.state_updates[-1]
+        out.rng = out.update[0]
+        return out
 
     def updates(self) -> list[tuple[SharedVariable, TensorVariable]]:
         """The (state, update) pairs of every draw made so far."""
@@ -69,7 +121,7 @@ class RandomStream:
         low, high = _param(low, dtype), _param(high, dtype)
         size = _size(size, ndim, "uniform", low, high)
         u = _narrow(rnd.uniform01(self._new_state(), size, _draw_dtype(dtype)), dtype)
-        return low + (high - low) * u
+        return self._drawn(low + (high - low) * u)
 
     def normal(self, size=None, avg=0.0, std=1.0, ndim: int | None = None,
                dtype: str | None = None) -> TensorVariable:
@@ -78,7 +130,7 @@ class RandomStream:
         avg, std = _param(avg, dtype), _param(std, dtype)
         size = _size(size, ndim, "normal", avg, std)
         z = _narrow(rnd.standard_normal(self._new_state(), size, _draw_dtype(dtype)), dtype)
-        return avg + std * z
+        return self._drawn(avg + std * z)
 
     def binomial(self, size=None, n=1, p=0.5, ndim: int | None = None,
                  dtype: str = "int64") -> TensorVariable:
@@ -90,8 +142,8 @@ class RandomStream:
         if getattr(n, "data", None) is not None and int(np.max(n.data, initial=1)) == 1 \
                 and int(np.min(n.data, initial=1)) == 1:
             u = rnd.uniform01(self._new_state(), size, _draw_dtype(p.dtype))
-            return cast(lt(u, p), dtype)
-        return _narrow(binomial_counts(self._new_state(), size, n, p), dtype)
+            return self._drawn(cast(lt(u, p), dtype))
+        return self._drawn(_narrow(binomial_counts(self._new_state(), size, n, p), dtype))
 
     def random_integers(self, size=None, low=0, high=1, ndim: int | None = None,
                         dtype: str = "int64") -> TensorVariable:
@@ -104,7 +156,7 @@ class RandomStream:
             raise graph_error(f"random_integers: low must not exceed high, got low={lo} and "
                               f"high={hi}")
         size = _size(size, ndim, "random_integers", low, high)
-        return _narrow(_integers(self._new_state(), size, low, high), dtype)
+        return self._drawn(_narrow(_integers(self._new_state(), size, low, high), dtype))
 
     def choice(self, size=None, a=2, replace: bool = True, p=None, ndim: int | None = None,
                dtype: str = "int64") -> TensorVariable:
@@ -118,21 +170,27 @@ class RandomStream:
         if p is None and replace:
             picked = _integers(self._new_state(), size, 0, n_items - 1)
         else:
-            weighted = p is not None
-            if weighted:
-                p = check_param(_float_param(p, "float64"), "pvals", "choice: p")
+            if p is not None:
+                p = as_tensor_variable(p)
                 if p.ndim != 1:
                     raise graph_error(f"choice: p must be a vector, got {p} of type {p.type}")
-            picked = Choice(replace, weighted)(self._new_state(), size,
-                                               p if weighted else n_items)
-        return _narrow(a[picked] if a.ndim == 1 else picked, dtype)
+                picked = self._choice_rows(size, p, replace, "int64")
+            else:
+                picked = Choice(replace, False)(self._new_state(), size, n_items)
+        return self._drawn(_narrow(a[picked] if a.ndim == 1 else picked, dtype))
+
+    def _choice_rows(self, size, p, replace: bool, dtype: str) -> TensorVariable:
+        """Indices into the last axis of the probabilities `p`, shape p.shape[:-1] + size
+        (one set of samples per row of p)."""
+        p = check_param(_float_param(p, "float64"), "pvals", "choice: p")
+        return _narrow(Choice(replace, True)(self._new_state(), size, p), dtype)
 
     def permutation(self, size=None, n=1, ndim: int | None = None,
                     dtype: str = "int64") -> TensorVariable:
         """Permutations of 0 .. n-1, one per element of `size`: shape size + (n,)."""
         size = _size(() if size is None else size, ndim, "permutation")
         n = check_param(_int_param(n, "permutation: n"), "count", "permutation: n")
-        return _narrow(Permutation()(self._new_state(), size, n), dtype)
+        return self._drawn(_narrow(Permutation()(self._new_state(), size, n), dtype))
 
     def multinomial(self, size=None, n=1, pvals=(0.5, 0.5), ndim: int | None = None,
                     dtype: str = "int64") -> TensorVariable:
@@ -145,7 +203,7 @@ class RandomStream:
                               f"{pvals} of type {pvals.type}")
         first = pvals[(slice(None),) * (pvals.ndim - 1) + (0,)]
         size = _size(size, ndim, "multinomial", n, first)
-        return _narrow(Multinomial()(self._new_state(), size, n, pvals), dtype)
+        return self._drawn(_narrow(Multinomial()(self._new_state(), size, n, pvals), dtype))
 
 
 def _integers(state, size, low, high) -> TensorVariable:
