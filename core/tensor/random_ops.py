@@ -268,22 +268,22 @@ class CheckParam(Op):
 
 def _probability_problem(x: np.ndarray) -> str:
     bad = ~((x >= 0) & (x <= 1))
-    return f"must lie in [0, 1], got {x[bad].reshape(-1)[0]!r}" if bad.any() else ""
+    return f"must lie in [0, 1], got {x[bad].reshape(-1)[0].item()!r}" if bad.any() else ""
 
 
 def _count_problem(x: np.ndarray) -> str:
-    return f"must not be negative, got {x[x < 0].reshape(-1)[0]!r}" if (x < 0).any() else ""
+    return f"must not be negative, got {x[x < 0].reshape(-1)[0].item()!r}" if (x < 0).any() else ""
 
 
 def _pvals_problem(x: np.ndarray) -> str:
     if x.ndim == 0:
         return "must have at least one dimension"
     if not (x >= 0).all():
-        return f"must not be negative, got {x[~(x >= 0)].reshape(-1)[0]!r}"
+        return f"must not be negative, got {x[~(x >= 0)].reshape(-1)[0].item()!r}"
     sums = x.sum(axis=-1)
     bad = np.abs(sums - 1.0) > 1e-5
     if bad.any():
-        return f"each row must sum to 1, got a row summing to {sums[bad].reshape(-1)[0]!r}"
+        return f"each row must sum to 1, got a row summing to {sums[bad].reshape(-1)[0].item()!r}"
     return ""
 
 
