@@ -90,7 +90,7 @@ def _sort_keys(state: np.ndarray, count: int) -> np.ndarray:
     return (w[..., 0] << np.uint64(32)) | w[..., 1]
 
 
-class RandomOp(Op):
+class _RandomOp(Op):
     """Base of the non-elementwise draws: input 0 is the state, input 1 the int64 size
     vector; no gradient flows through a draw."""
 
@@ -105,7 +105,7 @@ class RandomOp(Op):
         return Apply(self, [state, size, *rest], [out])
 
 
-class Permutation(RandomOp):
+class Permutation(_RandomOp):
     """Random permutations of 0 .. n-1, one per element of `size`: output size + (n,). Each
     row orders its n random 64-bit keys (a uniform permutation; ties broken by position)."""
 
@@ -128,7 +128,7 @@ class Permutation(RandomOp):
         return [tuple(size[i] for i in range(k)) + (n,)]
 
 
-class Multinomial(RandomOp):
+class Multinomial(_RandomOp):
     """Counts of `n` trials over the L categories of each row of `pvals`: output size + (L,),
     n broadcast to size and pvals to size + (L,). Category j of a row gets
     Binomial(remaining trials, p_j / remaining mass) from the uniform of element
@@ -167,7 +167,7 @@ class Multinomial(RandomOp):
         return [tuple(size[i] for i in range(k)) + (input_shapes[3][-1],)]
 
 
-class Choice(RandomOp):
+class Choice(_RandomOp):
     """Indices into L items, with or without replacement, uniform or weighted by the last axis
     of `p` (batch + (L,)): output batch + size. Without replacement a batch row orders its
     items by the keys log(u) / p (largest first: sequential weighted sampling) or, unweighted,
