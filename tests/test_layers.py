@@ -1,10 +1,9 @@
 """The package's layers import downward only: graph building (theanine.graph, theanine.tensor,
 theanine.gradient) never imports the compiler, rewrites, code generators or backends, so
 building a graph cannot start a compiler and the layers above can change without touching it.
-Two functions are the documented exceptions: `Variable.eval` and `verify_grad` compile; and two
-compatibility aliases of the random streams (which sit above, in theanine.random_streams) for
-ported programs: the module theanine.tensor.shared_randomstreams (Theano's name) and
-theanine.tensor.random.RandomStream (PyTensor's), looked up on first use."""
+Two functions are the documented exceptions: `Variable.eval` and `verify_grad` compile; and one
+compatibility alias module for ported programs, theanine.tensor.shared_randomstreams (Theano's
+name for the random streams, which sit above, in theanine.random_streams)."""
 
 from __future__ import annotations
 
@@ -24,8 +23,7 @@ ALLOWED = ("theanine.graph", "theanine.tensor", "theanine.gradient", "theanine.c
            "theanine.plugins.manager")
 MAY_COMPILE = {"Variable.eval", "verify_grad"}  # where importing theanine.compile is allowed
 # (file under core/, scope) -> the one module above the graph layer it may import
-ALIASES = {("tensor/shared_randomstreams.py", "<module>"): "theanine.random_streams",
-           ("tensor/random.py", "__getattr__"): "theanine.random_streams"}
+ALIASES = {("tensor/shared_randomstreams.py", "<module>"): "theanine.random_streams"}
 
 
 def _sources() -> list[str]:
@@ -143,5 +141,3 @@ def test_the_alias_exceptions_are_exactly_the_listed_imports(tmp_path):
     assert _violations("theanine.random_streams", "helper", alias)
     assert _violations("theanine.random_streams", "<module>", os.path.join(CORE, "tensor",
                                                                           "math.py"))
-    assert _violations("theanine.random_streams", "other",
-                       os.path.join(CORE, "tensor", "random.py"))

@@ -12,9 +12,7 @@ import pytest
 
 import theanine as th
 import theanine.tensor as T
-import theanine.tensor.random
 from theanine.graph.basic import GraphError
-from theanine.random_streams import RandomStream
 from theanine.sandbox.rng_mrg import MRG_RandomStreams
 from theanine.tensor.shared_randomstreams import RandomStreams
 
@@ -46,7 +44,6 @@ def test_signatures_keep_theanos_argument_order():
         assert _params(getattr(MRG_RandomStreams(1), name)) == THEANO_SIGNATURES[name] + extra
     u = RandomStreams(1).uniform((2, 2), 5, 6, None, "float64")  # all positional
     assert u.dtype == "float64" and u.ndim == 2
-    assert theanine.tensor.random.RandomStream is RandomStream  # PyTensor's spelling
 
 
 def test_the_tutorials_using_random_numbers_examples():

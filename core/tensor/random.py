@@ -124,13 +124,3 @@ def next_state(state) -> TensorVariable:
     state = check_state(state)
     return state + as_tensor_variable(np.array([0, 1], dtype=np.uint64))
 
-
-def __getattr__(name: str):
-    """`theanine.tensor.random.RandomStream` (PyTensor's spelling) is
-    theanine.random_streams.RandomStream, imported on first use: it sits above the graph
-    layer (a compatibility alias, listed in tests/test_layers.py)."""
-    if name == "RandomStream":
-        from theanine.random_streams import RandomStream
-
-        return RandomStream
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
