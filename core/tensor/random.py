@@ -123,4 +123,3 @@ def next_state(state) -> TensorVariable:
     fresh 2**64 blocks of the key's stream)."""
     state = check_state(state)
     return state + as_tensor_variable(np.array([0, 1], dtype=np.uint64))
-
