@@ -245,3 +245,24 @@ def test_streams_and_states_pickle_and_continue():
     srng2.seed(21)
     srng.seed(21)
     np.testing.assert_array_equal(g(), f())
+
+
+def test_draw_shapes_are_inferred_without_drawing():
+    k, pv = T.lscalar("k"), T.dmatrix("pv")
+    s = MRG_RandomStreams(1)
+    outs = [s.permutation((k, 2), n=3), s.multinomial(pvals=pv, n=2),
+            s.choice(size=2, p=pv, replace=False), s.binomial((k,), n=4, p=0.2),
+            RandomStreams(1).choice((k, 2), a=np.arange(5.0), p=[0.2] * 5)]
+    shapes = th.function([k, pv], [o.shape for o in outs])(3, np.full((4, 3), 1 / 3))
+    assert [tuple(sh) for sh in shapes] == [(3, 2, 3), (4, 3), (4, 2), (3,), (3, 2)]
+
+
+def test_gradients_flow_around_draws_not_into_them():
+    """A dropout's gradient is the mask itself, drawn once per call (as in Theano)."""
+    w = th.shared(np.ones(6), name="w")
+    s = RandomStreams(4)
+    mask = s.binomial((6,), n=3, p=0.5)
+    cost = T.sum(w * mask)
+    f = th.function([], [mask, T.grad(cost, w)])
+    m, g = f()
+    np.testing.assert_array_equal(g, m)
