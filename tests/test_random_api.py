@@ -160,3 +160,12 @@ def test_valid_symbolic_parameters_pass_the_checks():
     counts, mask = f(0.25, 8)
     assert abs(counts.mean() - 2.0) < 0.1 and abs(mask.mean() - 0.25) < 0.03
     assert f(0.0, 0)[0].max() == 0 and f(1.0, 3)[0].min() == 3
+
+
+def test_multinomial_parameters_that_do_not_fit_size_are_named():
+    pv = T.dmatrix("pv")
+    f = th.function([pv], RandomStreams(1).multinomial((3,), n=2, pvals=pv))
+    assert f(np.full((1, 2), 0.5)).shape == (3, 2)
+    with pytest.raises(ValueError, match=r"multinomial: n of shape \(\) and pvals of shape "
+                                         r"\(2, 2\) do not broadcast to size \(3,\)"):
+        f(np.full((2, 2), 0.5))

@@ -146,8 +146,13 @@ class Multinomial(_RandomOp):
         state, size, n, pvals = inputs
         shape = check_size(size)
         L = pvals.shape[-1]
-        p = np.broadcast_to(pvals, shape + (L,)).reshape(-1, L)
-        left = np.broadcast_to(n, shape).reshape(-1).astype(np.int64).copy()
+        try:
+            p = np.broadcast_to(pvals, shape + (L,)).reshape(-1, L)
+            left = np.broadcast_to(n, shape).reshape(-1).astype(np.int64).copy()
+        except ValueError:
+            raise ValueError(f"multinomial: n of shape {np.shape(n)} and pvals of shape "
+                             f"{pvals.shape} do not broadcast to size {shape} (+ the "
+                             f"{L} categories)") from None
         u = _uniforms(state, p.shape[0] * L).reshape(-1, L)
         counts = np.zeros(p.shape, dtype=np.int64)
         mass = np.ones(p.shape[0])
@@ -205,8 +210,9 @@ class Choice(_RandomOp):
             limit = (np.count_nonzero(p.reshape(rows, L) > 0, axis=1).min(initial=L)
                      if self.weighted else L)
             if m > limit:
+                which = "items with nonzero probability" if self.weighted else "items"
                 raise ValueError(f"choice without replacement: cannot take {m} samples from "
-                                 f"{limit} items (with nonzero probability)")
+                                 f"{limit} {which}")
             if self.weighted:
                 u = _uniforms(state, rows * L).reshape(rows, L)
                 w = p.reshape(rows, L)
