@@ -156,7 +156,8 @@ class RandomStream:
             raise graph_error(f"random_integers: low must not exceed high, got low={lo} and "
                               f"high={hi}")
         size = _size(size, ndim, "random_integers", low, high)
-        return self._drawn(_narrow(_integers(self._new_state(), size, low, high), dtype))
+        span = check_param(high - low, "count", "random_integers: high - low")
+        return self._drawn(_narrow(_integers(self._new_state(), size, low, high, span), dtype))
 
     def choice(self, size=None, a=2, replace: bool = True, p=None, ndim: int | None = None,
                dtype: str = "int64") -> TensorVariable:
@@ -166,7 +167,8 @@ class RandomStream:
         a = as_tensor_variable(a)
         if a.ndim > 1:
             raise graph_error(f"choice: a must be an int or a vector, got {a} of type {a.type}")
-        n_items = a.shape[0] if a.ndim == 1 else _int_param(a, "choice: a")
+        n_items = a.shape[0] if a.ndim == 1 else check_param(_int_param(a, "choice: a"),
+                                                              "count", "choice: a")
         if p is None and replace:
             picked = _integers(self._new_state(), size, 0, n_items - 1)
         else:
@@ -206,12 +208,13 @@ class RandomStream:
         return self._drawn(_narrow(Multinomial()(self._new_state(), size, n, pvals), dtype))
 
 
-def _integers(state, size, low, high) -> TensorVariable:
-    """low + floor(u * (high - low + 1)) (int64), u a float64 uniform, never above high."""
+def _integers(state, size, low, high, span=None) -> TensorVariable:
+    """low + floor(u * (span + 1)) (int64), u a float64 uniform, never above high; `span` is
+    high - low (checked by the caller, or computed here)."""
     low, high = as_tensor_variable(low), as_tensor_variable(high)
+    span = high - low if span is None else span
     u = rnd.uniform01(state, size, "float64")
-    span = cast(high - low + 1, "float64")
-    return minimum(low + cast(floor(u * span), "int64"), high)
+    return minimum(low + cast(floor(u * cast(span + 1, "float64")), "int64"), high)
 
 
 def _int_param(v, what: str) -> TensorVariable:

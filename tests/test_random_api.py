@@ -115,6 +115,7 @@ CONSTANT_CASES = [
     (lambda s: s.permutation(n=-3), "permutation: n: must not be negative, got -3"),
     (lambda s: s.uniform((2, -1)), "size must not have negative lengths, got \\(2, -1\\)"),
     (lambda s: s.random_integers((2,), low=5, high=1), "low must not exceed high"),
+    (lambda s: s.choice((2,), a=-2), "choice: a: must not be negative, got -2"),
     (lambda s: MRG_RandomStreams(1).multinomial(pvals=[[0.2, 0.2]]),
      "multinomial: pvals: each row must sum to 1"),
 ]
@@ -139,11 +140,13 @@ def _symbolic_cases():
         ([k], lambda s: s.permutation((k,), n=3), [-3], "size must not have negative lengths"),
         ([k], lambda s: s.choice((k,), a=3, replace=False), [4],
          "cannot take 4 samples from 3 items"),
+        ([k], lambda s: s.random_integers((3,), low=k, high=2), [5],
+         "random_integers: high - low: must not be negative, got -3"),
     ]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("case", range(7))
+@pytest.mark.parametrize("case", range(8))
 def test_symbolic_parameters_are_checked_at_run_time(backend, case):
     inputs, build, values, message = _symbolic_cases()[case]
     f = th.function(inputs, build(RandomStreams(1)), backend=backend)
