@@ -27,7 +27,7 @@ class RandomStream:
     """A factory of symbolic random draws (uniform, normal, binomial, ...), seeded once.
 
     `state_updates` lists (state, update) for every draw made, as Theano's streams do;
-    `updates()` returns it.
+    `updates()` returns it. Each draw carries its own pair too: `draw.rng` and `draw.update`.
     """
 
     def __init__(self, seed: int | None = None):
@@ -61,8 +61,9 @@ class RandomStream:
         dtype = _float_dtype(dtype, "uniform")
         low, high = _param(low, dtype), _param(high, dtype)
         size = _size(size, ndim, "uniform", low, high)
-        u = _narrow(rnd.uniform01(self._new_state(), size, _draw_dtype(dtype)), dtype)
-        return low + (high - low) * u
+        state = self._new_state()
+        u = _narrow(rnd.uniform01(state, size, _draw_dtype(dtype)), dtype)
+        return _drawn(low + (high - low) * u, state)
 
     def normal(self, size=None, avg=0.0, std=1.0, ndim: int | None = None,
                dtype: str | None = None) -> TensorVariable:
@@ -70,8 +71,9 @@ class RandomStream:
         dtype = _float_dtype(dtype, "normal")
         avg, std = _param(avg, dtype), _param(std, dtype)
         size = _size(size, ndim, "normal", avg, std)
-        z = _narrow(rnd.standard_normal(self._new_state(), size, _draw_dtype(dtype)), dtype)
-        return avg + std * z
+        state = self._new_state()
+        z = _narrow(rnd.standard_normal(state, size, _draw_dtype(dtype)), dtype)
+        return _drawn(avg + std * z, state)
 
     def binomial(self, size=None, n=1, p=0.5, ndim: int | None = None,
                  dtype: str = "int64") -> TensorVariable:
@@ -83,8 +85,17 @@ class RandomStream:
         size = _size(size, ndim, "binomial", p)
         if not (isinstance(n, int) and n == 1):
             raise NotImplementedError("binomial with n != 1")
-        u = rnd.uniform01(self._new_state(), size, _draw_dtype(p.dtype))
-        return cast(lt(u, p), dtype)
+        state = self._new_state()
+        u = rnd.uniform01(state, size, _draw_dtype(p.dtype))
+        return _drawn(cast(lt(u, p), dtype), state)
+
+
+def _drawn(out: TensorVariable, state: SharedVariable) -> TensorVariable:
+    """`out` with Theano's handles on the state it was drawn from: `out.rng` (the shared
+    state, read and set with get_value/set_value) and `out.update` (its (state, update) pair)."""
+    out.rng = state
+    out.update = (state, state.default_update)
+    return out
 
 
 def _check_seed(seed) -> int:
