@@ -11,9 +11,12 @@ import pytest
 
 import theanine as theano
 from theanine import function
-from theanine.random_streams import RandomStream as RandomStreams
+from theanine.random_streams import RandomStream
 
 BACKENDS = ["numpy", "c"]
+# The tutorial's RandomStreams and, "Other Implementations", the same examples with
+# `from theano.sandbox.rng_mrg import MRG_RandomStreams as RandomStreams`
+STREAMS = [RandomStream]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -26,7 +29,13 @@ def device(request):
     theano.config.device = old
 
 
-def _brief_example():
+@pytest.fixture(params=STREAMS, ids=lambda c: c.__name__)
+def RandomStreams(request):
+    """The stream class the tutorial imports as `RandomStreams`."""
+    return request.param
+
+
+def _brief_example(RandomStreams):
     # srng = RandomStreams(seed=234)
     # rv_u = srng.uniform((2,2)); rv_n = srng.normal((2,2))
     srng = RandomStreams(seed=234)
@@ -38,8 +47,8 @@ def _brief_example():
     return srng, rv_u, rv_n, f, g, nearly_zeros
 
 
-def test_brief_example(device):
-    _, _, _, f, g, nearly_zeros = _brief_example()
+def test_brief_example(device, RandomStreams):
+    _, _, _, f, g, nearly_zeros = _brief_example(RandomStreams)
     f_val0 = f()
     f_val1 = f()  # different numbers from f_val0
     assert f_val0.shape == f_val1.shape == (2, 2) and f_val0.dtype == np.float64
@@ -54,10 +63,10 @@ def test_brief_example(device):
     assert repr(nearly_zeros()) == repr(np.zeros((2, 2)))
 
 
-def test_rv_rng_is_the_draws_state(device):
+def test_rv_rng_is_the_draws_state(device, RandomStreams):
     """`rv_u.rng` is the shared state of that draw and `rv_u.update` its (state, update)
     pair, as Theano's shared_randomstreams set them; `default_update` advances it."""
-    srng, rv_u, rv_n, f, _, _ = _brief_example()
+    srng, rv_u, rv_n, f, _, _ = _brief_example(RandomStreams)
     assert [rv_u.update, rv_n.update] == srng.state_updates
     assert rv_u.rng is srng.state_updates[0][0] and rv_n.rng is srng.state_updates[1][0]
     assert rv_u.update[1] is rv_u.rng.default_update
@@ -66,9 +75,9 @@ def test_rv_rng_is_the_draws_state(device):
     assert not np.array_equal(rv_u.rng.get_value(), before)
 
 
-def test_seeding_streams(device):
+def test_seeding_streams(device, RandomStreams):
     # rng_val = rv_u.rng.get_value(borrow=True); ...; rv_u.rng.set_value(rng_val, borrow=True)
-    srng, rv_u, rv_n, f, g, _ = _brief_example()
+    srng, rv_u, rv_n, f, g, _ = _brief_example(RandomStreams)
     other = RandomStreams(seed=89234)
     other_u = other.uniform((2, 2))
     rv_u.rng.set_value(other_u.rng.get_value(borrow=True), borrow=True)  # seeds rv_u alone
@@ -82,8 +91,8 @@ def test_seeding_streams(device):
     assert not np.array_equal(rv_u.rng.get_value()[0], rv_n.rng.get_value()[0])
 
 
-def test_sharing_streams_between_functions(device):
-    _, rv_u, _, f, _, nearly_zeros = _brief_example()
+def test_sharing_streams_between_functions(device, RandomStreams):
+    _, rv_u, _, f, _, nearly_zeros = _brief_example(RandomStreams)
     f()
     # state_after_v0 = rv_u.rng.get_value().get_state()
     state_after_v0 = rv_u.rng.get_value()
@@ -101,21 +110,23 @@ def test_sharing_streams_between_functions(device):
 class Graph:
     """The tutorial's two-graph example: one stream and one draw of shape (1,)."""
 
-    def __init__(self, seed=123):
+    def __init__(self, RandomStreams, seed=123):
         self.rng = RandomStreams(seed)
         self.y = self.rng.uniform(size=(1,))
 
 
 def copy_random_state(g1, g2):
-    """The tutorial's copy: every state of g1's stream into the matching one of g2's."""
+    """The tutorial's copy: every state of g1's stream into the matching one of g2's. (It
+    also copies an MRG stream's `rstate`, the seed of draws not made yet; here a draw's key is
+    part of its state, so the states carry everything.)"""
     for su1, su2 in zip(g1.rng.state_updates, g2.rng.state_updates):
         su2[0].set_value(su1[0].get_value())
 
 
-def test_copying_random_state_between_graphs(device):
-    g1 = Graph(seed=123)
+def test_copying_random_state_between_graphs(device, RandomStreams):
+    g1 = Graph(RandomStreams, seed=123)
     f1 = theano.function([], g1.y)
-    g2 = Graph(seed=987)
+    g2 = Graph(RandomStreams, seed=987)
     f2 = theano.function([], g2.y)
     # By default, the two functions are out of sync.
     a, b = f1(), f2()
@@ -127,7 +138,7 @@ def test_copying_random_state_between_graphs(device):
     assert repr(a) == repr(b)
 
 
-def test_same_seed_same_numbers_on_every_backend():
+def test_same_seed_same_numbers_on_every_backend(RandomStreams):
     """With the same seed the reference and the C backend draw the same bits."""
     draws = {}
     for backend in BACKENDS:
