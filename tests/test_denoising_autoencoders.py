@@ -67,16 +67,15 @@ class Autoencoder:
         return cost, [(p, p - learning_rate * g) for p, g in zip(self.params, grads)]
 
 
-def trainer(da, data, level=None, learning_rate=None, **kwargs):
+def trainer(da, data, x=None):
     """The tutorials' training step: a minibatch index, the corruption level and learning rate
-    as `theano.In` inputs with defaults 0.2 and 0.1, the minibatch given from shared data."""
-    index = T.lscalar("index")
-    level = T.scalar("corruption") if level is None else level
-    learning_rate = T.scalar("lr") if learning_rate is None else learning_rate
+    as `theano.In` inputs with defaults 0.2 and 0.1, the minibatch of shared `data` given for
+    `x` (default: the layer's input)."""
+    index, level, learning_rate = T.lscalar("index"), T.scalar("corruption"), T.scalar("lr")
     cost, updates = da.cost_updates(level, learning_rate)
     return theano.function(
         [index, theano.In(level, value=0.2), theano.In(learning_rate, value=0.1)], cost,
-        updates=updates, givens={da.x: data[index * BATCH:(index + 1) * BATCH]}, **kwargs)
+        updates=updates, givens={da.x if x is None else x: data[index * BATCH:(index + 1) * BATCH]})
 
 
 def numpy_steps(x, W, learning_rate, steps):
@@ -177,14 +176,8 @@ def test_stacked_layers_pretrain_then_fine_tune(setup):
         assert da.W is W and da.bhid is b
         layers.append(da)
         layer_input, n_in = T.nnet.sigmoid(T.dot(layer_input, W) + b), n_out
-    index = T.lscalar("index")
-    batch = slice(index * BATCH, (index + 1) * BATCH)
     for level, da in zip((0.1, 0.2), layers):
-        corruption, lr = T.scalar("corruption"), T.scalar("lr")
-        cost, updates = da.cost_updates(corruption, lr)
-        pretrain = theano.function(
-            [index, theano.In(corruption, value=0.2), theano.In(lr, value=0.1)], cost,
-            updates=updates, givens={x: train_x[batch]})
+        pretrain = trainer(da, train_x, x)
         W_before = da.W.get_value()
         epochs = [np.mean([pretrain(index=i, corruption=level, lr=0.3) for i in range(6)])
                   for _ in range(10)]
@@ -195,6 +188,8 @@ def test_stacked_layers_pretrain_then_fine_tune(setup):
     nll = -T.mean(T.log(p_y)[T.arange(y.shape[0]), y])
     errors = T.mean(T.neq(T.argmax(p_y, axis=1), y))
     params = [da.W for da in layers] + [da.bhid for da in layers] + [W_out, b_out]
+    index = T.lscalar("index")
+    batch = slice(index * BATCH, (index + 1) * BATCH)
     finetune = theano.function(
         [index], nll, updates=[(p, p - 0.5 * g) for p, g in zip(params, T.grad(nll, params))],
         givens={x: train_x[batch], y: train_y[batch]})
