@@ -232,6 +232,13 @@ def test_bool_subtraction_is_rejected_at_graph_time():
         T.bvector().astype("bool") - T.vector(dtype="bool")
 
 
-def test_symbolic_variable_has_no_truth_value():
+def test_truthiness_is_theanos():
+    """Theano 1.0: every variable is true (`if not W:` on a shared variable tests for None),
+    except a comparison's result, which raises."""
+    x, w = T.dscalar("x"), th.shared(np.zeros(3), name="w")
+    assert x and w and T.constant(0.0) and (x + 1) and not (not w)
+    for cmp in (x > 0, x < 0, x >= 0, x <= 0, T.eq(x, 0), T.neq(x, 0), T.lt(w, 1)):
+        with pytest.raises(TypeError, match="is a comparison, which has no truth value"):
+            bool(cmp)
     with pytest.raises(TypeError, match="no truth value"):
-        bool(T.dscalar() > 0)
+        0 < x < 1  # noqa: B015 (a chained comparison asks the truth of the first)

@@ -113,3 +113,30 @@ def test_values_that_are_not_numbers_are_refused_with_the_input(value, holding):
     with pytest.raises(TypeError, match=r"input 0: expected numbers of dtype float64, got a str "
                                         r"holding strings"):
         th.function([s], s * 2, backend="numpy")("1.5")
+
+
+def test_python_floats_round_to_floatx_as_in_theano():
+    """Theano's one lossy default: a Python float for a floatX input (a learning rate, an
+    `In(..., value=0.2)`) is rounded to floatX unless allow_downcast is set either way."""
+    old = th.config.floatX
+    th.config.floatX = "float32"
+    try:
+        x, lr = T.scalar("x"), T.scalar("lr")
+        f = th.function([x, th.In(lr, value=0.2)], x * lr, backend="numpy")
+        assert f(0.1) == np.float32(0.1) * np.float32(0.2) and f(0.1).dtype == np.float32
+        assert f(x=0.1, lr=0.3) == np.float32(0.1) * np.float32(0.3)
+        assert np.isinf(f(float("inf")))
+        with pytest.raises(TypeError, match=r"input 0 \('x'\): expected dtype float32, got a "
+                                            r"float .*\[1e\+300, 1e\+300\]"):
+            f(1e300)
+        with pytest.raises(TypeError, match=r"input 0 \('x'\): expected dtype float32, got a "
+                                            r"float64 of dtype float64"):
+            f(np.float64(0.1))  # NumPy values keep the lossless rule
+        g = th.function([x], x, backend="numpy", allow_input_downcast=False)
+        with pytest.raises(TypeError, match=r"input 0 \('x'\): .*not exactly representable"):
+            g(0.1)
+        with pytest.raises(TypeError, match=r"input 0 \('h'\): .*not exactly representable"):
+            h = T.scalar("h", dtype="float16")
+            th.function([h], h, backend="numpy")(0.1)  # float16 is not floatX
+    finally:
+        th.config.floatX = old

@@ -26,6 +26,7 @@ from theanine.tensor.join import Join, Split
 from theanine.tensor.linalg import Dot, MatMul, TensorDot
 from theanine.tensor.nnet import CrossentropyCategorical1Hot, LogSoftmax, OneHot, Softmax
 from theanine.tensor.random import FlatIndex
+from theanine.tensor.random_ops import CheckParam, Choice, Multinomial, Permutation
 from theanine.tensor.reduction import ArgReduce, Reduce
 from theanine.tensor.shape_ops import MakeVector, Reshape, Shape, ShapeI, SpecifyShape
 from theanine.tensor.subtensor import (
@@ -52,7 +53,7 @@ c_impl.register(Op, how="its perform on the host (a user's op: perform is its "
 c_impl.register(TensorDot, MatMul, ArgReduce, Reshape, SpecifyShape, Shape, MakeVector, Alloc,
                 ARange, Join, Split, Subtensor, AdvancedSubtensor, IncSubtensor,
                 AdvancedIncSubtensor, OneHot, CrossentropyCategorical1Hot, StopGradient,
-                FlatIndex,
+                FlatIndex, Permutation, Multinomial, Choice, CheckParam,
                 how="its NumPy implementation, called from the compiled program")(host_call)
 # (the nodes the C renderer supports were fused into kernel steps before the table is read)
 c_impl.register(Elemwise, Reduce, how="a generated C kernel; a NumPy call for dtypes or scalar "

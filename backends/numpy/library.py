@@ -23,6 +23,7 @@ from theanine.tensor.join import Join, Split
 from theanine.tensor.linalg import Dot, MatMul, TensorDot
 from theanine.tensor.nnet import CrossentropyCategorical1Hot, LogSoftmax, OneHot, Softmax
 from theanine.tensor.random import FlatIndex
+from theanine.tensor.random_ops import CheckParam, Choice, Multinomial, Permutation
 from theanine.tensor.reduction import ArgReduce, Reduce
 from theanine.tensor.shape_ops import MakeVector, Reshape, Shape, ShapeI, SpecifyShape
 from theanine.tensor.subtensor import (
@@ -47,6 +48,7 @@ numpy_impl.register(Elemwise, Reduce, ArgReduce, DimShuffle, SumToShapeOf, Dot, 
                     Join, Split, Subtensor, AdvancedSubtensor, IncSubtensor,
                     AdvancedIncSubtensor, Softmax, LogSoftmax, OneHot,
                     CrossentropyCategorical1Hot, StopGradient, FlatIndex,
+                    Permutation, Multinomial, Choice, CheckParam,
                     how="its NumPy implementation (the reference that defines the op)")(reference)
 
 

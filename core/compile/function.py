@@ -10,6 +10,7 @@ with respect to other calls and to get_value/set_value.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from types import SimpleNamespace
 
@@ -20,12 +21,29 @@ from theanine.compile.errors import input_labels, located_error, unlocated_error
 from theanine.compile.io import In
 from theanine.compile.mode import Mode, get_mode
 from theanine.compile.shared import LockSet, SharedVariable
+from theanine.config import config
 from theanine.graph.basic import Constant, Variable, format_trace, is_located, located, user_trace
 from theanine.graph.fgraph import FunctionGraph
 from theanine.graph.traversal import buffer_root, clone_graph, graph_inputs
 from theanine.tensor.basic import as_tensor_variable
 
 MAX_WITH_LOCKS = 8  # more shared variables than this are locked through one LockSet
+
+
+def _python_floats_to_floatx(filt, dtype: np.dtype):
+    """`filt` with Theano's one exception to lossless conversion: where allow_downcast is left
+    unset, a Python float for a floatX input is rounded to floatX (`In(lr, value=0.1)`,
+    `f(lr=0.01)` with floatX=float32); one that overflows is still refused by `filt`."""
+
+    def filt_floats(value):
+        if value.__class__ is float:
+            with np.errstate(over="ignore"):
+                rounded = np.array(value, dtype=dtype)
+            if np.isfinite(rounded) or not math.isfinite(value):
+                value = rounded
+        return filt(value)
+
+    return filt_floats
 
 
 class UnusedInputError(ValueError):
@@ -188,7 +206,12 @@ class Function:
         label = f"input {k}" + (f" ({inp.name!r})" if inp.name else "")
         downcast = inp.allow_downcast if inp.allow_downcast is not None else \
             bool(allow_input_downcast)
-        return self._boundary.input_filter(inp.variable.type, label, downcast)
+        t = inp.variable.type
+        filt = self._boundary.input_filter(t, label, downcast)
+        if (inp.allow_downcast is None and allow_input_downcast is None
+                and t.dtype == config.floatX != "float64"):
+            return _python_floats_to_floatx(filt, t.numpy_dtype)
+        return filt
 
     def _filter_default(self, k: int, inp: In):
         """The default value of input k converted to its type now, so that function() reports a

@@ -129,8 +129,10 @@ class SharedVariable(TensorVariable):
 
     def __reduce__(self):
         """Pickle the current value as a host array (copied down from a device), rebuilt
-        through the constructor; no device state is pickled."""
-        state = {"trace": self.trace, "tag": picklable_tag(self.tag)}
+        through the constructor, with its default_update (a random state's advance); no
+        device state is pickled."""
+        state = {"trace": self.trace, "tag": picklable_tag(self.tag),
+                 "default_update": self.default_update}
         return (_load_shared, (type(self), self.type, self.get_value(borrow=True), self.name,
                                self.strict, self.allow_downcast), state)
 

@@ -32,6 +32,7 @@ from theanine.tensor.join import Join, Split
 from theanine.tensor.linalg import Dot, MatMul, TensorDot
 from theanine.tensor.nnet import CrossentropyCategorical1Hot, LogSoftmax, OneHot, Softmax
 from theanine.tensor.random import FlatIndex
+from theanine.tensor.random_ops import CheckParam, Choice, Multinomial, Permutation
 from theanine.tensor.reduction import ArgReduce, Reduce
 from theanine.tensor.shape_ops import MakeVector, Reshape, Shape, ShapeI, SpecifyShape
 from theanine.tensor.subtensor import (
@@ -312,6 +313,12 @@ def _round_trips(reasons: dict[type, str]) -> None:
 _round_trips({
     ARange: "NumPy arange on the host, uploaded",
     FlatIndex: "NumPy arange on the host, uploaded (a fused draw reads no index array)",
+    Permutation: "host round trip (sorts of Philox keys): the same numbers as every backend",
+    Multinomial: "host round trip (binomials over Philox uniforms): the same numbers as every "
+                 "backend",
+    Choice: "host round trip (sorts and CDF searches over Philox words): the same numbers as "
+            "every backend",
+    CheckParam: "host round trip (checks a random draw's parameter, raising a ValueError)",
     Join: "host round trip (NumPy concatenate): no device kernel yet",
     AdvancedSubtensor: "host round trip (NumPy advanced indexing): no device kernel yet",
     IncSubtensor: "host round trip (NumPy slice assignment): no device kernel yet",

@@ -476,3 +476,13 @@ def _const_rule(dtype: str):
 for _kind in ("uniform", "normal"):
     for _dt in ("float32", "float64"):
         _def(f"random_{_kind}_{_dt}", 3, _draw_impl(_kind, _dt), _const_rule(_dt), _zero_grads)
+
+
+def _binomial_impl(key, ctr, index, n, p):
+    from theanine.tensor.random_ops import binomial_draw
+
+    return binomial_draw(key, ctr, index, n, p)
+
+
+# Binomial(n, p) counts (int64) from the element's float64 uniform (random_ops.binomial_draw)
+_def("random_binomial", 5, _binomial_impl, _const_rule("int64"), _zero_grads)

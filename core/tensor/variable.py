@@ -11,6 +11,15 @@ def _mod(name: str):
     return importlib.import_module(f"theanine.tensor.{name}")
 
 
+_COMPARISONS = ("lt", "gt", "le", "ge", "eq", "neq")
+
+
+def _is_comparison(sop) -> bool:
+    from theanine.tensor.scalar_ops import is_builtin
+
+    return any(is_builtin(sop, name) for name in _COMPARISONS)
+
+
 class _TensorOps:
     """Operators and array methods shared by tensor variables, constants and shared variables."""
 
@@ -129,11 +138,17 @@ class _TensorOps:
     # Python's meaning; use `eq`/`neq` for the elementwise comparison, as in Theano.
     __hash__ = Variable.__hash__
 
-    def __bool__(self):
-        raise TypeError(
-            "A symbolic variable has no truth value. Use theanine.tensor.switch(cond, a, b) for "
-            "elementwise choice, or compare with T.eq / T.lt and friends."
-        )
+    def __bool__(self) -> bool:
+        """Theano 1.0's truthiness: a variable is true (so `if not W:` tests for None), except
+        the result of a comparison, whose truth would be elementwise and so has none
+        (`a < b < c` and `if x > 0:` raise rather than silently test the variable)."""
+        owner = getattr(self, "owner", None)
+        sop = getattr(getattr(owner, "op", None), "scalar_op", None)
+        if sop is not None and _is_comparison(sop):
+            raise TypeError(
+                f"{self} is a comparison, which has no truth value: use "
+                "theanine.tensor.switch(cond, a, b) for elementwise choice, or evaluate it")
+        return True
 
     def __len__(self):
         n = self.type.shape[0] if self.ndim else None

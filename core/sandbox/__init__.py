@@ -1,0 +1,1 @@
+"""Theano's `theano.sandbox` names that ported programs import: `rng_mrg.MRG_RandomStreams`."""
