@@ -280,14 +280,16 @@ def test_sample_checks_accept_the_distribution_and_refuse_others():
     n = SAMPLE_SIZE
     assert sample_problem("uniform", (-3.0, 2.0), rng.uniform(-3, 2, n)) is None
     assert sample_problem("normal", (2.5, 0.5), rng.normal(2.5, 0.5, n)) is None
-    assert sample_problem("binomial", (0.1,), rng.random(n) < 0.1) is None
+    assert sample_problem("binomial", (1, 0.1), rng.random(n) < 0.1) is None
+    assert sample_problem("binomial", (10, 0.3), rng.binomial(10, 0.3, n)) is None
+    assert "variance" in sample_problem("binomial", (10, 0.3), np.minimum(rng.poisson(3, n), 10))
     assert "mean" in sample_problem("uniform", (0.0, 1.0), rng.uniform(0.01, 1.0, n))
     assert "outside [0.0, 1.0]" in sample_problem("uniform", (0.0, 1.0), rng.uniform(0, 1.01, n))
     assert "variance" in sample_problem("normal", (0.0, 1.0), rng.normal(0, 1.02, n))
     # mean 0 and variance 1, the wrong shape: only the KS test sees it
     flat = rng.uniform(-3 ** 0.5, 3 ** 0.5, n)
     assert "KS statistic" in sample_problem("normal", (0.0, 1.0), flat)
-    assert "mean" in sample_problem("binomial", (0.5,), rng.random(n) < 0.51)
+    assert "mean" in sample_problem("binomial", (1, 0.5), rng.random(n) < 0.51)
     assert "not finite" in sample_problem("normal", (0.0, 1.0), np.full(n, np.nan))
 
 

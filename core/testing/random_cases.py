@@ -8,9 +8,9 @@ Three kinds of check, all with fixed seeds or drawn generator states, on every b
 - `IDENTITY`: a backend's draws equal `theanine.tensor.philox`'s bits, computed here directly
   (exactly for uniform draws, to the rounding of log/sqrt/cos for normal ones), for sizes that
   are no multiple of four, empty, and large enough to be split across threads;
-- `DISTRIBUTIONS`: the samples of RandomStream's uniform, normal and binomial (n=1) have the
-  distribution's mean and variance (within bounds from the sample size) and pass a
-  Kolmogorov-Smirnov test.
+- `DISTRIBUTIONS`: the samples of RandomStream's uniform, normal and binomial (n = 1, a
+  dropout mask, and larger n) have the distribution's mean and variance (within bounds from
+  the sample size) and pass a Kolmogorov-Smirnov test.
 """
 
 from __future__ import annotations
@@ -88,6 +88,60 @@ def _flat_index(x):
 
 register(Case("FlatIndex", _flat_index, (free(2, name="x"),), FLOAT, extended=False,
               notes="the flat C-order index a draw reads (uint64)"))
+
+
+# -- draws that are not uniform or normal (theanine.tensor.random_ops) -------------------------
+def _ops():
+    from theanine.tensor import random_ops
+
+    return random_ops
+
+
+def _binomial(x, n, p, state):
+    """Binomial(n, p) counts of x's shape (p per column, n a scalar), and x scaled by them."""
+    counts = _ops().binomial_counts(state, x.shape, n, p)
+    return [counts, x * _T().cast(counts, x.dtype)]
+
+
+register(Case("random_binomial", _binomial,
+              (free(2, name="x"), free(0, "int64", Domain(0, 40), "n"),
+               free(1, domain=UNIT, name="p"), STATE), FLOAT,
+              shapes=sized(2, lambda r, c: [(r, c), (), (c,), (2,)]), extended=False,
+              notes="the inverse-CDF walk of one float64 uniform per element, fused"))
+
+
+def _index_draws(x, k, state):
+    """Permutations (a constant n, and n from a shape), unweighted choice without replacement,
+    from an int64 x whose shape gives the sizes."""
+    ops = _ops()
+    rows, cols = x.shape[0], x.shape[1]
+    return [ops.Permutation()(state, (rows,), 4), ops.Permutation()(state, (), cols),
+            ops.Choice(False, False)(state, (rows,), rows + cols),
+            ops.CheckParam("count", "k")(k) + x]
+
+
+register(Case("random_index_draws", _index_draws,
+              (free(2, name="x"), free(0, domain=Domain(0, 9), name="k"), STATE), ("int64",),
+              shapes=sized(2, lambda r, c: [(r, c), (), (2,)]), extended=False,
+              notes="Permutation, Choice (unweighted, without replacement), CheckParam"))
+
+
+def _weighted_draws(w, n, state):
+    """Multinomial counts of n trials over rows of w normalized, and weighted choices of each
+    row's columns with and without replacement, from positive weights w."""
+    T, ops = _T(), _ops()
+    pvals = ops.CheckParam("pvals", "pvals")(w / T.sum(w, axis=-1, keepdims=True))
+    cols = w.shape[1]
+    return [ops.Multinomial()(state, (w.shape[0],), n, pvals),
+            ops.Choice(True, True)(state, (3,), w), ops.Choice(False, True)(state, (cols,), w),
+            ops.CheckParam("probability", "p")(pvals)]
+
+
+register(Case("random_weighted_draws", _weighted_draws,
+              (free(2, domain=Domain(0.1, 4), name="w"), free(0, "int64", Domain(0, 50), "n"),
+               STATE), FLOAT, grad=False,
+              shapes=sized(2, lambda r, c: [(r, c), (), (2,)], min_side=1), extended=False,
+              notes="Multinomial, Choice (weighted, with and without replacement), CheckParam"))
 
 
 # -- identity: a backend's draws are theanine.tensor.philox's ----------------------------------
@@ -200,14 +254,20 @@ def _normal_cdf(avg, std):
     return f, f
 
 
-def _bernoulli_cdf(p):
-    return (lambda v: np.where(v < 0, 0.0, np.where(v < 1, 1 - p, 1.0)),
-            lambda v: np.where(v <= 0, 0.0, np.where(v <= 1, 1 - p, 1.0)))
+def _binomial_cdf(n, p):
+    """Binomial(n, p)'s cdf and its left limits (a step at each of 0 .. n)."""
+    n = int(n)
+    cum = np.cumsum([math.comb(n, k) * p ** k * (1 - p) ** (n - k) for k in range(n + 1)])
+
+    def at(k):  # P(X <= k) for integer-valued float arrays k
+        return np.where(k < 0, 0.0, cum[np.clip(k, 0, n).astype(np.int64)])
+
+    return lambda v: at(np.floor(v)), lambda v: at(np.ceil(v) - 1)
 
 
-def _bernoulli_moments(p):
-    q = p * (1 - p)
-    return p, q, 3 + (1 - 6 * q) / q
+def _binomial_moments(n, p):
+    q = n * p * (1 - p)
+    return n * p, q, 3 + (1 - 6 * p * (1 - p)) / q
 
 
 DISTRIBUTIONS = {
@@ -221,9 +281,9 @@ DISTRIBUTIONS = {
         lambda srng, size, dt, avg, std: srng.normal(size, avg, std, dtype=dt),
         lambda avg, std: (avg, std ** 2, 3.0), _normal_cdf),
     "binomial": Distribution(
-        ((0.1,), (0.5,), (0.9,)),
-        lambda srng, size, dt, p: srng.binomial(size, 1, np.asarray(p, dt), dtype=dt),
-        _bernoulli_moments, _bernoulli_cdf, bounds=lambda p: (0.0, 1.0)),
+        ((1, 0.1), (1, 0.5), (1, 0.9), (10, 0.3), (1000, 0.01)),
+        lambda srng, size, dt, n, p: srng.binomial(size, n, np.asarray(p, dt), dtype=dt),
+        _binomial_moments, _binomial_cdf, bounds=lambda n, p: (0.0, float(n))),
 }
 
 
@@ -269,7 +329,7 @@ def sample_problem(name: str, params: tuple, sample: np.ndarray) -> str | None:
     if d.bounds is not None:
         lo, hi = d.bounds(*params)
         if x.min() < lo or x.max() > hi:
-            return f"values span [{x.min()!r}, {x.max()!r}], outside [{lo}, {hi}]"
+            return f"values span [{float(x.min())!r}, {float(x.max())!r}], outside [{lo}, {hi}]"
     mean, var, kurtosis = d.moments(*params)
     # the variance about the true mean has standard error var * sqrt((kurtosis - 1) / n); the
     # sample variance is that less (mean - sample mean)**2, at most Z**2 * var / n when the
