@@ -4,8 +4,10 @@ the issue's targets marked PASS or MISS.
 
 Workloads: `a**2+b**2+2*a*b` and a full sum at 2^28 float32 (GB/s against the peak), row softmax
 and `exp(2*x*y+y)` at 4096x4096, float32 GEMM 4096^3, the latency of a call on tiny host inputs,
-and a 784-500-10 MLP SGD step at batch 60 and 4096. Operands live on the device (theanine: shared
-variables, results stored as updates), each timing round ends with a device synchronisation.
+a 784-500-10 MLP SGD step at batch 60 and 4096, and random draws (uniform float32 at 2^24, a
+dropout of a 4096x4096 matrix) against the peers' generators. Operands live on the device
+(theanine: shared variables, results stored as updates), each timing round ends with a device
+synchronisation.
 Peers that are not importable, or see no GPU, are skipped.
 
     python benchmarks/gpu_bench.py [--backend cuda|opencl] [--n 268435456] [--size 4096]
@@ -89,7 +91,9 @@ def _cupy(cp) -> tuple[dict, Callable]:
         raise RuntimeError("no GPU")
     ops = {"put": cp.asarray, "poly": cp.fuse()(_poly), "sum": cp.sum,
            "softmax": lambda x: softmax(x, axis=1),
-           "expo": cp.fuse()(lambda x, y: cp.exp(2 * x * y + y)), "gemm": cp.matmul}
+           "expo": cp.fuse()(lambda x, y: cp.exp(2 * x * y + y)), "gemm": cp.matmul,
+           "uniform": lambda n: cp.random.random(n, dtype=cp.float32),
+           "dropout": lambda x: x * (cp.random.random(x.shape, dtype=cp.float32) < 0.5)}
     return ops, lambda _: cp.cuda.runtime.deviceSynchronize()
 
 
@@ -100,7 +104,11 @@ def _jax(jax) -> tuple[dict, Callable]:
     ops = {"put": jax.device_put, "poly": jax.jit(_poly), "sum": jax.jit(jnp.sum),
            "softmax": jax.jit(lambda x: jax.nn.softmax(x, axis=1)),
            "expo": jax.jit(lambda x, y: jnp.exp(2 * x * y + y)), "gemm": jax.jit(jnp.matmul),
-           "mlp": lambda init: _jax_mlp_step(jax, init)}
+           "mlp": lambda init: _jax_mlp_step(jax, init),
+           "uniform": jax.jit(lambda n: jax.random.uniform(jax.random.PRNGKey(0), (n,)),
+                              static_argnums=0),
+           "dropout": jax.jit(lambda x: x * (jax.random.uniform(jax.random.PRNGKey(0), x.shape)
+                                             < 0.5))}
     return ops, jax.block_until_ready
 
 
@@ -112,7 +120,9 @@ def _torch(torch) -> tuple[dict, Callable]:
            "softmax": lambda x: torch.softmax(x, dim=1),
            "expo": lambda x, y: torch.exp(2 * x * y + y), "gemm": torch.matmul,
            "mlp": lambda init: _torch_mlp_step(torch, init),
-           "tiny": lambda v: (torch.from_numpy(v).cuda() * 2 + 1).cpu().numpy()}
+           "tiny": lambda v: (torch.from_numpy(v).cuda() * 2 + 1).cpu().numpy(),
+           "uniform": lambda n: torch.rand(n, device="cuda"),
+           "dropout": lambda x: x * (torch.rand_like(x) < 0.5)}
     return ops, lambda _: torch.cuda.synchronize()
 
 
@@ -221,6 +231,36 @@ def latency_row(tn: Theanine, peers: dict) -> Row:
     row.target = "< 15 us end to end"
     row.passed = row.theanine < 15e-6
     return row
+
+
+def random_rows(tn: Theanine, peers: dict, n: int, size: int) -> list[Row]:
+    """Uniform float32 draws (n of them) and a dropout of a size^2 float32 matrix, against the
+    peers' own generators (CuPy, PyTorch; JAX with one fixed key)."""
+    from theanine.random_streams import RandomStream
+    from theanine.tensor import philox
+
+    key = philox.seed_key(7, 0)  # RandomStream(7)'s first draw
+    uniform = np.asarray(philox.draw("uniform", "float32", key, 0, np.arange(n, dtype=np.uint64)))
+    row_u = Row(f"uniform f32 {n}", tn.time(lambda: RandomStream(7).uniform((n,),
+                                                                            dtype="float32"),
+                                            [], uniform, 0))
+    x = np.random.default_rng(3).standard_normal((size, size), dtype=np.float32)
+    mask = philox.draw("uniform", "float32", key, 0, np.arange(size * size, dtype=np.uint64))
+    row_d = Row(f"dropout p=0.5 f32 {size}^2",
+                tn.time(lambda v: v * RandomStream(7).binomial(size=v.shape, p=np.float32(0.5),
+                                                               dtype="float32"),
+                        [x], x * (mask.reshape(size, size) < 0.5), 0))
+    for name, (ops, sync) in peers.items():
+        if "uniform" in ops:
+            row_u.peers[name] = best_time(functools.partial(ops["uniform"], n), sync)
+            row_d.peers[name] = best_time(functools.partial(ops["dropout"], ops["put"](x)), sync)
+    for row, nbytes in ((row_u, 4 * n), (row_d, 8 * size * size)):
+        row.metric = f"{nbytes / row.theanine / 1e9:.0f} GB/s"
+        rivals = list(row.peers.values())
+        if rivals:
+            row.target = "as fast as the peers' generators"
+            row.passed = row.theanine <= min(rivals)
+    return [row_u, row_d]
 
 
 def _no_sync(_) -> None:
@@ -341,6 +381,7 @@ def main(argv=None) -> None:
     rows.append(gemm_row(tn, peers, args.size))
     rows.append(latency_row(tn, peers))
     rows += mlp_rows(tn, peers, tuple(args.batches))
+    rows += random_rows(tn, peers, 2 ** 24, args.size)
     print_table(rows, tn, peers)
 
 

@@ -10,7 +10,7 @@ import pytest
 
 import theanine as theano
 import theanine.tensor as T
-from theanine.random_streams import RandomStream as RandomStreams
+from theanine.tensor.shared_randomstreams import RandomStreams
 
 N_VISIBLE, N_HIDDEN, BATCH = 24, 10, 10
 
@@ -150,15 +150,6 @@ def test_in_defaults_and_arguments_by_name(setup):
     assert not np.array_equal(W, start[0])
 
 
-def _shared_variables_have_truth() -> bool:
-    try:
-        return bool(theano.shared(np.zeros(1)))
-    except TypeError:
-        return False
-
-
-@pytest.mark.xfail(not _shared_variables_have_truth(), raises=TypeError, strict=True,
-                   reason="`if not W:` on a shared variable needs Theano's truthiness")
 def test_stacked_layers_pretrain_then_fine_tune(setup):
     """SdA's shape: sigmoid layers whose W and b each denoising layer trains in place (the
     layer hands them over, so `if not W:` meets a shared variable), then a softmax on top."""

@@ -27,7 +27,7 @@ IMPORTS = {
     "import theano": "import theanine as theano",
     "import theano.tensor as T": "import theanine.tensor as T",
     "from theano.sandbox.rng_mrg import MRG_RandomStreams as RandomStreams":
-        "from theanine.random_streams import RandomStream as RandomStreams",
+        "from theanine.sandbox.rng_mrg import MRG_RandomStreams as RandomStreams",
     # six is not a dependency; the tutorial takes pickle from it (and urllib to download
     # MNIST, which never runs here)
     "import six.moves.cPickle as pickle": "import pickle",

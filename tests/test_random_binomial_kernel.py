@@ -1,4 +1,4 @@
-"""The C-style kernel of `random_binomial` (theanine.codegen.random_extra_rules), compiled with
+"""The C-style kernel of `random_binomial` (theanine.codegen.random_kernels), compiled with
 the C backend's flags, against the NumPy reference it mirrors: the same counts."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 
 from theanine.backends.cpu_c.compiler import FLAGS
 from theanine.backends.cpu_c.dialect import CDialect
-from theanine.codegen.random_extra_rules import prelude
+from theanine.codegen.random_kernels import binomial_prelude as prelude
 from theanine.tensor.random_ops import binomial_from_uniform
 
 WRAPPER = """

@@ -11,12 +11,13 @@ import pytest
 
 import theanine as theano
 from theanine import function
-from theanine.random_streams import RandomStream
+from theanine.sandbox.rng_mrg import MRG_RandomStreams
+from theanine.tensor.shared_randomstreams import RandomStreams
 
 BACKENDS = ["numpy", "c"]
 # The tutorial's RandomStreams and, "Other Implementations", the same examples with
 # `from theano.sandbox.rng_mrg import MRG_RandomStreams as RandomStreams`
-STREAMS = [RandomStream]
+STREAMS = [RandomStreams, MRG_RandomStreams]
 
 
 @pytest.fixture(params=BACKENDS)

@@ -111,6 +111,8 @@ class Dialect:
         lines += [f"TH_DEF_INT_HELPERS({self.type(d)})" for d in INT_DTYPES if used(d)]
         if body is None or "th_random_" in body or "th_philox" in body:
             lines.append(random_kernels.prelude(self, self.float_dtypes))
+            if "float64" in self.float_dtypes:
+                lines.append(random_kernels.binomial_prelude(self))
         return "\n".join(lines)
 
     def type(self, dtype: str) -> str:
@@ -192,6 +194,8 @@ class CStyleRenderer:
             return False  # NumPy raises on negative integer exponents; keep its error
         if op == "cast":
             return True
+        if op == "random_binomial" and "float64" not in self.d.float_dtypes:
+            return False  # it inverts the distribution in double precision
         if op in _RULES:
             return True
         kernel = plugin_kernels().get(op)

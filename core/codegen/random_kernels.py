@@ -2,7 +2,8 @@
 `theanine.tensor.philox`, printed for every dialect.
 
 A draw `random_<kind>_<dtype>(key, counter, index)` is rendered as a helper computing element
-`index`'s block and turning its words into the value, so it fuses like any scalar op. The C
+`index`'s block and turning its words into the value, so it fuses like any scalar op;
+`random_binomial` walks the inverse CDF from one float64 uniform. The C
 backend's contiguous loops take a faster route (`th_philox_fill`: a block's four words feed
 four elements), through `fill_helpers`.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from theanine.codegen.ir import Call, Index
 from theanine.tensor.philox import M0, M1, W0, W1, WORDS
+from theanine.tensor.random_ops import TAIL_SDS
 
 DRAW_OPS = {f"random_{kind}_{dt}": (kind, dt) for kind, dt in WORDS}
 _TWO_PI = {"float32": "6.2831855f", "float64": "6.283185307179586"}
@@ -26,6 +28,17 @@ def _rule(r, e: Call, args: list[str]) -> str:
 
 
 RULES = {op: _rule for op in DRAW_OPS}
+
+
+def _binomial_rule(r, e, args: list[str]) -> str:
+    key, ctr, index = (r.cast(a, x.dtype, "uint64") for a, x in zip(args[:3], e.args[:3]))
+    n = r.cast(args[3], e.args[3].dtype, "int64")
+    p = r.cast(args[4], e.args[4].dtype, "float64")
+    return (f"th_binomial_from_uniform(th_random_uniform_float64({key}, {ctr}, {index}), "
+            f"{n}, {p})")
+
+
+RULES["random_binomial"] = _binomial_rule
 
 
 def fast_draw(e) -> bool:
@@ -95,6 +108,39 @@ def _word_helpers(d, dt: str, t: str, u32: str) -> list[str]:
                   f"    return {sqrt}(-2.0 * {log}(u1)) * {cos}({_TWO_PI[dt]} * u2);",
                   "}"]
     return uniform + normal
+
+
+def binomial_prelude(d) -> str:
+    """`th_binomial_from_uniform(u, n, p)` for dialect `d`: Binomial(n, p) from a float64
+    uniform u, the smallest k with P(X <= k) > u (random_ops.binomial_from_uniform), with
+    the reference's float64 operations in its order, so counts differ from NumPy's only
+    where lgamma/exp/log round differently on a CDF boundary."""
+    i64, f64 = d.type("int64"), d.type("float64")
+
+    def m(fn: str) -> str:
+        return d.math(fn, "float64")
+
+    sds = repr(float(TAIL_SDS))
+    return "\n".join([
+        f"{d.fn_qualifier} {i64} th_binomial_from_uniform({f64} u, {i64} n, {f64} p)",
+        "{",
+        "    if (p >= 1.0) return n > 0 ? n : 0;",
+        "    if (!(p > 0.0) || n <= 0) return 0;",
+        f"    const {f64} nf = ({f64})n, q = 1.0 - p, mu = nf * p, sd = {m('sqrt')}(mu * q);",
+        f"    {f64} k = {m('fmax')}(0.0, {m('floor')}(mu - {sds} * sd));",
+        f"    const {f64} kmax = {m('fmin')}(nf, {m('floor')}(mu + {sds} * sd) + 10.0);",
+        f"    const {f64} logpmf = {m('lgamma')}(nf + 1.0) - {m('lgamma')}(k + 1.0)"
+        f" - {m('lgamma')}(nf - k + 1.0) + k * {m('log')}(p) + (nf - k) * {m('log1p')}(-p);",
+        f"    {f64} pmf = {m('exp')}(logpmf), cdf = pmf;",
+        f"    const {f64} ratio = p / q;",
+        "    while (cdf <= u && k < kmax) {",
+        "        pmf = pmf * ((nf - k) / (k + 1.0) * ratio);",
+        "        k = k + 1.0;",
+        "        cdf = cdf + pmf;",
+        "    }",
+        f"    return ({i64})k;",
+        "}",
+    ])
 
 
 FILL = r"""
