@@ -129,6 +129,7 @@ def test_the_matrix_shows_the_random_ops_and_checks(capsys):
     assert main(["info", "--coverage", "--backend", "numpy", "--cases",
                  "random_normal or FlatIndex or identity and uniform", "--examples", "2"]) == 0
     rows = [line.split() for line in capsys.readouterr().out.splitlines()]
-    for op in ("random_normal", "FlatIndex"):
-        assert [op, "numpy", "ok", "ok"] in rows
+    assert ["op", "backend", "int64", "float32", "float64"] in rows
+    assert ["random_normal", "numpy", "ok", "ok"] in rows
+    assert ["FlatIndex", "numpy", "ok"] in rows
     assert ["draw", "identity", "(uniform)", "numpy", "ok", "ok"] in rows
