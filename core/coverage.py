@@ -109,8 +109,7 @@ def run_kit(backends: list[str], examples: int, extended: bool = False,
             cases: str | None = None) -> dict:
     """Run the conformance kit on `backends` with `examples` drawn inputs per case (and per
     random-graph test), and its checks of random draws, in a subprocess; return its JSON
-    report. `cases` is a pytest -k
-    expression limiting the cases (e.g. "erf or gelu")."""
+    report. `cases` is a pytest -k expression limiting the cases (e.g. "erf or gelu")."""
     with tempfile.TemporaryDirectory() as tmp:
         report = os.path.join(tmp, "report.json")
         with open(os.path.join(tmp, "theanine_coverage_profile.py"), "w") as f:

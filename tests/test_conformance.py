@@ -340,3 +340,11 @@ def test_plugin_reports_each_random_check_as_a_row(pytester):
     result.assert_outcomes(passed=2)
     result.stdout.re_match_lines([r"draw identity \(uniform\)\s+ok$",
                                   r"draw distribution \(binomial\)\s+ok$"])
+
+
+def test_draw_checks_skip_a_backend_declaring_the_dtype_unsupported(install):
+    name = install(_scale(1), {"dtypes": {"float32", "bool", "int64", "uint64"}},
+                   name="no-float64")
+    for check, variant in ((test_draw_identity, "normal"), (test_draw_distribution, "uniform")):
+        with pytest.raises(pytest.skip.Exception, match="does not support dtype float64"):
+            check(name, variant, "float64")

@@ -289,13 +289,16 @@ DISTRIBUTIONS = {
 
 def distribution_samples(backend: str, dtype: str) -> dict[tuple, np.ndarray]:
     """One call of a function drawing SAMPLE_SIZE numbers for every distribution and parameter
-    set from a RandomStream seeded with SEED, compiled on `backend`; by (name, params)."""
+    set from a RandomStream seeded with SEED, compiled on `backend`; by (name, params).
+    Raises Unsupported when the backend's capabilities exclude the graph."""
     from theanine import function
     from theanine.random_streams import RandomStream
+    from theanine.testing.compare import check_supported
 
     srng = RandomStream(SEED)
     keys = [(name, ps) for name, d in DISTRIBUTIONS.items() for ps in d.params]
     outs = [DISTRIBUTIONS[name].make(srng, (SAMPLE_SIZE,), dtype, *ps) for name, ps in keys]
+    check_supported(backend, outs)
     values = function([], outs, backend=backend)()
     return dict(zip(keys, values))
 
