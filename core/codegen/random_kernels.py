@@ -146,50 +146,43 @@ def binomial_prelude(d) -> str:
 FILL = r"""
 #if defined(__AVX2__)
 #include <immintrin.h>
-/* 32-bit lanes a * m: (high halves, low halves), from even and odd lanes' 64-bit products. */
-static inline void th_mulhilo8(__m256i a, __m256i m, __m256i *hi, __m256i *lo)
-{
-    const __m256i even = _mm256_mul_epu32(a, m);
-    const __m256i odd = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), m);
-    *hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
-    *lo = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
-}
-
-/* Eight consecutive blocks from `block` on, their words stored in order (32 words). */
+/* Eight consecutive blocks from `block` on, their words stored in order (32 words). Each
+ * 32-bit word sits in the low half of a 64-bit lane, four blocks per vector, two vectors; the
+ * high halves carry junk that the 32x32-bit multiplies never read, so a round is two
+ * multiplies, two shifts and four xors per vector. */
 static inline void th_philox_blocks8(uint64_t key, uint64_t ctr, uint64_t block, uint32_t *out)
 {
-    const __m256i lanes = _mm256_setr_epi64x(0, 1, 2, 3);
-    const __m256i b_lo = _mm256_add_epi64(_mm256_set1_epi64x((long long)block), lanes);
-    const __m256i b_hi = _mm256_add_epi64(b_lo, _mm256_set1_epi64x(4));
-    /* blocks' low and high counter words, lane k = block + k */
-    const __m256i idx = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
-    const __m256i lo4 = _mm256_permutevar8x32_epi32(b_lo, idx);
-    const __m256i hi4 = _mm256_permutevar8x32_epi32(b_hi, idx);
-    __m256i x0 = _mm256_permute2x128_si256(lo4, hi4, 0x20);
-    __m256i x1 = _mm256_permute2x128_si256(lo4, hi4, 0x31);
-    __m256i x2 = _mm256_set1_epi32((int)(uint32_t)ctr);
-    __m256i x3 = _mm256_set1_epi32((int)(uint32_t)(ctr >> 32));
+    const __m256i low = _mm256_set1_epi64x(0xFFFFFFFFll);
+    const __m256i m0 = _mm256_set1_epi64x(TH_PHILOX_M0), m1 = _mm256_set1_epi64x(TH_PHILOX_M1);
+    __m256i a0 = _mm256_add_epi64(_mm256_set1_epi64x((long long)block),
+                                  _mm256_setr_epi64x(0, 1, 2, 3));
+    __m256i b0 = _mm256_add_epi64(a0, _mm256_set1_epi64x(4));
+    __m256i a1 = _mm256_srli_epi64(a0, 32), b1 = _mm256_srli_epi64(b0, 32);
+    __m256i a2 = _mm256_set1_epi64x((long long)(uint32_t)ctr), b2 = a2;
+    __m256i a3 = _mm256_set1_epi64x((long long)(ctr >> 32)), b3 = a3;
     uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
-    const __m256i m0 = _mm256_set1_epi32((int)TH_PHILOX_M0);
-    const __m256i m1 = _mm256_set1_epi32((int)TH_PHILOX_M1);
     for (int r = 0; r < 10; ++r) {
-        __m256i hi0, lo0, hi1, lo1;
-        th_mulhilo8(x0, m0, &hi0, &lo0);
-        th_mulhilo8(x2, m1, &hi1, &lo1);
-        x0 = _mm256_xor_si256(_mm256_xor_si256(hi1, x1), _mm256_set1_epi32((int)k0));
-        x2 = _mm256_xor_si256(_mm256_xor_si256(hi0, x3), _mm256_set1_epi32((int)k1));
-        x1 = lo1;
-        x3 = lo0;
+        const __m256i kk0 = _mm256_set1_epi64x(k0), kk1 = _mm256_set1_epi64x(k1);
+        const __m256i pa0 = _mm256_mul_epu32(a0, m0), pa1 = _mm256_mul_epu32(a2, m1);
+        const __m256i pb0 = _mm256_mul_epu32(b0, m0), pb1 = _mm256_mul_epu32(b2, m1);
+        a0 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(pa1, 32), a1), kk0);
+        a2 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(pa0, 32), a3), kk1);
+        b0 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(pb1, 32), b1), kk0);
+        b2 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(pb0, 32), b3), kk1);
+        a1 = pa1; a3 = pa0; b1 = pb1; b3 = pb0;
         k0 += TH_PHILOX_W0; k1 += TH_PHILOX_W1;
     }
-    const __m256i t0 = _mm256_unpacklo_epi32(x0, x1), t1 = _mm256_unpackhi_epi32(x0, x1);
-    const __m256i t2 = _mm256_unpacklo_epi32(x2, x3), t3 = _mm256_unpackhi_epi32(x2, x3);
-    const __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
-    const __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
-    _mm256_storeu_si256((__m256i *)out, _mm256_permute2x128_si256(u0, u1, 0x20));
-    _mm256_storeu_si256((__m256i *)(out + 8), _mm256_permute2x128_si256(u2, u3, 0x20));
-    _mm256_storeu_si256((__m256i *)(out + 16), _mm256_permute2x128_si256(u0, u1, 0x31));
-    _mm256_storeu_si256((__m256i *)(out + 24), _mm256_permute2x128_si256(u2, u3, 0x31));
+    /* per block, the 64-bit lanes (w0 | w1 << 32) and (w2 | w3 << 32), then blocks in order */
+    const __m256i a01 = _mm256_or_si256(_mm256_and_si256(a0, low), _mm256_slli_epi64(a1, 32));
+    const __m256i a23 = _mm256_or_si256(_mm256_and_si256(a2, low), _mm256_slli_epi64(a3, 32));
+    const __m256i b01 = _mm256_or_si256(_mm256_and_si256(b0, low), _mm256_slli_epi64(b1, 32));
+    const __m256i b23 = _mm256_or_si256(_mm256_and_si256(b2, low), _mm256_slli_epi64(b3, 32));
+    const __m256i alo = _mm256_unpacklo_epi64(a01, a23), ahi = _mm256_unpackhi_epi64(a01, a23);
+    const __m256i blo = _mm256_unpacklo_epi64(b01, b23), bhi = _mm256_unpackhi_epi64(b01, b23);
+    _mm256_storeu_si256((__m256i *)out, _mm256_permute2x128_si256(alo, ahi, 0x20));
+    _mm256_storeu_si256((__m256i *)(out + 8), _mm256_permute2x128_si256(alo, ahi, 0x31));
+    _mm256_storeu_si256((__m256i *)(out + 16), _mm256_permute2x128_si256(blo, bhi, 0x20));
+    _mm256_storeu_si256((__m256i *)(out + 24), _mm256_permute2x128_si256(blo, bhi, 0x31));
 }
 #endif
 
