@@ -235,6 +235,10 @@ def _int_param(v, what: str) -> TensorVariable:
 
 
 def _float_param(v, dtype: str | None = None) -> TensorVariable:
+    """`v` as a float tensor: of `dtype` when given; a Python float in floatX (Theano's
+    autocast, so `p=0.5` draws floatX uniforms)."""
+    if dtype is None and isinstance(v, float):
+        dtype = config.floatX
     v = as_tensor_variable(v)
     if dtype is not None:
         return _narrow(v, dtype)

@@ -309,3 +309,18 @@ def test_choice_needs_one_probability_per_item():
     assert set(f([0.25] * 4)) <= {0, 1, 2, 3}
     with pytest.raises(ValueError, match="expected"):
         f([0.5, 0.5])
+
+
+def test_a_python_float_probability_draws_floatx_uniforms():
+    """Theano autocasts Python floats to floatX: with floatX=float32 a dropout's p=0.5 draws
+    one Philox word per element (float32 uniforms), not two."""
+    x = T.fmatrix("x")
+    old = th.config.floatX
+    th.config.floatX = "float32"
+    try:
+        mask = RandomStreams(4).binomial(size=x.shape, p=0.5, dtype="float32")
+    finally:
+        th.config.floatX = old
+    draws = [n for n in th.graph.traversal.toposort([mask])
+             if getattr(getattr(n.op, "scalar_op", None), "name", "").startswith("random_")]
+    assert [n.op.scalar_op.name for n in draws] == ["random_uniform_float32"]
