@@ -26,6 +26,7 @@ from theanine.tensor.random_ops import (
     binomial_counts,
     check_param,
 )
+from theanine.tensor.shape_ops import const_int, specify_shape
 from theanine.tensor.type import TensorType
 from theanine.tensor.variable import TensorVariable
 
@@ -96,10 +97,11 @@ class RandomStream:
         return state
 
     def seed(self, seed: int | None = None) -> None:
-        """Start every draw of this stream over from `seed` (default: the stream's seed)."""
-        self.default_seed = self.default_seed if seed is None else _check_seed(seed)
+        """Start every draw made so far over from `seed` (default: the stream's own seed, as
+        Theano's streams do; draws made later still derive from the stream's seed)."""
+        seed = self.default_seed if seed is None else _check_seed(seed)
         for i, (state, _) in enumerate(self.state_updates):
-            state.set_value(_state_value(self.default_seed, i))
+            state.set_value(_state_value(seed, i))
 
     def _drawn(self, out: TensorVariable) -> TensorVariable:
         """`out`, the draw just made, with Theano's attributes: `rng` (its state) and
@@ -118,19 +120,21 @@ class RandomStream:
         """Uniform numbers in [low, high) of shape `size` (default: the broadcast shape of
         low and high)."""
         dtype = _float_dtype(dtype, "uniform", low, high)
+        unit = _is(low, 0) and _is(high, 1)
         low, high = _param(low, dtype), _param(high, dtype)
         size = _size(size, ndim, "uniform", low, high)
         u = _narrow(rnd.uniform01(self._new_state(), size, _draw_dtype(dtype)), dtype)
-        return self._drawn(low + (high - low) * u)
+        return self._drawn(u if unit else low + (high - low) * u)
 
     def normal(self, size=None, avg=0.0, std=1.0, ndim: int | None = None,
                dtype: str | None = None) -> TensorVariable:
         """Normal numbers of mean `avg` and standard deviation `std`."""
         dtype = _float_dtype(dtype, "normal", avg, std)
+        standard = _is(avg, 0) and _is(std, 1)
         avg, std = _param(avg, dtype), _param(std, dtype)
         size = _size(size, ndim, "normal", avg, std)
         z = _narrow(rnd.standard_normal(self._new_state(), size, _draw_dtype(dtype)), dtype)
-        return self._drawn(avg + std * z)
+        return self._drawn(z if standard else avg + std * z)
 
     def binomial(self, size=None, n=1, p=0.5, ndim: int | None = None,
                  dtype: str = "int64") -> TensorVariable:
@@ -176,6 +180,12 @@ class RandomStream:
                 p = as_tensor_variable(p)
                 if p.ndim != 1:
                     raise graph_error(f"choice: p must be a vector, got {p} of type {p.type}")
+                known = const_int(n_items)
+                if known is not None and p.type.shape[0] not in (None, known):
+                    raise graph_error(f"choice: p must have one probability per item of a: "
+                                      f"a has {known} items, p has {p.type.shape[0]}")
+                if known is None or p.type.shape[0] is None:  # checked at run time
+                    p = specify_shape(p, (n_items,))
                 picked = self._choice_rows(size, p, replace, "int64")
             else:
                 picked = Choice(replace, False)(self._new_state(), size, n_items)
@@ -225,6 +235,10 @@ def _int_param(v, what: str) -> TensorVariable:
 
 
 def _float_param(v, dtype: str | None = None) -> TensorVariable:
+    """`v` as a float tensor: of `dtype` when given; a Python float in floatX (Theano's
+    autocast, so `p=0.5` draws floatX uniforms)."""
+    if dtype is None and isinstance(v, float):
+        dtype = config.floatX
     v = as_tensor_variable(v)
     if dtype is not None:
         return _narrow(v, dtype)
@@ -259,6 +273,11 @@ def _draw_dtype(dtype: str) -> str:
     return "float64" if dtype == "float64" else "float32"
 
 
+def _is(v, number: float) -> bool:
+    """True for a Python number equal to `number` (a default left as it is)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == number
+
+
 def _narrow(x: TensorVariable, dtype: str) -> TensorVariable:
     return x if x.dtype == dtype else cast(x, dtype)
 
@@ -285,4 +304,7 @@ def _size(size, ndim: int | None, what: str, *params: TensorVariable):
     n = len(size) if isinstance(size, (list, tuple)) else None
     if ndim is not None and n is not None and n != ndim:
         raise graph_error(f"{what}: size {tuple(size)} has {n} dimensions but ndim={ndim}")
+    if n is None and ndim is not None and isinstance(size, TensorVariable) and \
+            size.ndim == 1 and size.type.shape[0] is None:  # a vector of ndim lengths
+        size = specify_shape(size, (ndim,))
     return size

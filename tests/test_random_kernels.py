@@ -11,6 +11,7 @@ import theanine as th
 import theanine.tensor as T
 from theanine.backend import backends, get_backend
 from theanine.codegen.fusion import KernelStep, NodeStep, lower
+from theanine.graph.basic import Constant
 from theanine.tensor import philox
 from theanine.tensor.random import FlatIndex, next_state, standard_normal, uniform01
 
@@ -125,3 +126,39 @@ def test_a_negative_size_at_run_time_is_named(backend):
 def test_a_negative_constant_size_is_refused_when_the_graph_is_built():
     with pytest.raises(Exception, match="negative lengths"):
         uniform01(_state(), (2, -1), "float32")
+
+
+def test_a_constant_size_is_never_folded_into_an_index_array():
+    """FlatIndex opts out of constant folding: a draw of constant size keeps taking its index
+    from the loop position."""
+    s = _state()
+    f = th.function([], uniform01(s, (1000, 1000), "float32") * 2, backend="c")
+    assert not [v for n in f.fgraph.nodes for v in n.inputs
+                if isinstance(v, Constant) and v.dtype == "uint64" and v.ndim == 2]
+    assert any(isinstance(n.op, FlatIndex) for n in f.fgraph.nodes)
+    np.testing.assert_array_equal(f(), _reference("uniform", "float32", (1000, 1000)) * 2)
+
+
+def test_a_program_without_draws_has_no_random_helpers():
+    """The random helpers (and their intrinsics header) cost C compile time: only programs with
+    draws include them."""
+    import theanine.backends.cpu_c.backend as c_backend
+
+    sources = []
+    real = c_backend.render_program
+
+    def spy(*args, **kwargs):
+        prog = real(*args, **kwargs)
+        sources.append(prog.source)
+        return prog
+
+    x = T.dvector("x")
+    c_backend.render_program, saved = spy, c_backend.render_program
+    try:
+        th.function([x], T.exp(x) * 2 + 1, backend="c")
+        th.function([x], x * uniform01(_state(), x.shape, "float64"), backend="c")
+    finally:
+        c_backend.render_program = saved
+    plain, drawing = sources
+    assert "th_philox" not in plain and "philox.h" not in plain
+    assert "th_philox_fill" in drawing and '#include "philox.h"' in drawing

@@ -266,3 +266,61 @@ def test_gradients_flow_around_draws_not_into_them():
     f = th.function([], [mask, T.grad(cost, w)])
     m, g = f()
     np.testing.assert_array_equal(g, m)
+
+
+def test_seed_restarts_from_the_given_seed_and_later_draws_keep_the_streams():
+    """Theano's seed(): seed(None) goes back to the constructor's seed, and draws made after
+    seed(s) still derive from the stream's own seed."""
+    srng = RandomStreams(8)
+    u = srng.uniform((4,))
+    srng.seed(9)
+    v = srng.uniform((4,))
+    assert u.rng.get_value().tolist() == [philox.seed_key(9, 0), 0]
+    assert v.rng.get_value().tolist() == [philox.seed_key(8, 1), 0]
+    srng.seed()
+    assert u.rng.get_value().tolist() == [philox.seed_key(8, 0), 0]
+
+
+def test_a_draw_read_through_givens_advances_and_a_replaced_one_does_not():
+    u = RandomStreams(1).uniform((3,))
+    x = T.dvector("x")
+    f = th.function([], x * 2, givens={x: u})
+    assert not np.array_equal(f(), f())
+    before = u.rng.get_value()
+    g = th.function([], u + 1, givens={u: T.zeros(3)})
+    np.testing.assert_array_equal(g(), np.ones(3))
+    np.testing.assert_array_equal(u.rng.get_value(), before)
+
+
+def test_a_symbolic_size_vector_with_ndim():
+    size = T.lvector("size")
+    f = th.function([size], RandomStreams(2).uniform(size, ndim=2))
+    assert f([2, 3]).shape == (2, 3)
+    with pytest.raises(ValueError, match=r"expected \(2,\)"):
+        f([2, 3, 4])
+
+
+def test_choice_needs_one_probability_per_item():
+    srng = RandomStreams(3)
+    with pytest.raises(Exception, match="a has 5 items, p has 3"):
+        srng.choice((8,), a=5, p=[0.1, 0.2, 0.7])
+    p = T.dvector("p")
+    f = th.function([p], srng.choice((8,), a=np.arange(4), p=p))
+    assert set(f([0.25] * 4)) <= {0, 1, 2, 3}
+    with pytest.raises(ValueError, match="expected"):
+        f([0.5, 0.5])
+
+
+def test_a_python_float_probability_draws_floatx_uniforms():
+    """Theano autocasts Python floats to floatX: with floatX=float32 a dropout's p=0.5 draws
+    one Philox word per element (float32 uniforms), not two."""
+    x = T.fmatrix("x")
+    old = th.config.floatX
+    th.config.floatX = "float32"
+    try:
+        mask = RandomStreams(4).binomial(size=x.shape, p=0.5, dtype="float32")
+    finally:
+        th.config.floatX = old
+    draws = [n for n in th.graph.traversal.toposort([mask])
+             if getattr(getattr(n.op, "scalar_op", None), "name", "").startswith("random_")]
+    assert [n.op.scalar_op.name for n in draws] == ["random_uniform_float32"]

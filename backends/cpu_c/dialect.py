@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from theanine.codegen.cstyle import Dialect, accumulator_dtype, combine
 from theanine.codegen.ir import Const, Kernel, Load, Param, topo_exprs
-from theanine.codegen.random_kernels import FILL, fast_draw, words_per_element
+from theanine.codegen.random_kernels import fast_draw, words_per_element
 from theanine.codegen.skeleton import SkeletonRenderer
 
 RUN = 1024  # elements whose random words a contiguous loop computes at a time
@@ -19,10 +19,11 @@ class CDialect(Dialect):
 
     name = "c"
 
-    def prelude(self, body: str | None = None) -> str:
-        """The shared helpers, and the block-wise Philox fill of contiguous drawing loops."""
-        text = super().prelude(body)
-        return text + FILL if "th_philox_block" in text else text
+    def prelude(self, body: str | None = None, random: bool | None = None) -> str:
+        """The shared helpers, and with the random draws' helpers the block-wise Philox fill
+        of contiguous drawing loops (philox.h)."""
+        text = super().prelude(body, random)
+        return text + '\n#include "philox.h"\n' if "th_philox_block" in text else text
 
 
 class CKernelRenderer(SkeletonRenderer):

@@ -159,7 +159,9 @@ class Emitter:
         includes = [f'#include "{h}"' for h in self.includes]
         source = "\n".join([c_defines(), '#include "program.h"', '#include "steps.h"',
                             simd_math, *includes,
-                            self.renderer.dialect.prelude(), *self.kernels, *parts,
+                            self.renderer.dialect.prelude(random=any(
+                                "th_random_" in k or "th_philox" in k for k in self.kernels)),
+                            *self.kernels, *parts,
                             *body]) + "\n"
         return Program(source, tuple(self.constants), tuple(self.host), self.n_work,
                        self.host_nodes)

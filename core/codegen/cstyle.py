@@ -99,9 +99,10 @@ class Dialect:
     # function is the one work-item of its run: it starts at 0 and takes every element.
     work_items: dict[str, str] = {"global_id": "0", "global_size": "1"}
 
-    def prelude(self, body: str | None = None) -> str:
+    def prelude(self, body: str | None = None, random: bool | None = None) -> str:
         """The helper functions a kernel source starts with: those `body` calls (all of them
-        when body is None), since every unused one still costs device compilers time."""
+        when body is None), since every unused one still costs device compilers time; the
+        random draws' helpers when `random` (default: when body is None or calls them)."""
         def used(dtype: str) -> bool:
             return body is None or f"_{self.type(dtype)}(" in body
 
@@ -109,7 +110,9 @@ class Dialect:
         lines += [f"TH_DEF_FLOAT_HELPERS({self.type(d)}, {self.math_suffix[d]})"
                   for d in self.float_dtypes if used(d)]
         lines += [f"TH_DEF_INT_HELPERS({self.type(d)})" for d in INT_DTYPES if used(d)]
-        if body is None or "th_random_" in body or "th_philox" in body:
+        if random is None:
+            random = body is None or "th_random_" in body or "th_philox" in body
+        if random:
             lines.append(random_kernels.prelude(self, self.float_dtypes))
             if "float64" in self.float_dtypes:
                 lines.append(random_kernels.binomial_prelude(self))

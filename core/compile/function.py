@@ -86,25 +86,31 @@ def _check_updates(updates) -> list[tuple[SharedVariable, Variable]]:
 
 def default_updates(outputs: list, updates: list, givens, no_default_updates) -> list:
     """The (shared variable, default_update) pairs function() adds: for each shared variable
-    the outputs and updates read (their default updates too, transitively) that has a default
-    update, is not updated explicitly, given a value by `givens`, or excluded."""
+    the outputs and updates read (their default updates too, transitively; with `givens`
+    substituted, as Theano does) that has a default update, is not updated explicitly or
+    excluded."""
     if no_default_updates is True:
         return []
     excluded = set(no_default_updates or ())
     excluded |= {t for t, _ in updates}
-    if givens:
-        excluded |= {k for k, _ in _pairs(givens, "givens")}
+    given = dict(_pairs(givens, "givens")) if givens else {}
     found: list = []
+    reached: set = set()
     pending = list(outputs) + [v for _, v in updates]
     while pending:
-        new = []
-        for v in graph_inputs(pending):
+        new, replacements = [], []
+        for v in graph_inputs(pending, blockers=given):
+            if v in given:
+                if v not in reached:  # read through its replacement, not itself
+                    reached.add(v)
+                    replacements.append(given[v])
+                continue
             up = getattr(v, "default_update", None)
             if isinstance(v, SharedVariable) and up is not None and v not in excluded:
                 excluded.add(v)
                 new.append((v, up))
         found += new
-        pending = [up for _, up in new]  # default updates may read other random states
+        pending = [up for _, up in new] + replacements  # they may read other random states
     return found
 
 

@@ -41,6 +41,10 @@ class FlatIndex(Op):
                               f"lengths, got {size} of type {size.type}")
         return Apply(self, [size], [TensorType("uint64", self.shape)()])
 
+    def do_constant_folding(self, node) -> bool:
+        """Never: a constant index array would replace the loop position a fused draw uses."""
+        return False
+
     def perform(self, node, inputs):
         shape = check_size(inputs[0])
         n = int(np.prod(shape, dtype=np.int64))
