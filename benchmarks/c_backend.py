@@ -112,11 +112,7 @@ def main(argv=None) -> None:
             print(mlp_bench.step_summary(dtype))
     if targets:
         print_targets(targets)
-    if rivals.NOTES:
-        print("\n== notes")
-        for note in rivals.NOTES:
-            print(f"- {note}")
-    print(f"\ntotal benchmark time {time.perf_counter() - started:.0f}s")
+    rivals.print_notes(started)
 
 
 if __name__ == "__main__":

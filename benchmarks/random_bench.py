@@ -176,11 +176,7 @@ def main(argv=None) -> None:
     rows = draws(n, settings) + dropout(side, settings)
     print_table(rows)
     print_targets(targets(rows))
-    if rivals.NOTES:
-        print("\n== notes")
-        for note in rivals.NOTES:
-            print(f"- {note}")
-    print(f"\ntotal benchmark time {time.perf_counter() - started:.0f}s")
+    rivals.print_notes(started)
 
 
 if __name__ == "__main__":

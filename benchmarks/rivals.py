@@ -14,6 +14,7 @@ import logging
 import shutil
 import subprocess
 import tempfile
+import time
 import warnings
 from collections.abc import Callable
 from functools import cache
@@ -28,6 +29,15 @@ _HERE = Path(__file__).resolve().parent
 
 
 @cache
+def print_notes(started: float) -> None:
+    """The notes on skipped rivals, then the run's total time since `started`."""
+    if NOTES:
+        print("\n== notes")
+        for note in NOTES:
+            print(f"- {note}")
+    print(f"\ntotal benchmark time {time.perf_counter() - started:.0f}s")
+
+
 def numexpr_module():
     """numexpr set to NUMEXPR_THREADS threads, or None (with a note) when not installed."""
     try:
