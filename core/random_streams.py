@@ -25,6 +25,7 @@ from theanine.tensor.random_ops import (
     Permutation,
     binomial_counts,
     check_param,
+    int_tensor,
 )
 from theanine.tensor.shape_ops import const_int, specify_shape
 from theanine.tensor.type import TensorType
@@ -121,7 +122,7 @@ class RandomStream:
         low and high)."""
         dtype = _float_dtype(dtype, "uniform", low, high)
         unit = _is(low, 0) and _is(high, 1)
-        low, high = _param(low, dtype), _param(high, dtype)
+        low, high = _float_param(low, dtype), _float_param(high, dtype)
         size = _size(size, ndim, "uniform", low, high)
         u = _narrow(rnd.uniform01(self._new_state(), size, _draw_dtype(dtype)), dtype)
         return self._drawn(u if unit else low + (high - low) * u)
@@ -131,7 +132,7 @@ class RandomStream:
         """Normal numbers of mean `avg` and standard deviation `std`."""
         dtype = _float_dtype(dtype, "normal", avg, std)
         standard = _is(avg, 0) and _is(std, 1)
-        avg, std = _param(avg, dtype), _param(std, dtype)
+        avg, std = _float_param(avg, dtype), _float_param(std, dtype)
         size = _size(size, ndim, "normal", avg, std)
         z = _narrow(rnd.standard_normal(self._new_state(), size, _draw_dtype(dtype)), dtype)
         return self._drawn(z if standard else avg + std * z)
@@ -141,7 +142,7 @@ class RandomStream:
         """The number of successes in `n` trials of probability `p` (n=1: Bernoulli, a
         dropout mask; larger n: `random_binomial`, the inverse CDF of one float64 uniform)."""
         p = check_param(_float_param(p), "probability", "binomial: p")
-        n = check_param(_int_param(n, "binomial: n"), "count", "binomial: n")
+        n = check_param(int_tensor(n, "binomial: n"), "count", "binomial: n")
         size = _size(size, ndim, "binomial", p, n)
         if getattr(n, "data", None) is not None and int(np.max(n.data, initial=1)) == 1 \
                 and int(np.min(n.data, initial=1)) == 1:
@@ -153,8 +154,8 @@ class RandomStream:
                         dtype: str = "int64") -> TensorVariable:
         """Integers between `low` and `high`, both included: low + floor(u * (high - low + 1))
         of one float64 uniform u."""
-        low = _int_param(low, "random_integers: low")
-        high = _int_param(high, "random_integers: high")
+        low = int_tensor(low, "random_integers: low")
+        high = int_tensor(high, "random_integers: high")
         lo, hi = getattr(low, "data", None), getattr(high, "data", None)
         if lo is not None and hi is not None and np.any(np.asarray(lo) > np.asarray(hi)):
             raise graph_error(f"random_integers: low must not exceed high, got low={lo} and "
@@ -171,7 +172,7 @@ class RandomStream:
         a = as_tensor_variable(a)
         if a.ndim > 1:
             raise graph_error(f"choice: a must be an int or a vector, got {a} of type {a.type}")
-        n_items = a.shape[0] if a.ndim == 1 else check_param(_int_param(a, "choice: a"),
+        n_items = a.shape[0] if a.ndim == 1 else check_param(int_tensor(a, "choice: a"),
                                                               "count", "choice: a")
         if p is None and replace:
             picked = _integers(self._new_state(), size, 0, n_items - 1)
@@ -201,7 +202,7 @@ class RandomStream:
                     dtype: str = "int64") -> TensorVariable:
         """Permutations of 0 .. n-1, one per element of `size`: shape size + (n,)."""
         size = _size(() if size is None else size, ndim, "permutation")
-        n = check_param(_int_param(n, "permutation: n"), "count", "permutation: n")
+        n = check_param(int_tensor(n, "permutation: n"), "count", "permutation: n")
         return self._drawn(_narrow(Permutation()(self._new_state(), size, n), dtype))
 
     def multinomial(self, size=None, n=1, pvals=(0.5, 0.5), ndim: int | None = None,
@@ -209,7 +210,7 @@ class RandomStream:
         """Counts of `n` trials over the categories of the last axis of `pvals`: shape
         size + (L,), size defaulting to the broadcast shape of n and pvals' rows."""
         pvals = check_param(_float_param(pvals, "float64"), "pvals", "multinomial: pvals")
-        n = check_param(_int_param(n, "multinomial: n"), "count", "multinomial: n")
+        n = check_param(int_tensor(n, "multinomial: n"), "count", "multinomial: n")
         if pvals.ndim < 1:
             raise graph_error(f"multinomial: pvals must have at least one dimension, got "
                               f"{pvals} of type {pvals.type}")
@@ -225,13 +226,6 @@ def _integers(state, size, low, high, span=None) -> TensorVariable:
     span = high - low if span is None else span
     u = rnd.uniform01(state, size, "float64")
     return minimum(low + cast(floor(u * cast(span + 1, "float64")), "int64"), high)
-
-
-def _int_param(v, what: str) -> TensorVariable:
-    v = as_tensor_variable(v)
-    if not v.dtype.startswith(("int", "uint")):
-        raise graph_error(f"{what}: expected integers, got {v} of type {v.type}")
-    return v if v.dtype == "int64" else cast(v, "int64")
 
 
 def _float_param(v, dtype: str | None = None) -> TensorVariable:
@@ -280,11 +274,6 @@ def _is(v, number: float) -> bool:
 
 def _narrow(x: TensorVariable, dtype: str) -> TensorVariable:
     return x if x.dtype == dtype else cast(x, dtype)
-
-
-def _param(v, dtype: str) -> TensorVariable:
-    v = as_tensor_variable(v)
-    return v if v.dtype == dtype else cast(v, dtype)
 
 
 def _size(size, ndim: int | None, what: str, *params: TensorVariable):

@@ -100,9 +100,9 @@ class CKernelRenderer(SkeletonRenderer):
         return " && ".join(tests) or "1"
 
     def _loop(self, body: list[str], tail: list[str], indent: str, simd: str,
-              start: str = "0", stop: str = "n") -> list[str]:
+              bound: str = "n") -> list[str]:
         lines = [f"{indent}{simd}"] if simd else []
-        lines.append(f"{indent}for (int64_t i = {start}; i < {stop}; ++i) {{")
+        lines.append(f"{indent}{self.loop(bound)} {{")
         lines += [f"{indent}    {b}" for b in body + tail]
         lines.append(f"{indent}}}")
         return lines
@@ -117,20 +117,19 @@ class CKernelRenderer(SkeletonRenderer):
         test = self._unit_strides(k, k.output_dtypes + [dt for dt, _ in k.inputs], 0)
         draws = [e for e in topo_exprs(k.outputs) if fast_draw(e)
                  and all(_invariant(k, a) for a in e.args[:2])]
-        stores = self.stores
         lines.append(f"    if ({test}) {{")
         lines += self._pointers(k, n_out, k.output_dtypes)
         if draws:
             lines += self._drawing_loop(k, n_out, draws)
         else:
             body, outs = self._body(k, n_out, True)
-            lines += self._loop(body, stores(outs, lambda j: f"O{j}[i]"), "        ",
+            lines += self._loop(body, self.stores(outs, lambda j: f"O{j}[i]"), "        ",
                                 "#pragma omp simd")
         lines.append("    } else {")
         body, outs = self._body(k, n_out, False)
         dts = k.output_dtypes
-        lines += self._loop(body, stores(outs, lambda j: f"*({t(dts[j])} *)(p[{j}] + i * "
-                                                    f"s[{j}])"), "        ", "")
+        lines += self._loop(body, self.stores(outs, lambda j: f"*({t(dts[j])} *)(p[{j}] + i * "
+                                                              f"s[{j}])"), "        ", "")
         lines += ["    }", "}"]
         return "\n".join(lines)
 
@@ -162,7 +161,7 @@ class CKernelRenderer(SkeletonRenderer):
         lines += [f"                {x}" for x in fills + prefetch]
         lines.append("            }")
         lines += self._loop(body, self.stores(outs, lambda j: f"O{j}[i]"), "            ",
-                            "#pragma omp simd", "0", "cn")
+                            "#pragma omp simd", "cn")
         # the next stretch: every array and index operand moves on by cn elements
         moved = arrays + [f"ix{b}" for b in sorted(k.index_inputs)]
         lines.append("            " + " ".join(f"{a} += cn;" for a in moved))

@@ -167,11 +167,6 @@ def _lower(fgraph, can_fuse, can_reduce, name_prefix: str, max_operands: int | N
     return _order(_without_unread_indices(steps, outputs))
 
 
-def _index_ndim(size: Variable) -> int:
-    """The rank of the draw whose int64 size vector is `size`."""
-    return size.type.shape[0]
-
-
 def _without_unread_indices(steps: list[Step], outputs: set[Variable]) -> list[Step]:
     """`steps` less the FlatIndex nodes whose index array nobody reads: kernels read the
     draw's size instead (an `Index` operand)."""
@@ -272,7 +267,8 @@ class _ExprBuilder:
         index = frozenset(b for (is_index, _), b in self.buffers.items() if is_index)
         scalar = frozenset(b for (is_index, v), b in self.buffers.items()
                            if not is_index and all(s == 1 for s in v.type.shape))
-        return dict(inputs=[("uint64", _index_ndim(v)) if b in index else (v.dtype, v.ndim)
+        # an index operand has the rank of its draw: the length of its size vector
+        return dict(inputs=[("uint64", v.type.shape[0]) if b in index else (v.dtype, v.ndim)
                             for b, v in enumerate(self.inputs)],
                     index_inputs=index, scalar_inputs=scalar)
 

@@ -119,7 +119,6 @@ class GpuProgram:
         get = self._dev
         _, kr, comb = prep
         no_identity = k.reduce_op in ("max", "min")
-
         index = k.index_inputs
         host = self._host
 
@@ -144,7 +143,6 @@ class GpuProgram:
         shape_of = self._shape
         named = [(v, dt) for v, dt in zip(s.outputs, dtypes)]
         widest = max((np.dtype(dt).itemsize for dt in dtypes), default=1)
-
         index = k.index_inputs
         host = self._host
 

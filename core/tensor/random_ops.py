@@ -20,6 +20,7 @@ from theanine.tensor.basic import as_tensor_variable
 from theanine.tensor.elemwise import Elemwise
 from theanine.tensor.random import FlatIndex, as_size, check_size, check_state, static_shape
 from theanine.tensor.scalar_ops import SCALAR_OPS
+from theanine.tensor.shape_ops import const_int
 from theanine.tensor.type import TensorType
 from theanine.tensor.variable import TensorVariable
 
@@ -73,7 +74,7 @@ def binomial_counts(state, size, n, p) -> TensorVariable:
     state = check_state(state)
     size = as_size(size)
     index = FlatIndex(static_shape(size))(size)
-    n, p = _int_tensor(n, "binomial: n"), _float64(p)
+    n, p = int_tensor(n, "binomial: n"), _float64(p)
     return Elemwise(SCALAR_OPS["random_binomial"])(state[0], state[1], index, n, p)
 
 
@@ -111,7 +112,7 @@ class Permutation(_RandomOp):
 
     def make_node(self, state, size, n) -> Apply:
         n = _int_scalar(n, "permutation: n")
-        return self._sized(state, size, n, extra=(_const_int(n),))
+        return self._sized(state, size, n, extra=(const_int(n),))
 
     def perform(self, node, inputs):
         state, size, n = inputs
@@ -135,7 +136,7 @@ class Multinomial(_RandomOp):
     row * L + j (the last category takes what remains)."""
 
     def make_node(self, state, size, n, pvals) -> Apply:
-        n = _int_tensor(n, "multinomial: n")
+        n = int_tensor(n, "multinomial: n")
         pvals = _float64(pvals)
         if pvals.ndim < 1:
             raise graph_error(f"multinomial: pvals must have at least one dimension, got "
@@ -311,13 +312,14 @@ def check_param(x, rule: str, what: str) -> TensorVariable:
 
 
 def _int_scalar(v, what: str) -> TensorVariable:
-    v = _int_tensor(v, what)
+    v = int_tensor(v, what)
     if v.ndim != 0:
         raise graph_error(f"{what}: expected an integer scalar, got {v} of type {v.type}")
     return v
 
 
-def _int_tensor(v, what: str) -> TensorVariable:
+def int_tensor(v, what: str) -> TensorVariable:
+    """`v` as an int64 tensor; a graph error naming `what` for a non-integer one."""
     v = as_tensor_variable(v)
     if not v.dtype.startswith(("int", "uint")):
         raise graph_error(f"{what}: expected integers, got {v} of type {v.type}")
@@ -327,8 +329,3 @@ def _int_tensor(v, what: str) -> TensorVariable:
 def _float64(v) -> TensorVariable:
     v = as_tensor_variable(v)
     return v if v.dtype == "float64" else v.astype("float64")
-
-
-def _const_int(v: TensorVariable) -> int | None:
-    data = getattr(v, "data", None)
-    return None if data is None else int(data)
