@@ -141,7 +141,9 @@ class Scan(Op):
         n_steps, *outer = inputs
         n_steps = int(n_steps)
         if n_steps < 0:
-            raise ValueError(f"{self.describe()}: n_steps must be >= 0, got {n_steps}")
+            raise ValueError(f"{self.describe()}: n_steps must be >= 0, got {n_steps} (with "
+                             f"n_steps taken from the sequences: one is shorter than the span "
+                             f"of its taps)")
         seqs = outer[:self.n_seqs]
         inits = outer[self.n_seqs:self.n_seqs + self.n_states]
         nonseqs = outer[self.n_seqs + self.n_states:]
@@ -159,8 +161,9 @@ class Scan(Op):
             results = run(args + list(nonseqs))
             for i, r in enumerate(results[:len(traces)]):
                 if traces[i] is None:
-                    out = node.outputs[i]
-                    traces[i] = np.empty((n_steps,) + np.shape(r), dtype=out.type.numpy_dtype)
+                    shape = np.shape(inits[i])[1:] if i < self.n_states else np.shape(r)
+                    traces[i] = np.empty((n_steps,) + shape,
+                                         dtype=node.outputs[i].type.numpy_dtype)
                 self.check_step_value(i, r, traces[i], t)
                 traces[i][t] = r
             if self.until and bool(results[-1]):
@@ -202,13 +205,14 @@ class Scan(Op):
                                  f"{list(self.state_taps[j])} need {self.depth(j)}")
 
     def check_step_value(self, i: int, value, trace: np.ndarray, t: int) -> None:
-        """Raise naming the scan and the output when step t's value does not fit its trace
-        (a state whose shape changes between steps)."""
+        """Raise naming the scan and the output when step t's value does not fit its trace (a
+        state whose shape is not its initial state's, an output whose shape changes)."""
         if np.shape(value) != trace.shape[1:]:
             kind = "state" if i < self.n_states else "output"
-            raise ValueError(f"{self.describe()}: {kind} {i} has shape {trace.shape[1:]} at "
-                             f"step 0 but the step function returned shape {np.shape(value)} "
-                             f"at step {t}; a scan's outputs must keep one shape")
+            first = "its initial state's" if i < self.n_states else "step 0's"
+            raise ValueError(f"{self.describe()}: {kind} {i} has shape {trace.shape[1:]} "
+                             f"({first}) but the step function returned shape "
+                             f"{np.shape(value)} at step {t}; a scan's outputs keep one shape")
 
     def step_runner(self):
         """A callable mapping the inner inputs' values to the inner outputs' values, walking the
