@@ -54,12 +54,11 @@ class _Spec:
         self.state_slices: list[list[Variable]] = []
         self.out_kinds: list = []  # per user output: ("state", j) or ("nit", None)
         self.nonseq_outer: list[Variable] = []
-        self.nonseq_inner: list[Variable] = []
 
     def fn_args(self) -> list[Variable]:
         args = [v for slices in self.seq_slices for v in slices]
         args += [v for slices in self.state_slices for v in slices]
-        return args + self.nonseq_inner
+        return args + self.nonseq_outer
 
 
 def _sequences(spec: _Spec, sequences, go_backwards: bool) -> None:
@@ -115,15 +114,10 @@ def _outputs_info(spec: _Spec, outputs_info) -> None:
 
 
 def _non_sequences(spec: _Spec, non_sequences) -> None:
-    for v in _as_list(non_sequences):
-        if not isinstance(v, Variable):
-            v = as_tensor_variable(v)
-        spec.nonseq_outer.append(v)
-        # shared variables and constants are read as they are; other symbols get a placeholder
-        if isinstance(v, (Constant, SharedValue)):
-            spec.nonseq_inner.append(v)
-        else:
-            spec.nonseq_inner.append(v.type(_name(v, "non_sequence")))
+    # fn receives the outer variables themselves, as in Theano (so T.grad(y[i], x) inside fn
+    # sees y's graph); the inner graph reads them through placeholders (_inner_graph)
+    spec.nonseq_outer = [v if isinstance(v, Variable) else as_tensor_variable(v)
+                         for v in _as_list(non_sequences)]
 
 
 def _parse_result(result, who: str) -> tuple[list, list, Variable | None]:
@@ -269,14 +263,11 @@ def _inner_graph(spec: _Spec, outs: list, cond, shared_updates: list, strict: bo
         j = len(spec.inits) - len(shared_updates) + [v for v, _ in shared_updates].index(var)
         replace[var] = spec.state_slices[j][0]
     outer_nonseq, nonseq_slots = [], []
-    for outer, inner in zip(spec.nonseq_outer, spec.nonseq_inner):
-        if inner is outer and isinstance(outer, Constant):
-            continue  # read as a constant inside
-        if inner is outer:  # a shared variable: a placeholder inside
-            if outer in replace:
-                continue
-            inner = outer.type.clone()(_name(outer, "shared"))
-            replace[outer] = inner
+    for outer in spec.nonseq_outer:
+        if isinstance(outer, Constant) or outer in replace:
+            continue  # a constant is read as it is; an updated shared variable is a state
+        inner = outer.type.clone()(_name(outer, "non_sequence"))
+        replace[outer] = inner
         outer_nonseq.append(outer)
         nonseq_slots.append(inner)
     targets = list(outs) + ([cond] if cond is not None else [])
