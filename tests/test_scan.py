@@ -266,3 +266,21 @@ def test_run_errors_name_the_scan():
     with pytest.raises(ValueError, match=r"scan 'grow': state 0 has shape \(1,\) \(its initial "
                        r"state's\) but the step function returned shape \(2,\) at step 0"):
         run([h0], grow, np.ones(1))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "c"])
+def test_sum_to_shape_of_a_shape_vector(backend):
+    """The form the scan gradient uses to avoid recomputing a forward value for its shape."""
+    from theanine.tensor.elemwise import SumToShapeOf
+    from theanine.tensor.shape_ops import MakeVector
+
+    g = T.dmatrix("g")
+    a, b = T.lscalar("a"), T.lscalar("b")
+    out = SumToShapeOf(from_shape=True)(g, MakeVector("int64")(a, b))
+    f = theano.function([g, a, b], out, backend=backend)
+    gv = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_array_equal(f(gv, 2, 3), gv)
+    np.testing.assert_array_equal(f(gv, 1, 3), gv.sum(0, keepdims=True))
+    np.testing.assert_array_equal(f(gv, 2, 1), gv.sum(1, keepdims=True))
+    with pytest.raises(GraphError, match="must be an int64 vector of static length"):
+        SumToShapeOf(from_shape=True)(g, T.lvector())

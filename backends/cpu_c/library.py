@@ -118,8 +118,12 @@ def _c_unless_numpy(em: Emitter, node: Apply, condition: str, c_expr: str,
 def sum_to_shape(em: Emitter, k: int, node: Apply) -> None:
     """the gradient itself when it has the input's shape, else NumPy's sum over broadcast axes"""
     g, x = (em.ref(v) for v in node.inputs)
-    same = (f"PyArray_NDIM({g}) == PyArray_NDIM({x}) && PyArray_CompareLists("
-            f"PyArray_DIMS({g}), PyArray_DIMS({x}), PyArray_NDIM({g}))")
+    if node.op.from_shape:  # x: the target shape, an int64 vector
+        same = (f"PyArray_IS_C_CONTIGUOUS({x}) && PyArray_NDIM({g}) == PyArray_DIM({x}, 0) "
+                f"&& th_dims_equal({g}, (const npy_int64 *)PyArray_DATA({x}))")
+    else:
+        same = (f"PyArray_NDIM({g}) == PyArray_NDIM({x}) && PyArray_CompareLists("
+                f"PyArray_DIMS({g}), PyArray_DIMS({x}), PyArray_NDIM({g}))")
     _c_unless_numpy(em, node, same, f"(Py_INCREF({g}), (PyObject *){g})", [g, x])
 
 

@@ -65,6 +65,14 @@ static PyObject *th_dimshuffle(int step, PyArrayObject *x, int nd, const int *or
     return v;
 }
 
+/* 1 if x's dimensions are the `dims` (as many as x has axes), else 0 */
+static int th_dims_equal(PyArrayObject *x, const npy_int64 *dims)
+{
+    for (int d = 0; d < PyArray_NDIM(x); ++d)
+        if (PyArray_DIM(x, d) != dims[d]) return 0;
+    return 1;
+}
+
 /* the length of axis i as a 0-d int64 array */
 static PyObject *th_shape_i(PyArrayObject *x, int i)
 {

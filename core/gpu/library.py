@@ -171,11 +171,12 @@ def _alloc(rt, node, prepared, value, *entries):
 
 
 def _sum_to_shape(rt, node, prepared, g, x):
-    if g.shape == x.shape:
+    target = node.op.target(x)
+    if g.shape == target:
         return (g,)
     kernel, compiled, combine = prepared
-    lead = g.ndim - x.ndim
-    keep = [1 if a < lead or (x.shape[a - lead] == 1 and g.shape[a] != 1) else g.shape[a]
+    lead = g.ndim - len(target)
+    keep = [1 if a < lead or (target[a - lead] == 1 and g.shape[a] != 1) else g.shape[a]
             for a in range(g.ndim)]
     red = [g.shape[a] // keep[a] if keep[a] else 1 for a in range(g.ndim)]
     kst = [s if n != 1 else 0 for n, s in zip(keep, g.strides)]
@@ -183,7 +184,7 @@ def _sum_to_shape(rt, node, prepared, g, x):
     loop = tuple(keep) + tuple(red)
     proxy = g.view(loop, tuple(kst) + tuple(rst))
     out = rt.reduce(kernel, compiled, combine, loop, [proxy], [])
-    return (out.view(x.shape, contiguous_strides(x.shape)),)
+    return (out.view(target, contiguous_strides(target)),)
 
 
 def _dot(rt, node, prepared, a, b):
@@ -289,7 +290,8 @@ def _plan_sum_to_shape(program, node: Apply, source: ProgramKernels) -> Plan:
     nd = node.inputs[0].ndim
     k = Kernel("th_k", 2 * nd, [(dt, 2 * nd)], [], [Load(dt, 0)], reduce_op="add",
                reduce_axes=tuple(range(nd, 2 * nd)), acc_dtype=dt, output_dtypes=[dt])
-    return Plan(PlanKind.DEVICE, source.reduction(k), _sum_to_shape, places("dd"))
+    return Plan(PlanKind.DEVICE, source.reduction(k), _sum_to_shape,
+                places("dh" if node.op.from_shape else "dd"))
 
 
 @gpu_impl.register(MakeVector)

@@ -12,7 +12,7 @@ carried sums; sequence gradients are emitted per step and placed back outside th
 from __future__ import annotations
 
 from theanine.graph.basic import Apply, Constant, graph_error
-from theanine.graph.traversal import clone_graph
+from theanine.graph.traversal import ancestors, clone_graph, toposort
 from theanine.tensor.type import DISCRETE_DTYPES
 
 
@@ -36,6 +36,7 @@ def scan_pullback(node: Apply, output_grads: list) -> list:
         raise graph_error(f"{op.describe()}: the gradient of a loop that keeps only its last "
                           f"steps cannot be taken (take it before compiling)")
     n, *outer = node.inputs
+    outputs = node.outputs
     seqs = outer[:op.n_seqs]
     inits = outer[op.n_seqs:op.n_seqs + op.n_states]
     nonseqs = outer[op.n_seqs + op.n_states:]
@@ -95,6 +96,19 @@ def scan_pullback(node: Apply, output_grads: list) -> list:
     seq_grads = [(i, q, grads[v]) for i, vs in enumerate(seq_slots) for q, v in enumerate(vs)
                  if _float(v)]
 
+    # the gradient graph reads the step's own results (tanh's derivative reads its output):
+    # those are recorded in the forward traces, so read them there instead of recomputing
+    inner_out = new_pending + new_acc + [g for _, _, g in seq_grads]
+    used = set(ancestors(inner_out))
+    recorded = {i: out.type(f"output{i}[t]") for i, out in enumerate(step_out[:len(outputs)])
+                if out in used and out.owner is not None}
+    keep = {v: v for v in fresh + [g for _, g in g_slots] + pending_slots
+            + [s for _, s in acc_slots] + list(recorded.values())}
+    if recorded:
+        _, inner_out, _ = clone_graph([], inner_out, replace={
+            **keep, **{step_out[i]: v for i, v in recorded.items()}})
+    inner_out = _shapes_without_recomputing(inner_out, set(keep))
+
     # outer inputs: reversed sequences, reversed state trajectories, reversed output gradients
     n_back = n if op.truncate_gradient < 0 else minimum(n, op.truncate_gradient)
     back_seqs, back_offsets, back_slices = [], [], []
@@ -104,10 +118,16 @@ def scan_pullback(node: Apply, output_grads: list) -> list:
         back_offsets.append([top - off for off in offs])
         back_slices += seq_slots[i]
     for j, (init, taps) in enumerate(zip(inits, op.state_taps)):
-        full = concatenate([init[:op.depth(j)], node.outputs[j]])
+        # reversed, the trajectory's entry u + m is S[t - m] for backward step u = n - 1 - t
+        full = concatenate([init[:op.depth(j)], outputs[j]])
         back_seqs.append(full[::-1])
-        back_offsets.append([-t for t in taps])
-        back_slices += state_slots[j]
+        back_offsets.append([-t for t in taps] + ([0] if j in recorded else []))
+        back_slices += state_slots[j] + ([recorded[j]] if j in recorded else [])
+    for i in range(op.n_states, len(outputs)):
+        if i in recorded:
+            back_seqs.append(outputs[i][::-1])
+            back_offsets.append([0])
+            back_slices.append(recorded[i])
     for i, g in g_slots:
         back_seqs.append(output_grads[i][::-1])
         back_offsets.append([0])
@@ -119,7 +139,6 @@ def scan_pullback(node: Apply, output_grads: list) -> list:
     back_inits += [zeros_like(nonseqs[c]).dimshuffle("x", *range(nonseqs[c].ndim))
                    for c, _ in acc_slots]
     inner_in = back_slices + pending_slots + [s for _, s in acc_slots] + nonseq_slots
-    inner_out = new_pending + new_acc + [g for _, _, g in seq_grads]
     back = Scan(inner_in, inner_out, back_offsets,
                 [(-1,)] * (len(pending_slots) + len(acc_slots)), len(seq_grads),
                 name=None if op.name is None else f"grad of {op.name}")
@@ -153,3 +172,58 @@ def scan_pullback(node: Apply, output_grads: list) -> list:
     for i, g in by_seq.items():
         result[1 + i] = g
     return result
+
+
+def _shapes_without_recomputing(outputs: list, given: set) -> list:
+    """The gradient graph `outputs` rebuilt so that each SumToShapeOf(g, x) whose x is a value
+    of the forward step needed only for its shape gets that shape inferred from the step's
+    inputs instead, and x is not recomputed. The forward step ran without error on these very
+    inputs, so its shapes can be inferred without the checks its ops would make."""
+    from theanine.tensor.elemwise import SumToShapeOf
+    from theanine.tensor.join import _int_vector
+    from theanine.tensor.shape_ops import shape_tuple
+
+    memo: dict = {}
+
+    def shape_of(v):
+        if v not in memo:
+            node = v.owner
+            if node is None or v in given:
+                memo[v] = shape_tuple(v)
+            else:
+                ins = [shape_of(i) for i in node.inputs]
+                try:
+                    shapes = None if None in ins else node.op.infer_shape(node, ins)
+                except NotImplementedError:
+                    shapes = None
+                memo[v] = None if shapes is None else tuple(
+                    s if s is not None else e
+                    for s, e in zip(v.type.shape, shapes[v.index]))
+        return memo[v]
+
+    def shape_only(node, i) -> bool:
+        if type(node.op) is not SumToShapeOf or node.op.from_shape or i != 1:
+            return False
+        x = node.inputs[1]
+        return x.owner is not None and x not in given and shape_of(x) is not None
+
+    nodes = toposort(outputs, blockers=list(given))
+    needed = set(outputs)
+    for node in reversed(nodes):  # what is computed for its value, not only its shape
+        if any(o in needed for o in node.outputs):
+            needed.update(v for i, v in enumerate(node.inputs) if not shape_only(node, i))
+    new = {v: v for v in given}
+    for node in nodes:
+        if not any(o in needed for o in node.outputs):
+            continue
+        ins = [new.get(v, v) for v in node.inputs]
+        if shape_only(node, 1) and node.inputs[1] not in needed:
+            new[node.outputs[0]] = SumToShapeOf(from_shape=True)(
+                ins[0], _int_vector(shape_of(node.inputs[1])))
+            continue
+        if all(a is b for a, b in zip(ins, node.inputs)):
+            continue  # unchanged: keep the node
+        rebuilt = Apply(node.op, ins, [o.type() for o in node.outputs])
+        rebuilt.trace = node.trace
+        new.update(zip(node.outputs, rebuilt.outputs))
+    return [new.get(v, v) for v in outputs]

@@ -217,20 +217,38 @@ class SumToShapeOf(Op):
 
     Emitted by elementwise gradients when static shapes cannot prove whether broadcasting
     happened; a no-op at run time when the shapes already agree (so it may return g itself).
+    With `from_shape`, x is the target shape itself (an int64 vector): a loop's gradient uses it
+    to avoid recomputing a forward value only to read its shape.
     """
 
+    __props__ = ("from_shape",)
     view_of = {0: 0}
 
+    def __init__(self, from_shape: bool = False):
+        self.from_shape = bool(from_shape)
+
     def make_node(self, g, x):
-        if g.ndim < x.ndim:
+        if self.from_shape:
+            if x.ndim != 1 or x.dtype != "int64" or x.type.shape[0] is None:
+                raise graph_error(f"sum_to_shape_of: the target shape {x} must be an int64 "
+                                  f"vector of static length, got {x.type}")
+            shape = (None,) * x.type.shape[0]
+        else:
+            shape = x.type.shape
+        if g.ndim < len(shape):
             raise graph_error(f"sum_to_shape_of: {g} has fewer dims than {x}")
-        return Apply(self, [g, x], [TensorType(g.dtype, x.type.shape)()])
+        return Apply(self, [g, x], [TensorType(g.dtype, shape)()])
+
+    def target(self, x) -> tuple:
+        """The shape to sum down to, from the second input's value."""
+        return tuple(int(s) for s in x) if self.from_shape else np.shape(x)
 
     def perform(self, node, inputs):
-        return (sum_to_shape(inputs[0], np.shape(inputs[1])),)
+        return (sum_to_shape(inputs[0], self.target(inputs[1])),)
 
     def py_fn(self, node):
-        return lambda g, x: sum_to_shape(g, np.shape(x))
+        target = self.target
+        return lambda g, x: sum_to_shape(g, target(x))
 
     def pullback(self, node, inputs, outputs, output_grads):
         from theanine.tensor.math import second
@@ -238,6 +256,8 @@ class SumToShapeOf(Op):
         return [second(inputs[0], output_grads[0]), None]
 
     def infer_shape(self, node, input_shapes):
+        if self.from_shape:
+            return [tuple(node.inputs[1][i] for i in range(node.inputs[1].type.shape[0]))]
         return [input_shapes[1]]
 
 
