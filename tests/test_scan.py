@@ -9,9 +9,12 @@ import pytest
 
 import theanine as theano
 import theanine.tensor as T
+from theanine.backend import backends
 from theanine.graph.basic import GraphError
 from theanine.scan_module import until
 from theanine.tensor.shared_randomstreams import RandomStreams
+
+GPU_LIKE = ["opencl"] if backends()["opencl"].available()[0] else []
 
 
 def run(inputs, outputs, *values, updates=None):
@@ -268,7 +271,7 @@ def test_run_errors_name_the_scan():
         run([h0], grow, np.ones(1))
 
 
-@pytest.mark.parametrize("backend", ["numpy", "c"])
+@pytest.mark.parametrize("backend", ["numpy", "c"] + GPU_LIKE)
 def test_sum_to_shape_of_a_shape_vector(backend):
     """The form the scan gradient uses to avoid recomputing a forward value for its shape."""
     from theanine.tensor.elemwise import SumToShapeOf
