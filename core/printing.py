@@ -142,15 +142,29 @@ def debugprint(obj, file: IO | str | None = None, print_type: bool = False) -> s
             text += f" {position[v.owner]}"
         return text
 
-    stack = [(v, "") for v in reversed(outputs)]
-    while stack:  # depth first, iteratively: graphs of any depth print
-        v, indent = stack.pop()
-        lines.append(indent + label(v))
-        node = v.owner
-        if node is None or node in done:
-            continue
-        done.add(node)
-        stack.extend((inp, indent + " |") for inp in reversed(node.inputs))
+    def tree(roots: list[Variable], prefix: str) -> list[Apply]:
+        """Print the trees under `roots`; the loops (nodes with an inner graph) met on the way."""
+        loops = []
+        stack = [(v, prefix) for v in reversed(roots)]
+        while stack:  # depth first, iteratively: graphs of any depth print
+            v, indent = stack.pop()
+            lines.append(indent + label(v))
+            node = v.owner
+            if node is None or node in done:
+                continue
+            done.add(node)
+            if getattr(node.op, "inner_outputs", None) is not None:
+                loops.append(node)
+            stack.extend((inp, indent + " |") for inp in reversed(node.inputs))
+        return loops
+
+    loops = tree(outputs, "")
+    if loops:
+        lines.extend(["", "Inner graphs:"])
+    while loops:  # each loop's body, as Theano prints a scan's: inner nodes marked with '>'
+        node = loops.pop(0)
+        lines.extend(["", label(node.outputs[0])])
+        loops.extend(tree(list(node.op.inner_outputs), " >"))
     text = "\n".join(lines)
     if file != "str":
         print(text, file=file if file is not None else sys.stdout)

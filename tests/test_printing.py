@@ -96,6 +96,20 @@ def test_debugprint_of_a_compiled_function_shows_the_rewritten_graph():
     assert debugprint(fg, file="str").splitlines()[0] == "add [id A] 1"
 
 
+def test_debugprint_shows_a_scans_inner_graph_after_the_outer_tree():
+    import theanine
+
+    k, a = T.iscalar("k"), T.dvector("A")
+    result, _ = theanine.scan(lambda prior, a: prior * a, outputs_info=T.ones_like(a),
+                              non_sequences=a, n_steps=k, name="power")
+    lines = debugprint(result[-1], file="str").splitlines()
+    scan_line = next(line for line in lines if "Scan{power}" in line)
+    tail = lines[lines.index("Inner graphs:"):]
+    assert tail[2] == scan_line.lstrip(" |")
+    assert tail[3].startswith(" >mul [id ") and tail[4].startswith(" > |output0[t-1] [id ")
+    assert tail[5].startswith(" > |A [id ")
+
+
 def test_debugprint_rejects_other_objects():
     with pytest.raises(TypeError, match="expected a Variable, a list of Variables"):
         debugprint(42)
