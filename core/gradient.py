@@ -230,16 +230,35 @@ stop_gradient = disconnected_grad
 def jacobian(expression, wrt, consider_constant=None, disconnected_inputs: str = "raise"):
     """d expression / d wrt, of shape expression.shape + wrt.shape (a list for a list of wrt).
 
-    Built as a Map over the elements of the flattened expression, each the gradient of one
-    element; the loop runs inside one compiled op, not in Python per element at graph level.
+    As in Theano, a scan over the elements of the (flattened) expression, each step the
+    gradient of one element; a scalar expression's Jacobian is its gradient.
     """
-    from theanine.tensor.jacobian_map import jacobian_map
+    from theanine.scan_module.builder import build_scan
+    from theanine.tensor.allocation import arange
+    from theanine.tensor.join import concatenate
 
     expression = as_tensor_variable(expression)
     wrt_list, was_list = _as_list(wrt)
-    result = [jacobian_map(expression, w, consider_constant, disconnected_inputs)
-              for w in wrt_list]
-    return result if was_list else result[0]
+    if expression.ndim == 0:
+        result = grad(expression, wrt_list, consider_constant=consider_constant,
+                      disconnected_inputs=disconnected_inputs)
+        return result if was_list else result[0]
+    flat = expression.flatten() if expression.ndim != 1 else expression
+
+    def row(k, *args):
+        flat, ws = args[len(wrt_list)], args[len(wrt_list) + 1:]
+        return [grad(flat[k], w, consider_constant=consider_constant,
+                     disconnected_inputs=disconnected_inputs) for w in ws]
+
+    # each row is a recurrent output whose previous value is unused, so the rows' shape is
+    # wrt's own even when the expression is empty and the loop takes no step
+    first = [_zeros_for(w) for w in wrt_list]
+    rows, _ = build_scan(row, arange(flat.shape[0]), first, [flat, *wrt_list], None, -1, False,
+                         "jacobian", False, True, default_updates=False)
+    if expression.ndim != 1:
+        rows = [r.reshape(concatenate([expression.shape, w.shape]), ndim=expression.ndim + w.ndim)
+                for r, w in zip(rows, wrt_list)]
+    return rows if was_list else rows[0]
 
 
 def hessian(cost, wrt, consider_constant=None, disconnected_inputs: str = "raise"):

@@ -14,14 +14,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from theanine.compile.jacobian_map import jacobian_runner
 from theanine.gradient import StopGradient
 from theanine.graph.basic import Apply, Op
 from theanine.op_table import OpTable
 from theanine.tensor.allocation import Alloc, ARange
 from theanine.tensor.blas import Gemm
 from theanine.tensor.elemwise import DimShuffle, Elemwise, SumToShapeOf
-from theanine.tensor.jacobian_map import JacobianMap
 from theanine.tensor.join import Join, Split
 from theanine.tensor.linalg import Dot, MatMul, TensorDot
 from theanine.tensor.nnet import CrossentropyCategorical1Hot, LogSoftmax, OneHot, Softmax
@@ -58,13 +56,6 @@ c_impl.register(TensorDot, MatMul, ArgReduce, Reshape, SpecifyShape, Shape, Make
 # (the nodes the C renderer supports were fused into kernel steps before the table is read)
 c_impl.register(Elemwise, Reduce, how="a generated C kernel; a NumPy call for dtypes or scalar "
                 "ops the C renderer lacks")(host_call)
-
-
-@c_impl.register(JacobianMap)
-def jacobian_loop(em: Emitter, k: int, node: Apply) -> None:
-    """a loop over its gradient graph, compiled for this backend"""
-    run = jacobian_runner(node, em.backend)
-    em.host_call(k, node, lambda *values: run(*values)[0])
 
 
 @c_impl.register(DimShuffle)

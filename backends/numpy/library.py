@@ -2,8 +2,7 @@
 
 An entry is called as `fn(node, backend)` and returns `f(*input_values)` giving the node's
 output (one output) or a tuple of them (several). Library ops run their NumPy implementation
-(`py_fn`), which defines what they mean; a user's op runs its perform; JacobianMap loops over
-its gradient graph compiled for this same backend.
+(`py_fn`), which defines what they mean; a user's op runs its perform.
 """
 
 from __future__ import annotations
@@ -11,14 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from theanine.backend import Backend
-from theanine.compile.jacobian_map import jacobian_runner
 from theanine.gradient import StopGradient
 from theanine.graph.basic import Apply, Op
 from theanine.op_table import OpTable
 from theanine.tensor.allocation import Alloc, ARange
 from theanine.tensor.blas import Gemm
 from theanine.tensor.elemwise import DimShuffle, Elemwise, SumToShapeOf
-from theanine.tensor.jacobian_map import JacobianMap
 from theanine.tensor.join import Join, Split
 from theanine.tensor.linalg import Dot, MatMul, TensorDot
 from theanine.tensor.nnet import CrossentropyCategorical1Hot, LogSoftmax, OneHot, Softmax
@@ -50,10 +47,3 @@ numpy_impl.register(Elemwise, Reduce, ArgReduce, DimShuffle, SumToShapeOf, Dot, 
                     CrossentropyCategorical1Hot, StopGradient, FlatIndex,
                     Permutation, Multinomial, Choice, CheckParam,
                     how="its NumPy implementation (the reference that defines the op)")(reference)
-
-
-@numpy_impl.register(JacobianMap)
-def jacobian_loop(node: Apply, backend: Backend) -> Callable:
-    """a loop over its gradient graph, compiled for this backend"""
-    run = jacobian_runner(node, backend)
-    return lambda *values: run(*values)[0]

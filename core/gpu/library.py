@@ -18,7 +18,6 @@ from collections.abc import Callable
 import numpy as np
 
 from theanine.codegen.ir import Call, Const, Kernel, Load
-from theanine.compile.jacobian_map import jacobian_runner
 from theanine.gpu.array import DeviceArray, contiguous_strides
 from theanine.gpu.plans import Plan, PlanKind, ProgramKernels, places
 from theanine.gradient import StopGradient
@@ -27,7 +26,6 @@ from theanine.op_table import OpTable
 from theanine.tensor.allocation import Alloc, ARange
 from theanine.tensor.blas import Gemm
 from theanine.tensor.elemwise import DimShuffle, Elemwise, SumToShapeOf
-from theanine.tensor.jacobian_map import JacobianMap
 from theanine.tensor.join import Join, Split
 from theanine.tensor.linalg import Dot, MatMul, TensorDot
 from theanine.tensor.nnet import CrossentropyCategorical1Hot, LogSoftmax, OneHot, Softmax
@@ -298,13 +296,6 @@ def _plan_sum_to_shape(program, node: Apply, source: ProgramKernels) -> Plan:
 def _plan_make_vector(program, node: Apply, source: ProgramKernels) -> Plan:
     """Shape arithmetic on host scalars."""
     return Plan(PlanKind.HOST, run=perform_on_host, host_values=True)
-
-
-@gpu_impl.register(JacobianMap)
-def _plan_jacobian(program, node: Apply, source: ProgramKernels) -> Plan:
-    """A loop on the host over its gradient, compiled for the same backend."""
-    loop = jacobian_runner(node, program.backend)
-    return Plan(PlanKind.HOST, run=lambda rt, node, prepared, *inputs: loop(*inputs))
 
 
 def _round_trips(reasons: dict[type, str]) -> None:

@@ -178,6 +178,16 @@ def scan(fn: Callable, sequences=None, outputs_info=None, non_sequences=None, n_
     updates dict and an `until`. `updates` (an OrderedDict) holds the last value of every
     shared variable the step updates; pass it to function(updates=...).
     """
+    return build_scan(fn, sequences, outputs_info, non_sequences, n_steps, truncate_gradient,
+                      go_backwards, name, strict, return_list)
+
+
+def build_scan(fn: Callable, sequences, outputs_info, non_sequences, n_steps,
+               truncate_gradient: int, go_backwards: bool, name: str | None, strict: bool,
+               return_list: bool, default_updates: bool = True):
+    """scan(); `default_updates=False` leaves the default updates of the shared variables the
+    step reads (random states) out of the loop, so every step reads their values as they are
+    before the call: the rows of a Jacobian all see the outer graph's draws."""
     who = "scan" if name is None else f"scan {name!r}"
     spec = _Spec(who)
     _sequences(spec, sequences, go_backwards)
@@ -199,7 +209,7 @@ def scan(fn: Callable, sequences=None, outputs_info=None, non_sequences=None, n_
         else:
             nits.append(out)
     n_user_states = len(spec.inits)
-    shared_updates = _collect_updates(updates, outputs, cond)
+    shared_updates = _collect_updates(updates, outputs, cond) if default_updates else updates
     for var, up in shared_updates:  # each updated shared variable is a state of the loop
         up = as_tensor_variable(up)
         if up.dtype != var.dtype or up.ndim != var.ndim:
