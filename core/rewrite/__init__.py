@@ -1,5 +1,5 @@
 """The rewrite engine: rewriters in named, ordered databases selected by tags, and the
-standard passes (merge, constant folding, canonicalize, shape, stabilize, specialize).
+standard passes (merge, constant folding, canonicalize, shape, stabilize, scan, specialize).
 
 The compiler calls `rewrite_graph(fgraph, mode.query, backend)`: a mode is a RewriteQuery over
 the databases' tags, as in Theano; plugins add rewrites with `register_rewrite` (the `register`
@@ -9,6 +9,7 @@ callback handed to the `theanine_register_rewrites` hook).
 from theanine.rewrite import (  # noqa: F401  (importing registers the rewrites)
     basic,
     canonicalize,
+    scan,
     shape,
     specialize,
     stabilize,

@@ -4,7 +4,7 @@ A *node rewriter* looks at one Apply node and proposes replacements for its outp
 the ops it applies to so the engine only calls it where it can fire. A *graph rewriter* edits a
 whole FunctionGraph at once (merge is one). Rewriters live in named, ordered databases and are
 selected by tags: the top-level sequence holds the passes (merge, canonicalize, shape, stabilize,
-specialize, merge), and each node-rewriter pass holds its own database of node rewriters.
+scan, specialize, merge), and each node-rewriter pass holds its own database of node rewriters.
 """
 
 from __future__ import annotations
@@ -151,6 +151,7 @@ def _add_pass(name: str, position: float, *tags: str) -> None:
 _add_pass("canonicalize", 1, "fast_run", "fast_compile")
 _add_pass("shape", 2, "fast_run")
 _add_pass("stabilize", 3, "fast_run")
+_add_pass("scan", 3.5, "fast_run")
 _add_pass("specialize", 4, "fast_run")
 
 
@@ -164,12 +165,12 @@ def register_rewrite(rewrite, *tags: str, name: str | None = None,
     """Add a rewrite to the databases (the `register` callback plugins receive); returns it.
 
     A NodeRewriter (or a plain `fn(fgraph, node)`, which then applies to every node) goes into
-    the node passes named among `tags` ("canonicalize", "shape", "stabilize", "specialize"),
+    the node passes named among `tags` ("canonicalize", "shape", "stabilize", "scan", "specialize"),
     tagged with that pass's name; it runs in the modes of that pass unless `tags` names modes
     itself ("fast_run", "fast_compile"). A tag a backend declares in `rewrite_tags` ("gemm")
     makes it run only for the backends declaring it. A GraphRewriter becomes a pass of its
     own, run at `position` (merge runs at 0 and 10, canonicalize 1, shape 2, stabilize 3,
-    specialize 4; default 5) in the modes named by `tags` (default: FAST_RUN only).
+    scan 3.5, specialize 4; default 5) in the modes named by `tags` (default: FAST_RUN only).
     """
     if isinstance(rewrite, GraphRewriter):
         name = name or getattr(rewrite, "name", None) or type(rewrite).__name__
