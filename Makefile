@@ -31,6 +31,7 @@ bench: $(VENV)/.installed opencl
 	$(BIN)/python benchmarks/run.py --backend numpy
 	$(BIN)/python benchmarks/c_backend.py
 	$(BIN)/python benchmarks/random_bench.py
+	$(BIN)/python benchmarks/scan_bench.py
 
 # on a lent NVIDIA GPU machine (../shared/GPU.md): installs what it needs, runs the CUDA tests,
 # the kit on cuda and NVIDIA's OpenCL, the seeds and the GPU benchmarks; summary in $$OUT

@@ -81,8 +81,9 @@ def jax_module():
     except ImportError as e:
         NOTES.append(f"jax column skipped: {e} (pip install jax)")
         return None
-    NOTES.append(f"JAX {jax.__version__} on {jax.devices()[0].platform}: jitted "
-                 "jax.random.uniform/normal of one fixed key, waited for with block_until_ready")
+    NOTES.append(f"JAX {jax.__version__} on {jax.devices()[0].platform}: jitted functions "
+                 "(random draws: jax.random.uniform/normal of one fixed key), waited for with "
+                 "block_until_ready")
     return jax
 
 
