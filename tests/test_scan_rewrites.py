@@ -156,3 +156,16 @@ def test_sequence_elementwise_with_taps_moves_out():
     np.testing.assert_allclose(plain(xv), want, rtol=1e-12)
     inner = [str(n.op) for n in scans(fast)[0].op.inner_nodes()]
     assert inner == ["add"], inner
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gradient_of_a_loop_that_runs_no_step(backend):
+    """No step: zero gradients (with and without the rewrites), and the backward loop's
+    outputs not fed back take their shapes from a probe of the step."""
+    x, params, hs, _ = rnn(seed=5)
+    cost = (hs ** 2).sum() + (hs[-1:] ** 2).sum()
+    fast, plain = compile_both([x], T.grad(cost, list(params)), backend)
+    for f in (fast, plain):
+        got = f(np.zeros((0, 3, 4)))
+        for g, p in zip(got, params):
+            assert g.shape == p.get_value().shape and not g.any()

@@ -16,6 +16,7 @@ from theanine.rewrite.scan_layout import NitPiece, ScanLayout, SeqPiece
 from theanine.scan_module.op import Scan
 from theanine.tensor.elemwise import DimShuffle, Elemwise
 from theanine.tensor.linalg import Dot
+from theanine.tensor.math import minimum
 from theanine.tensor.subtensor import Subtensor
 
 
@@ -133,13 +134,16 @@ def scan_pushout_seq(fgraph, node):
 
 
 # -- carried sums of products ----------------------------------------------------------------
+LAST, LAST_SLICE = (-1,), ((-1, None, None),)
+
+
 def _last_step_clients(fgraph, v: Variable) -> list[Apply] | None:
     """The nodes reading `v` (an outer trace), if every one of them reads only its last entry
-    (`v[-1]`), else None."""
+    (`v[-1]` or `v[-1:]`), else None."""
     users = []
     for client, _ in fgraph.clients.get(v, []):
-        if client == "output" or not isinstance(client.op, Subtensor) or \
-                type(client.op) is not Subtensor or client.op.idx_list != (-1,):
+        if client == "output" or type(client.op) is not Subtensor or \
+                client.op.idx_list not in (LAST, LAST_SLICE):
             return None
         users.append(client)
     return users
@@ -206,7 +210,10 @@ def _replace_dot_sum(node, lay: ScanLayout, j: int, a, b, users, over_steps, res
     b2 = reshape(bw, (bw.shape[0] * bw.shape[1], bw.shape[2]))
     total = st.init[-1] + Dot()(a2.T, b2)
     for u in users:
-        pairs[u.outputs[0]] = total
+        if u.op.idx_list == LAST:
+            pairs[u.outputs[0]] = total
+        else:  # v[-1:]: one entry, none when no step ran
+            pairs[u.outputs[0]] = total.dimshuffle("x", *range(total.ndim))[:minimum(n, 1)]
     return pairs
 
 

@@ -151,7 +151,7 @@ def scan_pullback(node: Apply, output_grads: list) -> list:
     k = 0
     for j in pending:
         depth = op.depth(j)
-        finals = [traces[k + m][-1] for m in range(depth)]
+        finals = [_last(traces[k + m], back_inits[k + m]) for m in range(depth)]
         g_init = stack(finals[::-1]) if depth > 1 else finals[0].dimshuffle(
             "x", *range(finals[0].ndim))
         if cut is not None:  # truncated: nothing reaches the initial state
@@ -159,7 +159,7 @@ def scan_pullback(node: Apply, output_grads: list) -> list:
         result[1 + op.n_seqs + j] = g_init
         k += depth
     for c, _ in acc_slots:
-        result[1 + op.n_seqs + op.n_states + c] = traces[k][-1]
+        result[1 + op.n_seqs + op.n_states + c] = _last(traces[k], back_inits[k])
         k += 1
     by_seq: dict[int, object] = {}
     for i, q, _ in seq_grads:
@@ -172,6 +172,14 @@ def scan_pullback(node: Apply, output_grads: list) -> list:
     for i, g in by_seq.items():
         result[1 + i] = g
     return result
+
+
+def _last(trace, init):
+    """The backward loop's last carried value: trace[-1], or the initial value when no step
+    ran (`init` has one entry; concatenating it with at most one entry keeps this cheap)."""
+    from theanine.tensor.join import concatenate
+
+    return concatenate([init, trace[-1:]])[-1]
 
 
 def _shapes_without_recomputing(outputs: list, given: set) -> list:

@@ -170,10 +170,14 @@ class Scan(Op):
                 done = t + 1
                 break
         result = []
+        probe = None
         for i, trace in enumerate(traces):
             if trace is None:  # no step ran: an empty trace of the initial state's shape
+                if i >= self.n_states and None in node.outputs[i].type.shape[1:] and \
+                        probe is None:
+                    probe = self._probe_step(run, seqs, inits, nonseqs)
                 shape = (np.shape(inits[i])[1:] if i < self.n_states
-                         else self._empty_nit_shape(node, i))
+                         else self._empty_nit_shape(node, i, probe))
                 trace = np.empty((0,) + tuple(shape), dtype=node.outputs[i].type.numpy_dtype)
             trace = trace[:done]
             if self.keep[i] is not None:
@@ -181,8 +185,23 @@ class Scan(Op):
             result.append(trace)
         return tuple(result)
 
-    def _empty_nit_shape(self, node: Apply, i: int) -> tuple:
+    def _probe_step(self, run, seqs, inits, nonseqs) -> list | None:
+        """The step's results on zero-filled inputs of the shapes a step would read, to learn
+        the shapes of outputs not fed back when no step runs; None if the step fails on them."""
+        args = [np.zeros(np.shape(s)[1:], np.asarray(s).dtype)
+                for s, offs in zip(seqs, self.seq_offsets) for _ in offs]
+        args += [np.zeros(np.shape(v)[1:], np.asarray(v).dtype)
+                 for v, taps in zip(inits, self.state_taps) for _ in taps]
+        try:
+            with np.errstate(all="ignore"):
+                return run(args + list(nonseqs))
+        except Exception:  # the shapes stay unknown; _empty_nit_shape says so
+            return None
+
+    def _empty_nit_shape(self, node: Apply, i: int, probe: list | None = None) -> tuple:
         shape = node.outputs[i].type.shape[1:]
+        if None in shape and probe is not None:
+            return np.shape(probe[i])
         if None in shape:
             raise ValueError(f"{self.describe()}: output {i} has no step to take its shape "
                              f"from (n_steps is 0) and its shape {shape} is not static")
