@@ -72,8 +72,7 @@ class CBackend(Backend):
 
     def compile(self, fgraph: FunctionGraph):
         check_ranks(fgraph)
-        steps = lower(fgraph, self.can_fuse, self.can_reduce, max_operands=MAX_OPERANDS,
-                      index_operands=True)
+        steps = lower_for_c(self, fgraph)
         sgemm, dgemm, ilp64, _ = gemm_pointers()
         blas = bool(sgemm and dgemm and ilp64)
         program = render_program(fgraph, steps, blas, vector_math(), self)
@@ -104,7 +103,15 @@ class CBackend(Backend):
         run.source = program.source
         run.steps = steps
         run.host_count = len(program.host_functions)
+        run.host_nodes = list(host_nodes.values())
+        run.loop_host_nodes = program.loop_host_nodes
         return run
+
+
+def lower_for_c(backend: CBackend, fgraph: FunctionGraph) -> list:
+    """`fgraph`'s steps: fused kernels and the nodes the op table renders."""
+    return lower(fgraph, backend.can_fuse, backend.can_reduce, max_operands=MAX_OPERANDS,
+                 index_operands=True)
 
 
 # the OpenMP runtimes a program may link (gcc's, LLVM's, Intel's)
