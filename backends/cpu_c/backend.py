@@ -10,7 +10,7 @@ import os
 import weakref
 
 from theanine.backend import Backend
-from theanine.backends.cpu_c.blas import gemm_pointers
+from theanine.backends.cpu_c.blas import blas_threads_pointer, gemm_pointers
 from theanine.backends.cpu_c.compiler import (
     _openmp_and_headers,
     build_shared_object,
@@ -82,6 +82,8 @@ class CBackend(Backend):
             raise RuntimeError("theanine: the C backend could not initialise NumPy's C API")
         if blas:
             lib.th_init_blas(ctypes.c_void_p(sgemm), ctypes.c_void_p(dgemm))
+            if blas_threads_pointer():
+                lib.th_init_blas_threads(ctypes.c_void_p(blas_threads_pointer()))
         entry = lib.th_run
         entry.restype = ctypes.py_object
         entry.argtypes = [ctypes.py_object, ctypes.py_object]

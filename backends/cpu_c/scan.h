@@ -71,6 +71,7 @@ static int th_scan(PyObject *state, const th_scan_layout *L, th_body_fn body,
                    PyObject **outer, int n_outer, PyObject **res, PyObject *info)
 {
     int n_out = L->n_states + L->n_nit, n_body_out = n_out + L->until, rc = -1, k = 0;
+    int blas_threads = -1;  /* the BLAS threads to restore, once the loop set one */
     for (int i = 0; i < n_out; ++i) res[i] = NULL;
     PyObject *args = PyTuple_New(n_outer);
     if (!args) return -1;
@@ -113,6 +114,7 @@ static int th_scan(PyObject *state, const th_scan_layout *L, th_body_fn body,
         if (!trace[j]) goto done;
     }
     npy_intp steps = n;
+    if (th_blas_threads) blas_threads = th_blas_threads(1);
     for (npy_intp t = 0; t < n; ++t) {
         k = 0;
         const int *offs = L->seq_offs;
@@ -169,6 +171,7 @@ static int th_scan(PyObject *state, const th_scan_layout *L, th_body_fn body,
     }
     rc = 0;
 done:
+    if (blas_threads >= 0) th_blas_threads(blas_threads);
     for (int j = 0; j < k; ++j) Py_XDECREF(in[j]);
     for (int j = 0; j < n_body_out; ++j) Py_XDECREF(out[j]);
     for (int i = 0; i < n_out; ++i) {
