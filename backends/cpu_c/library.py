@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from theanine.gradient import StopGradient
 from theanine.graph.basic import Apply, Op
+from theanine.ifelse import IfElse
 from theanine.op_table import OpTable
 from theanine.tensor.allocation import ARange
 from theanine.tensor.blas import Gemm
@@ -46,7 +47,7 @@ def host_call(em: Emitter, k: int, node: Apply) -> None:
 
 c_impl.register(Op, how="its perform on the host (a user's op: perform is its "
                 "definition)")(host_call)
-c_impl.register(TensorDot, MatMul, ArgReduce, ARange, Join, Split, AdvancedSubtensor,
+c_impl.register(TensorDot, MatMul, ArgReduce, ARange, Join, Split, AdvancedSubtensor, IfElse,
                 AdvancedIncSubtensor, OneHot, CrossentropyCategorical1Hot, StopGradient,
                 FlatIndex, Permutation, Multinomial, Choice, CheckParam,
                 how="its NumPy implementation, called from the compiled program")(host_call)
@@ -145,5 +146,6 @@ def gemm(em: Emitter, k: int, node: Apply) -> None:
 
 
 # entries in modules of their own (they import c_impl from here)
+from theanine.backends.cpu_c import ifelse as _ifelse  # noqa: E402, F401
 from theanine.backends.cpu_c import scan as _scan  # noqa: E402, F401
 from theanine.backends.cpu_c import views as _views  # noqa: E402, F401

@@ -26,10 +26,12 @@ if TYPE_CHECKING:
 def inner_fgraph(op: Scan, backend) -> FunctionGraph:
     """The loop body as a graph of its own, rewritten as the default mode rewrites graphs."""
     from theanine.compile.mode import get_mode
+    from theanine.ifelse import capture_branches
     from theanine.rewrite import rewrite_graph
 
     fgraph = FunctionGraph(op.inner_inputs, op.inner_outputs)
     rewrite_graph(fgraph, get_mode(None).query, backend)
+    capture_branches(fgraph)
     return fgraph
 
 

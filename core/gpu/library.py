@@ -22,7 +22,9 @@ from theanine.gpu.array import DeviceArray, contiguous_strides
 from theanine.gpu.plans import Plan, PlanKind, ProgramKernels, places
 from theanine.gradient import StopGradient
 from theanine.graph.basic import Apply, Op
+from theanine.ifelse import IfElse, LazyIfElse
 from theanine.op_table import OpTable
+from theanine.scan_module.op import Scan
 from theanine.tensor.allocation import Alloc, ARange
 from theanine.tensor.blas import Gemm
 from theanine.tensor.elemwise import DimShuffle, Elemwise, SumToShapeOf
@@ -318,6 +320,9 @@ _round_trips({
     AdvancedIncSubtensor: "host round trip (NumPy np.add.at): no device kernel yet",
     ArgReduce: "host round trip (NumPy argmax/argmin): no device kernel yet",
     TensorDot: "host round trip (NumPy tensordot): no device kernel yet",
+    IfElse: "host round trip (both branches computed: function() makes every IfElse lazy)",
+    LazyIfElse: "host round trip (the chosen branch runs on the host): no device branch yet",
+    Scan: "host round trip (the loop runs on the host): no device loop yet",
     MatMul: "host round trip (NumPy matmul): no device kernel yet",
     OneHot: "host round trip (NumPy one-hot): no device kernel yet",
     CrossentropyCategorical1Hot: "host round trip (NumPy indexing): no device kernel yet",
