@@ -15,24 +15,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from theanine.backends.cpu_c.library import c_impl
+from theanine.compile.inner import inner_fgraph
 from theanine.graph.basic import Apply
-from theanine.graph.fgraph import FunctionGraph
 from theanine.scan_module.op import Scan
 
 if TYPE_CHECKING:
     from theanine.backends.cpu_c.program import Emitter
-
-
-def inner_fgraph(op: Scan, backend) -> FunctionGraph:
-    """The loop body as a graph of its own, rewritten as the default mode rewrites graphs."""
-    from theanine.compile.mode import get_mode
-    from theanine.ifelse import capture_branches
-    from theanine.rewrite import rewrite_graph
-
-    fgraph = FunctionGraph(op.inner_inputs, op.inner_outputs)
-    rewrite_graph(fgraph, get_mode(None).query, backend)
-    capture_branches(fgraph)
-    return fgraph
 
 
 def _checker(node: Apply):
@@ -82,7 +70,7 @@ def scan_loop(em: Emitter, k: int, node: Apply) -> None:
     from theanine.backends.cpu_c.program import Emitter
 
     op: Scan = node.op
-    inner = inner_fgraph(op, em.backend)
+    inner = inner_fgraph(op.inner_inputs, op.inner_outputs, em.backend)
     check_ranks(inner)
     prefix = f"{em.prefix}s{k}_"
     child = Emitter(inner, lower_for_c(em.backend, inner), em.blas, em.vector_math,
