@@ -49,6 +49,46 @@ def _check_positive_float(v) -> float:
     return f
 
 
+class ConfigSection:
+    """A group of typed settings under a dotted name (`config.warn.subtensor_merge_bug`), as
+    Theano groups them; unknown names raise AttributeError."""
+
+    def __init__(self, name: str, options: dict[str, tuple[object, Callable, str]]):
+        object.__setattr__(self, "_name", name)
+        object.__setattr__(self, "_options", options)
+        object.__setattr__(self, "_values", {k: v[0] for k, v in options.items()})
+
+    def __getattr__(self, name: str):
+        values = object.__getattribute__(self, "_values")
+        if name in values:
+            return values[name]
+        raise AttributeError(f"theanine.config.{self._name} has no option {name!r}; options: "
+                             f"{', '.join(sorted(values))}")
+
+    def __setattr__(self, name: str, value) -> None:
+        if name not in self._options:
+            raise AttributeError(f"theanine.config.{self._name} has no option {name!r}; "
+                                 f"options: {', '.join(sorted(self._options))}")
+        self._values[name] = self._options[name][1](value)
+
+    def __repr__(self) -> str:
+        return "\n".join(f"{self._name}.{k} = {v!r}" for k, v in self._values.items())
+
+
+# Theano's grouped flags that ported programs set; they change nothing here (theanine has no
+# subtensor-merge bug to warn about; scan frees its step buffers itself) but must be settable.
+_SECTIONS: dict[str, dict[str, tuple[object, Callable, str]]] = {
+    "warn": {
+        "subtensor_merge_bug": (False, _check_bool, "Theano's warning switch; ignored"),
+        "sum_div_dimshuffle_bug": (False, _check_bool, "Theano's warning switch; ignored"),
+        "sum_sum_bug": (False, _check_bool, "Theano's warning switch; ignored"),
+    },
+    "scan": {
+        "allow_gc": (True, _check_bool, "Theano's scan buffer switch; ignored"),
+    },
+}
+
+
 class Config:
     """Typed settings; unknown names raise AttributeError instead of silently doing nothing."""
 
@@ -66,8 +106,13 @@ class Config:
     def __init__(self):
         object.__setattr__(self, "_values", {k: v[0] for k, v in self._options.items()})
         object.__setattr__(self, "_unchecked", {})  # option -> the flags variable that set it
+        object.__setattr__(self, "_sections",
+                           {k: ConfigSection(k, v) for k, v in _SECTIONS.items()})
 
     def __getattr__(self, name: str):
+        sections = object.__getattribute__(self, "_sections")
+        if name in sections:
+            return sections[name]
         values = object.__getattribute__(self, "_values")
         if name in values:
             if name in self._unchecked:
@@ -103,12 +148,15 @@ class Config:
                 self._unchecked[name] = source
                 continue
             try:
-                setattr(self, name, value)
+                section, _, option = name.rpartition(".")
+                setattr(self._sections[section] if section in self._sections else self,
+                        option if section in self._sections else name, value)
             except (AttributeError, ValueError) as e:
                 raise ValueError(f"{source}: {e}") from None
 
     def __repr__(self) -> str:
-        return "\n".join(f"{k} = {v!r}" for k, v in self._values.items())
+        return "\n".join([f"{k} = {v!r}" for k, v in self._values.items()]
+                         + [repr(s) for s in self._sections.values()])
 
 
 config = Config()

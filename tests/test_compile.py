@@ -201,6 +201,31 @@ def test_config_floatx_and_flags():
     assert bad.returncode != 0 and "THEANINE_FLAGS" in bad.stderr
 
 
+def test_config_sections_take_theanos_grouped_flags():
+    """`config.warn.subtensor_merge_bug` and `config.scan.allow_gc`, as ported programs set them,
+    from code and from the flags; misspelt ones are refused by name."""
+    old = th.config.warn.subtensor_merge_bug
+    th.config.warn.subtensor_merge_bug = False
+    try:
+        assert th.config.warn.subtensor_merge_bug is False
+        th.config.warn.subtensor_merge_bug = "true"
+        assert th.config.warn.subtensor_merge_bug is True
+    finally:
+        th.config.warn.subtensor_merge_bug = old
+    with pytest.raises(AttributeError, match="config.warn has no option 'subtensor_bug'"):
+        th.config.warn.subtensor_bug = False
+    with pytest.raises(ValueError, match="boolean"):
+        th.config.scan.allow_gc = "maybe"
+    code = "import theanine as th; print(th.config.scan.allow_gc, th.config.floatX)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={"THEANO_FLAGS": "scan.allow_gc=False,floatX=float32", "PATH": ""},
+                         check=True).stdout
+    assert out.split() == ["False", "float32"]
+    bad = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={"THEANO_FLAGS": "scan.alow_gc=False", "PATH": ""})
+    assert bad.returncode != 0 and "THEANO_FLAGS" in bad.stderr and "alow_gc" in bad.stderr
+
+
 def test_per_call_overhead_is_small_relative_to_numpy():
     """Not a timing assertion: checks the hot path does no per-node Python work besides the
     op calls, by counting the generated executor's statements."""
