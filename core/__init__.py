@@ -13,6 +13,7 @@ from theanine.compile import (  # noqa: E402
     DebugModeError,
     Function,
     In,
+    MissingInputError,
     Mode,
     Param,
     SharedVariable,
@@ -22,9 +23,11 @@ from theanine.compile import (  # noqa: E402
 from theanine.config import config  # noqa: E402
 from theanine.gradient import grad, hessian, jacobian, verify_grad  # noqa: E402
 from theanine.printing import debugprint, pp, pydotprint  # noqa: E402
+from theanine.tensor import dot  # noqa: E402  (Theano's theano.dot)
 from theanine.scan_module import foldl, foldr, map, reduce, scan  # noqa: E402, A004
 
-__all__ = ["DebugModeError", "Function", "In", "Mode", "Param", "SharedVariable", "config",
-           "debugprint", "function", "grad", "gradient", "hessian", "jacobian", "pp",
+__all__ = ["DebugModeError", "Function", "In", "MissingInputError", "Mode", "Param",
+           "SharedVariable", "config",
+           "debugprint", "dot", "function", "grad", "gradient", "hessian", "jacobian", "pp",
            "pydotprint", "scan", "map", "reduce", "foldl", "foldr", "shared", "tensor",
            "verify_grad", "__version__"]

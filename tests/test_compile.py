@@ -253,3 +253,15 @@ def test_debug_mode_accepts_stabilized_results_but_not_wrong_ones():
             finite(np.array([1.0, np.inf]))
     finally:
         th.config.debug_check_nan = old
+
+
+def test_missing_input_error_and_theano_dot():
+    """A function reading an input it is not given raises MissingInputError (Theano's name, a
+    GraphError); `theanine.dot` is tensor.dot, as `theano.dot` is."""
+    x, y = T.dvector("x"), T.dvector("y")
+    with pytest.raises(th.MissingInputError, match="Input y") as e:
+        th.function([x], x + y)
+    assert isinstance(e.value, th.graph.GraphError)
+    a, b = T.dmatrix("a"), T.dmatrix("b")
+    av, bv = np.arange(6.0).reshape(2, 3), np.arange(12.0).reshape(3, 4)
+    np.testing.assert_allclose(th.function([a, b], th.dot(a, b))(av, bv), av @ bv)

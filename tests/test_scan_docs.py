@@ -216,3 +216,250 @@ def test_loop_exercise_solution_reduces_by_scan():
     calculate_polynomial = theano.function(inputs=[coefficients, x], outputs=polynomial,
                                            updates=updates)
     same(calculate_polynomial(np.asarray([1, 0, 2], dtype=np.float32), 3), 19.0)
+
+
+# --- doc/library/scan.txt ---------------------------------------------------------------------
+
+def test_library_power():
+    k = T.iscalar("k")
+    A = T.vector("A")
+    result, updates = theano.scan(fn=lambda prior_result, A: prior_result * A,
+                                  outputs_info=T.ones_like(A), non_sequences=A, n_steps=k)
+    final_result = result[-1]
+    power = theano.function(inputs=[A, k], outputs=final_result, updates=updates)
+    same(power(range(10), 2), [0., 1., 4., 9., 16., 25., 36., 49., 64., 81.])
+    same(power(range(10), 4), [0.00000000e+00, 1.00000000e+00, 1.60000000e+01, 8.10000000e+01,
+                               2.56000000e+02, 6.25000000e+02, 1.29600000e+03, 2.40100000e+03,
+                               4.09600000e+03, 6.56100000e+03])
+
+
+def test_library_polynomial():
+    coefficients = theano.tensor.vector("coefficients")
+    x = T.scalar("x")
+    max_coefficients_supported = 10000
+    components, updates = theano.scan(
+        fn=lambda coefficient, power, free_variable: coefficient * (free_variable ** power),
+        outputs_info=None,
+        sequences=[coefficients, theano.tensor.arange(max_coefficients_supported)],
+        non_sequences=x)
+    polynomial = components.sum()
+    calculate_polynomial = theano.function(inputs=[coefficients, x], outputs=polynomial)
+    test_coefficients = np.asarray([1, 0, 2], dtype=np.float32)
+    same(calculate_polynomial(test_coefficients, 3), 19.0)
+
+
+def test_library_accumulation_into_a_scalar():
+    up_to = T.iscalar("up_to")
+
+    def accumulate_by_adding(arange_val, sum_to_date):
+        return sum_to_date + arange_val
+    seq = T.arange(up_to)
+    outputs_info = T.as_tensor_variable(np.asarray(0, seq.dtype))
+    scan_result, scan_updates = theano.scan(fn=accumulate_by_adding, outputs_info=outputs_info,
+                                            sequences=seq)
+    triangular_sequence = theano.function(inputs=[up_to], outputs=scan_result)
+    got = triangular_sequence(15)
+    assert got.dtype.kind == "i"
+    assert got.tolist() == [0, 1, 3, 6, 10, 15, 21, 28, 36, 45, 55, 66, 78, 91, 105]
+
+
+def test_library_set_value_at_position():
+    location = T.imatrix("location")
+    values = T.vector("values")
+    output_model = T.matrix("output_model")
+
+    def set_value_at_position(a_location, a_value, output_model):
+        zeros = T.zeros_like(output_model)
+        zeros_subtensor = zeros[a_location[0], a_location[1]]
+        return T.set_subtensor(zeros_subtensor, a_value)
+
+    result, updates = theano.scan(fn=set_value_at_position, outputs_info=None,
+                                  sequences=[location, values], non_sequences=output_model)
+    assign_values_at_positions = theano.function(inputs=[location, values, output_model],
+                                                 outputs=result)
+    test_locations = np.asarray([[1, 1], [2, 3]], dtype=np.int32)
+    test_values = np.asarray([42, 50], dtype=np.float32)
+    test_output_model = np.zeros((5, 5), dtype=np.float32)
+    shown = np.zeros((2, 5, 5))
+    shown[0, 1, 1], shown[1, 2, 3] = 42, 50
+    same(assign_values_at_positions(test_locations, test_values, test_output_model), shown)
+
+
+W_VALUES = np.random.RandomState(0).random_sample((2, 2))
+BVIS_VALUES = np.random.RandomState(1).random_sample((2,))
+BHID_VALUES = np.random.RandomState(2).random_sample((2,))
+
+
+def check_gibbs10(gibbs10) -> None:
+    """Ten Gibbs steps give a binary visible vector, and the updates advance the streams."""
+    draws = [gibbs10(np.asarray([1.0, 0.0], dtype=theano.config.floatX)) for _ in range(12)]
+    for d in draws:
+        assert d.shape == (2,) and set(np.unique(d)) <= {0.0, 1.0}, d
+    assert len({tuple(d) for d in draws}) > 1, draws
+
+
+def test_library_gibbs_sampling_with_free_shared_variables():
+    W = theano.shared(W_VALUES)
+    bvis = theano.shared(BVIS_VALUES)
+    bhid = theano.shared(BHID_VALUES)
+    trng = T.shared_randomstreams.RandomStreams(1234)
+
+    def OneStep(vsample):
+        hmean = T.nnet.sigmoid(theano.dot(vsample, W) + bhid)
+        hsample = trng.binomial(size=hmean.shape, n=1, p=hmean)
+        vmean = T.nnet.sigmoid(theano.dot(hsample, W.T) + bvis)
+        return trng.binomial(size=vsample.shape, n=1, p=vmean, dtype=theano.config.floatX)
+
+    sample = theano.tensor.vector()
+    values, updates = theano.scan(OneStep, outputs_info=sample, n_steps=10)
+    gibbs10 = theano.function([sample], values[-1], updates=updates)
+    check_gibbs10(gibbs10)
+
+
+def test_library_gibbs_sampling_with_shared_variables_as_non_sequences():
+    W = theano.shared(W_VALUES)
+    bvis = theano.shared(BVIS_VALUES)
+    bhid = theano.shared(BHID_VALUES)
+    trng = T.shared_randomstreams.RandomStreams(1234)
+
+    def OneStep(vsample, W, bvis, bhid):
+        hmean = T.nnet.sigmoid(theano.dot(vsample, W) + bhid)
+        hsample = trng.binomial(size=hmean.shape, n=1, p=hmean)
+        vmean = T.nnet.sigmoid(theano.dot(hsample, W.T) + bvis)
+        return trng.binomial(size=vsample.shape, n=1, p=vmean, dtype=theano.config.floatX)
+
+    sample = theano.tensor.vector()
+    values, updates = theano.scan(fn=OneStep, outputs_info=sample,
+                                  non_sequences=[W, bvis, bhid], n_steps=10)
+    gibbs10 = theano.function([sample], values[-1], updates=updates)
+    check_gibbs10(gibbs10)
+
+
+def test_library_updates_of_a_shared_variable():
+    """The docs' prose: b is 2, c is 12 and a 11 after one call; 12, 22 and 21 after two."""
+    a = theano.shared(1)
+    values, updates = theano.scan(lambda: {a: a + 1}, n_steps=10)
+    b = a + 1
+    c = updates[a] + 1
+    f = theano.function([], [b, c], updates=updates)
+    assert "add" in str(b) and "add" in str(c)  # the docs print Elemwise{add,no_inplace}.0
+    assert a.get_value() == 1
+    assert [int(v) for v in f()] == [2, 12] and a.get_value() == 11
+    assert [int(v) for v in f()] == [12, 22] and a.get_value() == 21
+    g = theano.function([], [b, c])
+    assert [int(v) for v in g()] == [22, 32] and a.get_value() == 21
+
+
+def test_library_strict_refuses_free_shared_variables():
+    W = theano.shared(W_VALUES)
+    bvis = theano.shared(BVIS_VALUES)
+    bhid = theano.shared(BHID_VALUES)
+    trng = T.shared_randomstreams.RandomStreams(1234)
+    sample = theano.tensor.vector()
+
+    def OneStep(vsample):
+        hmean = T.nnet.sigmoid(theano.dot(vsample, W) + bhid)
+        hsample = trng.binomial(size=hmean.shape, n=1, p=hmean)
+        vmean = T.nnet.sigmoid(theano.dot(hsample, W.T) + bvis)
+        return trng.binomial(size=vsample.shape, n=1, p=vmean, dtype=theano.config.floatX)
+
+    with pytest.raises(theano.compile.MissingInputError):
+        theano.scan(OneStep, outputs_info=sample, n_steps=10, strict=True)
+
+    def OneStep(vsample, W, bvis, bhid):  # noqa: F811  (the docs' corrected version)
+        hmean = T.nnet.sigmoid(theano.dot(vsample, W) + bhid)
+        hsample = trng.binomial(size=hmean.shape, n=1, p=hmean)
+        vmean = T.nnet.sigmoid(theano.dot(hsample, W.T) + bvis)
+        return trng.binomial(size=vsample.shape, n=1, p=vmean, dtype=theano.config.floatX)
+
+    values, updates = theano.scan(OneStep, outputs_info=sample, non_sequences=[W, bvis, bhid],
+                                  n_steps=10, strict=True)
+    check_gibbs10(theano.function([sample], values[-1], updates=updates))
+
+
+def test_library_rnn_with_several_taps():
+    def oneStep(u_tm4, u_t, x_tm3, x_tm1, y_tm1, W, W_in_1, W_in_2, W_feedback, W_out):
+        x_t = T.tanh(theano.dot(x_tm1, W) +
+                     theano.dot(u_t, W_in_1) +
+                     theano.dot(u_tm4, W_in_2) +
+                     theano.dot(y_tm1, W_feedback))
+        y_t = theano.dot(x_tm3, W_out)
+        return [x_t, y_t]
+
+    W = T.matrix()
+    W_in_1 = T.matrix()
+    W_in_2 = T.matrix()
+    W_feedback = T.matrix()
+    W_out = T.matrix()
+    u = T.matrix()
+    x0 = T.matrix()
+    y0 = T.vector()
+    ([x_vals, y_vals], updates) = theano.scan(
+        fn=oneStep, sequences=dict(input=u, taps=[-4, -0]),
+        outputs_info=[dict(initial=x0, taps=[-3, -1]), y0],
+        non_sequences=[W, W_in_1, W_in_2, W_feedback, W_out], strict=True)
+    f = theano.function([u, x0, y0, W, W_in_1, W_in_2, W_feedback, W_out], [x_vals, y_vals])
+
+    rng = np.random.RandomState(3)
+    n_in, n_x, n_y = 2, 3, 2
+    uv = rng.normal(size=(9, n_in))  # the docs' u = [0..8]: scan starts from u[4]
+    x0v, y0v = rng.normal(size=(3, n_x)), rng.normal(size=n_y)
+    ws = [rng.normal(size=s) * 0.5 for s in
+          [(n_x, n_x), (n_in, n_x), (n_in, n_x), (n_y, n_x), (n_x, n_y)]]
+    xs, ys = list(x0v), [y0v]
+    for t in range(4, 9):
+        xs.append(np.tanh(xs[-1] @ ws[0] + uv[t] @ ws[1] + uv[t - 4] @ ws[2] + ys[-1] @ ws[3]))
+        ys.append(xs[-4] @ ws[4])
+    got_x, got_y = f(uv, x0v, y0v, *ws)
+    np.testing.assert_allclose(got_x, np.array(xs[3:]), rtol=1e-10)
+    np.testing.assert_allclose(got_y, np.array(ys[1:]), rtol=1e-10)
+
+
+def test_library_until():
+    def power_of_2(previous_power, max_value):
+        return previous_power * 2, theano.scan_module.until(previous_power * 2 > max_value)
+
+    max_value = T.scalar()
+    values, _ = theano.scan(power_of_2, outputs_info=T.constant(1.),
+                            non_sequences=max_value, n_steps=1024)
+    f = theano.function([max_value], values)
+    same(f(45), [2., 4., 8., 16., 32., 64.])
+
+
+def test_library_map_reduce_foldl_foldr():
+    """The reference section's theano.map/reduce/foldl/foldr, against NumPy."""
+    x = T.vector("x")
+    squares, _ = theano.map(lambda v: v ** 2, sequences=x)
+    total, _ = theano.reduce(lambda v, acc: acc + v, sequences=x, outputs_info=T.constant(0.))
+    left, _ = theano.foldl(lambda v, acc: acc * 2 + v, sequences=x, outputs_info=T.constant(0.))
+    right, _ = theano.foldr(lambda v, acc: acc * 2 + v, sequences=x, outputs_info=T.constant(0.))
+    xv = np.array([1.0, 2.0, 3.0, 5.0])
+    got = theano.function([x], [squares, total, left, right])(xv)
+    same(got[0], xv ** 2)
+    same(got[1], xv.sum())
+    same(got[2], ((1 * 2 + 2) * 2 + 3) * 2 + 5)
+    same(got[3], ((5 * 2 + 3) * 2 + 2) * 2 + 1)
+
+
+# --- doc/tutorial/gradients.txt ---------------------------------------------------------------
+
+def test_derivatives_jacobian_by_scan():
+    x = T.dvector('x')
+    y = x ** 2
+    J, updates = theano.scan(lambda i, y, x: T.grad(y[i], x), sequences=T.arange(y.shape[0]),
+                             non_sequences=[y, x])
+    f = theano.function([x], J, updates=updates)
+    same(f([4, 4]), [[8., 0.], [0., 8.]])
+    same(theano.function([x], theano.gradient.jacobian(y, x))([4, 4]), [[8., 0.], [0., 8.]])
+
+
+def test_derivatives_hessian_by_scan():
+    x = T.dvector('x')
+    y = x ** 2
+    cost = y.sum()
+    gy = T.grad(cost, x)
+    H, updates = theano.scan(lambda i, gy, x: T.grad(gy[i], x), sequences=T.arange(gy.shape[0]),
+                             non_sequences=[gy, x])
+    f = theano.function([x], H, updates=updates)
+    same(f([4, 4]), [[2., 0.], [0., 2.]])
+    same(theano.function([x], theano.gradient.hessian(cost, x))([4, 4]), [[2., 0.], [0., 2.]])

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 
-from theanine.graph.basic import Constant, SharedValue, Variable, graph_error
+from theanine.graph.basic import Constant, MissingInputError, SharedValue, Variable, graph_error
 from theanine.graph.traversal import clone_graph, graph_inputs
 from theanine.scan_module.op import Scan
 from theanine.tensor.basic import as_tensor_variable, constant
@@ -287,7 +287,8 @@ def _inner_graph(spec: _Spec, outs: list, cond, shared_updates: list, strict: bo
     for v in free:
         if strict and isinstance(v, SharedValue):
             raise graph_error(f"{spec.who}: strict=True but the step function reads the shared "
-                              f"variable {v} without it being in non_sequences")
+                              f"variable {v} without it being in non_sequences",
+                              kind=MissingInputError)
         inner = v.type.clone()(_name(v, "free"))
         replace[v] = inner
         outer_nonseq.append(v)
