@@ -1,37 +1,56 @@
-"""The classic DeepLearningTutorials' dA.py and SdA.py, run with only their imports changed.
+"""The classic DeepLearningTutorials (dA, SdA and the six that loop: rnnslu, lstm, rbm, DBN, hmc,
+rnnrbm), run with only their imports changed.
 
 The tutorials are not part of this repository: point THEANINE_DLT_DIR at a checkout of
 lisa-lab/DeepLearningTutorials (the folder holding code/) to run these tests; without it they
-are skipped. Each test copies code/{dA,SdA,logistic_sgd,mlp,utils}.py into a temporary folder,
-rewrites their import lines only (IMPORTS) and runs the tutorial's own test function, shortened
-through its arguments, in a new process per backend. MNIST cannot be downloaded here, so the
-dataset is a synthetic `mnist.pkl.gz` of the same layout (784 pixels in [0, 1], labels 0-9,
-train/valid/test splits of (x, y)), made of noisy copies of ten random prototypes.
+are skipped. Each test copies the tutorial's files from code/ into a temporary code/ folder,
+rewrites their import lines only (IMPORTS) and runs the tutorial's own entry point, shortened
+through its arguments, in a new process per backend. Nothing can be downloaded here, so each
+dataset is a synthetic one of the same layout (tests/dlt_data.py). The tutorials save their
+filters as images through Pillow (the test extra installs it); rnnrbm's MIDI reader
+(`midi.utils`, shipped with the Nottingham data) is replaced by a stand-in reading the
+synthetic piano-rolls.
 """
 
-import gzip
 import os
-import pickle
 import re
+import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from dlt_data import (
+    MIDI_STUB,
+    synthetic_atis,
+    synthetic_imdb,
+    synthetic_mnist,
+    synthetic_nottingham,
+)
 
 import theanine as theano
 
 TUTORIALS = os.environ.get("THEANINE_DLT_DIR")
-FILES = ("dA", "SdA", "logistic_sgd", "mlp", "utils")
 IMPORTS = {
     "import theano": "import theanine as theano",
     "import theano.tensor as T": "import theanine.tensor as T",
+    "import theano.tensor as tensor": "import theanine.tensor as tensor",
+    "from theano import tensor as T": "from theanine import tensor as T",
+    "from theano import tensor as TT": "from theanine import tensor as TT",
+    "from theano import config": "from theanine import config",
+    "from theano import function, shared": "from theanine import function, shared",
+    "import theano.sandbox.rng_mrg": "import theanine.sandbox.rng_mrg",
+    "from theano.sandbox.rng_mrg import MRG_RandomStreams":
+        "from theanine.sandbox.rng_mrg import MRG_RandomStreams",
     "from theano.sandbox.rng_mrg import MRG_RandomStreams as RandomStreams":
         "from theanine.sandbox.rng_mrg import MRG_RandomStreams as RandomStreams",
-    # six is not a dependency; the tutorial takes pickle from it (and urllib to download
-    # MNIST, which never runs here)
+    # six is not a dependency; the tutorials take pickle and xrange from it (and urllib to
+    # download their data, which never runs here)
     "import six.moves.cPickle as pickle": "import pickle",
+    "from six.moves import xrange": "from builtins import range as xrange",
+    "from six.moves import urllib": "import urllib.request",
 }
+FLAGS = ["device=numpy", "device=c"]
 
 pytestmark = pytest.mark.skipif(
     not TUTORIALS, reason="THEANINE_DLT_DIR (a DeepLearningTutorials checkout) is not set")
@@ -44,44 +63,43 @@ def _shared_variables_have_truth() -> bool:
         return False
 
 
-def port(folder) -> None:
-    """The tutorial files in `folder`, each import line of IMPORTS replaced and nothing else."""
-    for name in FILES:
-        with open(os.path.join(TUTORIALS, "code", f"{name}.py")) as f:
+def port(code, files) -> None:
+    """The tutorial `files` (paths under code/) in the folder `code`, each import line of
+    IMPORTS replaced and nothing else."""
+    for name in files:
+        with open(os.path.join(TUTORIALS, "code", name)) as f:
             lines = f.read().split("\n")
-        ported = [IMPORTS.get(line, line) for line in lines]
+        ported = [line[:len(line) - len(line.lstrip())] + IMPORTS[line.strip()]
+                  if line.strip() in IMPORTS else line for line in lines]
         for old, new in zip(lines, ported):
-            assert old == new or new.startswith(("import ", "from ")), (name, old)
-            assert not re.match(r"\s*(import|from) theano\b", new), (name, new)
-        (folder / f"{name}.py").write_text("\n".join(ported))
+            assert old == new or new.strip().startswith(("import ", "from ")), (name, old)
+            assert not re.match(r"\s*(import|from) (theano|six)\b", new), (name, new)
+        (code / name).parent.mkdir(parents=True, exist_ok=True)
+        (code / name).write_text("\n".join(ported))
 
 
-def synthetic_mnist(path, n_train=60, n_valid=20, n_test=20, seed=0) -> None:
-    """A gzipped pickle laid out as the tutorials' mnist.pkl.gz: ((x, y),) * 3."""
-    rng = np.random.RandomState(seed)
-    protos = (rng.rand(10, 784) < 0.2).astype(np.float32)
-
-    def split(n):
-        y = rng.randint(0, 10, size=n)
-        x = protos[y] * rng.uniform(0.6, 1.0, (n, 784)) + 0.1 * rng.rand(n, 784)
-        return np.clip(x, 0, 1).astype(np.float32), y.astype(np.int64)
-
-    with gzip.open(path, "wb") as f:
-        pickle.dump((split(n_train), split(n_valid), split(n_test)), f)
-
-
-def run_tutorial(tmp_path, call: str, flags: str) -> subprocess.CompletedProcess:
-    """Run `call` (a tutorial's test function) in the ported folder."""
-    port(tmp_path)
-    synthetic_mnist(tmp_path / "mnist.pkl.gz")
-    env = dict(os.environ, THEANINE_FLAGS=flags)
-    return subprocess.run([sys.executable, "-c", call], cwd=tmp_path, env=env,
+def run_tutorial(tmp_path, files, call: str, flags: str, **env) -> subprocess.CompletedProcess:
+    """Run `call` in tmp_path/code, holding the ported `files` and a synthetic MNIST."""
+    code = tmp_path / "code"
+    code.mkdir()
+    port(code, files)
+    synthetic_mnist(code / "mnist.pkl.gz")
+    env = dict(os.environ, THEANINE_FLAGS=flags, **env)
+    return subprocess.run([sys.executable, "-c", call], cwd=code, env=env,
                           capture_output=True, text=True, timeout=900)
+
+
+def numbers(pattern: str, out: str) -> list[float]:
+    """The numbers the tutorial printed on lines matching `pattern` (one group)."""
+    return [float(v) for v in re.findall(pattern, out, re.M)]
+
+
+DA_FILES = ("dA.py", "SdA.py", "logistic_sgd.py", "mlp.py", "utils.py")
 
 
 @pytest.mark.parametrize("flags", ["device=numpy", "device=c", "device=c,floatX=float32"])
 def test_dA(tmp_path, flags):
-    run = run_tutorial(tmp_path, "import dA; dA.test_dA(training_epochs=2, "
+    run = run_tutorial(tmp_path, DA_FILES, "import dA; dA.test_dA(training_epochs=2, "
                                  "dataset='mnist.pkl.gz', batch_size=20, output_folder='plots')",
                        flags)
     assert run.returncode == 0, run.stderr[-3000:]
@@ -90,12 +108,12 @@ def test_dA(tmp_path, flags):
     assert len(costs) == 4, out  # two epochs without corruption, two with 30%
     assert costs[1] < 0.8 * costs[0] and costs[3] < 0.8 * costs[2], costs
     for name in ("filters_corruption_0.png", "filters_corruption_30.png"):
-        assert (tmp_path / "plots" / name).stat().st_size > 0
+        assert (tmp_path / "code" / "plots" / name).stat().st_size > 0
 
 
 @pytest.mark.parametrize("flags", ["device=numpy", "device=c", "device=c,floatX=float32"])
 def test_SdA(tmp_path, flags):
-    run = run_tutorial(tmp_path, "import SdA; SdA.test_SdA(finetune_lr=0.1, "
+    run = run_tutorial(tmp_path, DA_FILES, "import SdA; SdA.test_SdA(finetune_lr=0.1, "
                                  "pretraining_epochs=2, pretrain_lr=0.01, training_epochs=3, "
                                  "dataset='mnist.pkl.gz', batch_size=10)", flags)
     if not _shared_variables_have_truth():
@@ -109,3 +127,20 @@ def test_SdA(tmp_path, flags):
     assert all(costs[i + 1] < costs[i] for i in (0, 2, 4)), costs
     best = re.search(r"^Optimization complete with best validation score of (\S+) %", out, re.M)
     assert best is not None and float(best.group(1)) <= 20.0, out
+
+
+@pytest.mark.parametrize("flags", FLAGS)
+def test_rnnslu(tmp_path, flags):
+    """The Elman RNN tagger (scan over a sentence, softmax per word, BPTT), two epochs on a
+    synthetic ATIS fold; conlleval.pl scores it."""
+    shutil.copy(os.path.join(TUTORIALS, "code", "conlleval.pl"), tmp_path)
+    synthetic_atis(tmp_path / "atis.fold3.pkl.gz")
+    param = dict(fold=3, data="atis", lr=0.0970806646812754, verbose=1, decay=True, win=3,
+                 nhidden=16, seed=345, emb_dimension=8, nepochs=1, savemodel=False)
+    call = (f"import shutil, rnnslu; shutil.copy('../conlleval.pl', '.'); "
+            f"rnnslu.main({param!r})")
+    run = run_tutorial(tmp_path, ("rnnslu.py",), call, flags, ATISDATA=str(tmp_path))
+    assert run.returncode == 0, run.stderr[-3000:]
+    f1 = numbers(r"^.*NEW BEST: epoch 0 valid F1 (\S+) best test F1", run.stdout)
+    assert len(f1) == 1 and f1[0] > 50.0, run.stdout[-2000:]
+    assert re.search(r"^BEST RESULT: epoch 0 valid F1", run.stdout, re.M), run.stdout[-2000:]

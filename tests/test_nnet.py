@@ -53,9 +53,20 @@ def test_softmax_is_stable_and_typed():
     np.testing.assert_allclose(sm, [[0.5, 0.5, 0.0]])
     np.testing.assert_allclose(lsm, [[-np.log(2), -np.log(2), -2000.0 - np.log(2)]], rtol=1e-6)
     i = T.ivector("i")
-    out = function([i], nnet.softmax(i))(np.array([1, 1], dtype="int32"))
+    out = function([i], nnet.softmax(i, axis=0))(np.array([1, 1], dtype="int32"))
     assert out.dtype == np.float64
     np.testing.assert_allclose(out, [0.5, 0.5])
+
+
+def test_softmax_of_a_vector_is_one_row_as_in_theano(rng):
+    """Without `axis`, softmax(vector) has shape (1, n), as Theano's does; with it, (n,)."""
+    v = T.dvector("v")
+    vv = rng.normal(size=5)
+    row, flat = function([v], [nnet.softmax(v), nnet.softmax(v, axis=-1)])(vv)
+    assert row.shape == (1, 5) and flat.shape == (5,)
+    np.testing.assert_allclose(row[0], np_softmax(vv, -1), rtol=1e-12)
+    np.testing.assert_allclose(flat, np_softmax(vv, -1), rtol=1e-12)
+    verify_grad(lambda a: nnet.softmax(a)[0, 1:3], [vv], rng=rng)
 
 
 def test_softmax_second_derivative(rng):
