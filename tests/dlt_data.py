@@ -85,7 +85,7 @@ def synthetic_nottingham(folder, n_files=4, n_notes=88, seed=0) -> None:
 # The tutorial reads Nottingham's MIDI files through `midi.utils` (a MIDI parser shipped with
 # the dataset, not a tutorial file and not installable here); this stand-in reads the
 # piano-rolls synthetic_nottingham wrote, and writes them back for generate().
-MIDI_STUB = '''"""Stand-in for the Nottingham dataset's midi.utils: piano-rolls stored as NumPy arrays."""
+MIDI_STUB = '''"""Stand-in for the Nottingham data's midi.utils: piano-rolls as NumPy arrays."""
 import numpy
 
 

@@ -144,3 +144,26 @@ def test_rnnslu(tmp_path, flags):
     f1 = numbers(r"^.*NEW BEST: epoch 0 valid F1 (\S+) best test F1", run.stdout)
     assert len(f1) == 1 and f1[0] > 50.0, run.stdout[-2000:]
     assert re.search(r"^BEST RESULT: epoch 0 valid F1", run.stdout, re.M), run.stdout[-2000:]
+
+
+@pytest.mark.parametrize("flags", FLAGS)
+def test_lstm(tmp_path, flags):
+    """The LSTM sentiment classifier (scan over a masked minibatch, adadelta, dropout from
+    MRG_RandomStreams) on a synthetic IMDB; the printed cost falls and the errors are low.
+    No validation runs during training: under Python 3 the tutorial's minibatch iterators are
+    `zip` objects, used up by the first validation, which then reports an error of 1.0."""
+    call = ("import lstm; lstm.train_lstm(dim_proj=16, max_epochs=30, dispFreq=10, n_words=60, "
+            "validFreq=10**9, saveFreq=10**9, maxlen=100, batch_size=8, valid_batch_size=16, "
+            "dataset='imdb', saveto='lstm_model.npz')")
+    code = tmp_path / "code"
+    run = run_tutorial(tmp_path, ("lstm.py", "imdb.py"), "import dlt_data; dlt_data."
+                       "synthetic_imdb('imdb.pkl'); " + call, flags,
+                       PYTHONPATH=os.path.dirname(__file__))
+    assert run.returncode == 0, run.stderr[-3000:]
+    costs = numbers(r"^Epoch  \d+ Update  \d+ Cost  (\S+)$", run.stdout)
+    assert len(costs) >= 10, run.stdout[-2000:]
+    assert np.mean(costs[-3:]) < 0.7 * np.mean(costs[:3]), costs
+    final = re.search(r"^Train  (\S+) Valid  (\S+) Test  (\S+)$", run.stdout, re.M)
+    assert final is not None and float(final.group(1)) < 0.25, run.stdout[-2000:]
+    assert float(final.group(3)) < 0.35, run.stdout[-2000:]
+    assert (code / "lstm_model.npz").stat().st_size > 0
