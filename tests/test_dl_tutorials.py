@@ -167,3 +167,22 @@ def test_lstm(tmp_path, flags):
     assert final is not None and float(final.group(1)) < 0.25, run.stdout[-2000:]
     assert float(final.group(3)) < 0.35, run.stdout[-2000:]
     assert (code / "lstm_model.npz").stat().st_size > 0
+
+
+@pytest.mark.parametrize("flags", FLAGS)
+def test_rbm(tmp_path, flags):
+    """The RBM trained by persistent CD-15 (a scan of Gibbs steps, its updates carrying the
+    random streams and the chain), then sampled by a 1000-step Gibbs scan."""
+    call = ("import rbm; rbm.test_rbm(learning_rate=0.1, training_epochs=3, "
+            "dataset='mnist.pkl.gz', batch_size=20, n_chains=4, n_samples=2, "
+            "output_folder='rbm_plots', n_hidden=20)")
+    run = run_tutorial(tmp_path, ("rbm.py", "utils.py", "logistic_sgd.py"), call, flags)
+    assert run.returncode == 0, run.stderr[-3000:]
+    costs = numbers(r"^Training epoch \d, cost is  (\S+)$", run.stdout)
+    assert len(costs) == 3, run.stdout[-2000:]
+    # the printed "cost" is the log pseudo-likelihood (negative): it rises as the RBM learns
+    assert all(c < 0 for c in costs) and costs[2] > costs[0], costs
+    assert re.findall(r"^ \.\.\. plotting sample (\d)$", run.stdout, re.M) == ["0", "1"]
+    plots = tmp_path / "code" / "rbm_plots"
+    for name in ("filters_at_epoch_0.png", "filters_at_epoch_2.png", "samples.png"):
+        assert (plots / name).stat().st_size > 0
