@@ -186,3 +186,23 @@ def test_rbm(tmp_path, flags):
     plots = tmp_path / "code" / "rbm_plots"
     for name in ("filters_at_epoch_0.png", "filters_at_epoch_2.png", "samples.png"):
         assert (plots / name).stat().st_size > 0
+
+
+@pytest.mark.parametrize("flags", FLAGS)
+def test_DBN(tmp_path, flags):
+    """The deep belief net: three RBMs pretrained by CD-1 (each a Gibbs scan), then finetuned
+    as an MLP."""
+    call = ("import DBN; DBN.test_DBN(finetune_lr=0.1, pretraining_epochs=2, pretrain_lr=0.01, "
+            "k=1, training_epochs=3, dataset='mnist.pkl.gz', batch_size=10)")
+    run = run_tutorial(tmp_path, ("DBN.py", "rbm.py", "utils.py", "logistic_sgd.py", "mlp.py"),
+                       call, flags)
+    assert run.returncode == 0, run.stderr[-3000:]
+    pre = re.findall(r"^Pre-training layer (\d), epoch (\d), cost  (\S+)$", run.stdout, re.M)
+    assert [(int(i), int(e)) for i, e, _ in pre] == [(i, e) for i in range(3) for e in range(2)]
+    costs = [float(c) for _, _, c in pre]
+    # the printed cost is rbm.py's reconstruction cost, the mean log-likelihood of the input
+    # under its reconstruction (negative): it rises within each layer
+    assert all(costs[i] < 0 and costs[i + 1] > costs[i] for i in (0, 2, 4)), costs
+    best = re.search(r"^Optimization complete with best validation score of (\S+) %",
+                     run.stdout, re.M)
+    assert best is not None and float(best.group(1)) <= 20.0, run.stdout[-2000:]
