@@ -86,8 +86,8 @@ def _sequences(spec: _Spec, sequences, go_backwards: bool) -> None:
 def _outputs_info(spec: _Spec, outputs_info) -> None:
     infos = outputs_info if isinstance(outputs_info, (list, tuple)) else [outputs_info]
     for i, info in enumerate(infos):
-        taps, tapped = [-1], isinstance(info, dict)
-        if tapped:
+        taps = [-1]
+        if isinstance(info, dict):
             taps = [int(t) for t in _as_list(info.get("taps", [-1]))]
             if info.get("initial") is not None and (not taps or any(t >= 0 for t in taps)):
                 raise graph_error(f"{spec.who}: output {i}'s taps must be negative, got {taps}")
@@ -97,7 +97,7 @@ def _outputs_info(spec: _Spec, outputs_info) -> None:
             continue
         init = as_tensor_variable(info)
         depth = -min(taps)
-        if not tapped:  # the initial state itself: S[-1]
+        if taps == [-1]:  # the initial state itself, S[-1] (also dict(initial=h), as Theano)
             outer = init.dimshuffle("x", *range(init.ndim))
             slice_type = init.type
         else:
