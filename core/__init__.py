@@ -9,6 +9,7 @@ __version__ = "0.1.0"
 
 from theanine import tensor  # noqa: E402, I001  (first: gradient builds on it)
 from theanine import gradient  # noqa: E402
+from theanine import scalar  # noqa: E402
 from theanine.compile import (  # noqa: E402
     DebugModeError,
     Function,
@@ -29,5 +30,5 @@ from theanine.scan_module import foldl, foldr, map, reduce, scan  # noqa: E402, 
 __all__ = ["DebugModeError", "Function", "In", "MissingInputError", "Mode", "Param",
            "SharedVariable", "config",
            "debugprint", "dot", "function", "grad", "gradient", "hessian", "jacobian", "pp",
-           "pydotprint", "scan", "map", "reduce", "foldl", "foldr", "shared", "tensor",
+           "pydotprint", "scalar", "scan", "map", "reduce", "foldl", "foldr", "shared", "tensor",
            "verify_grad", "__version__"]

@@ -1,6 +1,7 @@
 """function(): inputs, defaults, keywords, outputs, shared variables, updates, givens, modes
 and the errors a user sees."""
 
+import functools
 import subprocess
 import sys
 
@@ -265,3 +266,16 @@ def test_missing_input_error_and_theano_dot():
     a, b = T.dmatrix("a"), T.dmatrix("b")
     av, bv = np.arange(6.0).reshape(2, 3), np.arange(12.0).reshape(3, 4)
     np.testing.assert_allclose(th.function([a, b], th.dot(a, b))(av, bv), av @ bv)
+
+
+def test_scalar_upcast_is_the_dtype_of_a_sum():
+    """`theanine.scalar.upcast` (hmc.py's call) names the dtype elementwise `+` gives."""
+    for dts in [("int8", "float32"), ("int64", "float32"), ("float32", "float64"),
+                ("int32", "int64", "uint8"), ("bool", "int8")]:
+        xs = [T.tensor(d, shape=(), name=f"x{i}") for i, d in enumerate(dts)]
+        total = xs[0]
+        for x in xs[1:]:
+            total = total + x
+        assert th.scalar.upcast(*dts) == total.dtype
+        assert th.scalar.upcast(*dts) == str(functools.reduce(np.add, [np.zeros(1, d)
+                                                                       for d in dts]).dtype)
