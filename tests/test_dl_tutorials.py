@@ -81,7 +81,7 @@ def port(code, files) -> None:
 def run_tutorial(tmp_path, files, call: str, flags: str, **env) -> subprocess.CompletedProcess:
     """Run `call` in tmp_path/code, holding the ported `files` and a synthetic MNIST."""
     code = tmp_path / "code"
-    code.mkdir()
+    code.mkdir(exist_ok=True)
     port(code, files)
     synthetic_mnist(code / "mnist.pkl.gz")
     env = dict(os.environ, THEANINE_FLAGS=flags, **env)
@@ -156,9 +156,9 @@ def test_lstm(tmp_path, flags):
             "validFreq=10**9, saveFreq=10**9, maxlen=100, batch_size=8, valid_batch_size=16, "
             "dataset='imdb', saveto='lstm_model.npz')")
     code = tmp_path / "code"
-    run = run_tutorial(tmp_path, ("lstm.py", "imdb.py"), "import dlt_data; dlt_data."
-                       "synthetic_imdb('imdb.pkl'); " + call, flags,
-                       PYTHONPATH=os.path.dirname(__file__))
+    code.mkdir()
+    synthetic_imdb(code / "imdb.pkl")
+    run = run_tutorial(tmp_path, ("lstm.py", "imdb.py"), call, flags)
     assert run.returncode == 0, run.stderr[-3000:]
     costs = numbers(r"^Epoch  \d+ Update  \d+ Cost  (\S+)$", run.stdout)
     assert len(costs) >= 10, run.stdout[-2000:]
@@ -225,3 +225,28 @@ def test_hmc(tmp_path, flags):
     mean = np.array([float(v) for v in re.search(r"empirical mean:  \[([^\]]*)\]", out)
                      .group(1).split()])
     assert mu.shape == mean.shape == (5,) and np.all(np.abs(mean - mu) < 1.0), (mu, mean)
+
+
+@pytest.mark.parametrize("flags", FLAGS)
+def test_rnnrbm(tmp_path, flags):
+    """The RNN-RBM (an outer scan of the RNN whose step holds an RBM's Gibbs chain, itself a
+    scan; CD-15 gradients through both), trained on synthetic piano-rolls, then generating a
+    sequence (generate() with show=False: pylab is not installed)."""
+    data = tmp_path / "data" / "Nottingham" / "train"
+    data.mkdir(parents=True)
+    synthetic_nottingham(data)
+    (tmp_path / "code" / "midi").mkdir(parents=True)
+    (tmp_path / "code" / "midi" / "__init__.py").write_text("")
+    (tmp_path / "code" / "midi" / "utils.py").write_text(MIDI_STUB)
+    call = ("import rnnrbm; model = rnnrbm.test_rnnrbm(batch_size=100, num_epochs=6); "
+            "model.generate('sample1.mid', show=False)")
+    run = run_tutorial(tmp_path, ("rnnrbm.py",), call, flags)
+    assert run.returncode == 0, run.stderr[-3000:]
+    epochs = re.findall(r"^Epoch (\d+)/6\n(\S+)$", run.stdout, re.M)
+    assert [int(e) for e, _ in epochs] == list(range(1, 7)), run.stdout[-2000:]
+    # the printed monitor is the pseudo-log-likelihood (negative): it rises with training
+    monitor = [float(m) for _, m in epochs]
+    assert all(m < 0 for m in monitor) and monitor[-1] > monitor[0], monitor
+    with open(tmp_path / "code" / "sample1.mid", "rb") as f:
+        sample = np.load(f)
+    assert sample.ndim == 2 and sample.shape[1] == 88 and set(np.unique(sample)) <= {0, 1}

@@ -145,3 +145,24 @@ def test_to_one_hot():
     assert nnet.to_one_hot(y, 4).type.shape == (None, 4)
     with pytest.raises(GraphError, match="class indices must be integers"):
         nnet.to_one_hot(T.dvector("v"), 3)
+
+
+def test_xlogx_and_xlogy0_are_zero_where_x_is_zero(rng):
+    """T.xlogx.xlogx / xlogy0 against NumPy, 0 (not NaN) at x == 0, with finite gradients."""
+    x, y = T.dvector("x"), T.dvector("y")
+    xv = np.array([0.0, 0.25, 1.0, 0.0, 3.0])
+    yv = np.array([0.0, 0.5, 2.0, 0.3, 0.1])
+    got_x, got_y, gx, gy = function([x, y], [
+        T.xlogx.xlogx(x), T.xlogx.xlogy0(x, y),
+        *T.grad(T.sum(T.xlogx.xlogy0(x, y) + T.xlogx.xlogx(x)), [x, y])])(xv, yv)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ref_x = np.where(xv == 0, 0.0, xv * np.log(xv))
+        ref_y = np.where(xv == 0, 0.0, xv * np.log(yv))
+    np.testing.assert_allclose(got_x, ref_x, rtol=1e-12)
+    np.testing.assert_allclose(got_y, ref_y, rtol=1e-12)
+    nz = xv != 0
+    np.testing.assert_allclose(gx[nz], np.log(yv[nz]) + np.log(xv[nz]) + 1, rtol=1e-12)
+    np.testing.assert_allclose(gy[nz], xv[nz] / yv[nz], rtol=1e-12)
+    assert np.all(np.isfinite(gx)) and np.all(gy[~nz] == 0)
+    pos = rng.uniform(0.2, 2.0, size=4)
+    verify_grad(lambda a, b: T.xlogx.xlogy0(a, b), [pos, pos[::-1].copy()], rng=rng)

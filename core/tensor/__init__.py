@@ -28,6 +28,7 @@ from theanine.gradient import hessian as hessian
 from theanine.gradient import jacobian as jacobian
 from theanine.tensor import elemwise as elemwise
 from theanine.tensor import nnet as nnet
+from theanine.tensor import xlogx as xlogx
 
 
 def _op_key(op) -> str:
