@@ -279,3 +279,16 @@ def test_scalar_upcast_is_the_dtype_of_a_sum():
         assert th.scalar.upcast(*dts) == total.dtype
         assert th.scalar.upcast(*dts) == str(functools.reduce(np.add, [np.zeros(1, d)
                                                                        for d in dts]).dtype)
+
+
+def test_theanos_random_modules_need_no_import_of_their_own():
+    """A fresh program reaches T.shared_randomstreams and theano.sandbox.rng_mrg after only
+    `import theano` (the Loop tutorial's and hmc.py's use), and draws from them."""
+    code = ("import theanine as theano, theanine.tensor as T\n"
+            "d = T.shared_randomstreams.RandomStreams(1234).binomial(size=(4,))\n"
+            "u = theano.sandbox.rng_mrg.MRG_RandomStreams(1).uniform(size=(3,))\n"
+            "a, b = theano.function([], [d, u])()\n"
+            "print(sorted(set(a.tolist()) | {0, 1}), b.shape, float(b.min()) >= 0)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={"PATH": ""}, check=True).stdout
+    assert out.split("\n")[0] == "[0, 1] (3,) True"
