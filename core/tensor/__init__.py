@@ -5,6 +5,7 @@ Functions contributed by op plugins (`theanine_register_ops`) appear here as att
 
 from theanine.tensor.allocation import *  # noqa: F403
 from theanine.tensor.basic import *  # noqa: F403
+from theanine.tensor.broadcasting import *  # noqa: F403
 from theanine.tensor.elemwise import dimshuffle as dimshuffle
 from theanine.tensor.join import *  # noqa: F403
 from theanine.tensor.linalg import *  # noqa: F403
