@@ -463,3 +463,36 @@ def test_derivatives_hessian_by_scan():
     f = theano.function([x], H, updates=updates)
     same(f([4, 4]), [[2., 0.], [0., 2.]])
     same(theano.function([x], theano.gradient.hessian(cost, x))([4, 4]), [[2., 0.], [0., 2.]])
+
+
+def test_derivatives_r_operator():
+    W = T.dmatrix('W')
+    V = T.dmatrix('V')
+    x = T.dvector('x')
+    y = T.dot(x, W)
+    JV = T.Rop(y, W, V)
+    f = theano.function([W, V, x], JV)
+    same(f([[1, 1], [1, 1]], [[2, 2], [2, 2]], [0, 1]), [2., 2.])
+
+
+def test_derivatives_l_operator():
+    W = T.dmatrix('W')
+    v = T.dvector('v')
+    x = T.dvector('x')
+    y = T.dot(x, W)
+    VJ = T.Lop(y, W, v)
+    f = theano.function([v, x], VJ)
+    same(f([2, 2], [0, 1]), [[0., 0.], [2., 2.]])
+
+
+def test_derivatives_hessian_times_a_vector_both_ways():
+    x = T.dvector('x')
+    v = T.dvector('v')
+    y = T.sum(x ** 2)
+    gy = T.grad(y, x)
+    vH = T.grad(T.sum(gy * v), x)
+    f = theano.function([x, v], vH)
+    same(f([4, 4], [2, 2]), [4., 4.])
+    Hv = T.Rop(gy, x, v)
+    f = theano.function([x, v], Hv)
+    same(f([4, 4], [2, 2]), [4., 4.])

@@ -24,6 +24,8 @@ from theanine.plugins.manager import PluginCollected
 
 # isort: split
 # after the op library: theanine.gradient and nnet build on it
+from theanine.gradient import Lop as Lop
+from theanine.gradient import Rop as Rop
 from theanine.gradient import grad as grad
 from theanine.gradient import hessian as hessian
 from theanine.gradient import jacobian as jacobian
