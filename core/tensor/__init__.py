@@ -32,8 +32,8 @@ from theanine.gradient import jacobian as jacobian
 from theanine.tensor import elemwise as elemwise
 from theanine.tensor import extra_ops as extra_ops
 from theanine.tensor import nnet as nnet
-from theanine.tensor.extra_ops import *  # noqa: F403
 from theanine.tensor import xlogx as xlogx
+from theanine.tensor.extra_ops import *  # noqa: F403
 
 
 def _op_key(op) -> str:
