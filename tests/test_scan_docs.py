@@ -3,16 +3,19 @@ its exercise's solution), the scan library page (doc/library/scan.txt) and the m
 and Hessian of "Derivatives" (doc/tutorial/gradients.txt), ported by their imports only
 (`import theanine as theano`, `theanine.tensor as T`). Each asserts the numbers the docs print
 (copied from the doc text) or, where the docs print none, an independent NumPy computation;
-each runs on the reference backend and on C (`theano.config.device`)."""
+each runs on the reference backend, on C and on OpenCL where a device is found
+(`theano.config.device`)."""
 
 import numpy as np
 import pytest
 
 import theanine as theano
 import theanine.tensor as T
+from theanine.backend import backends
 
 
-@pytest.fixture(params=["numpy", "c"], autouse=True)
+@pytest.fixture(params=["numpy", "c", pytest.param("opencl", marks=pytest.mark.skipif(
+    not backends()["opencl"].available()[0], reason="no OpenCL device"))], autouse=True)
 def device(request):
     """Every example runs with config.device set as a ported program would set it."""
     before = theano.config.device
