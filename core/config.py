@@ -42,6 +42,16 @@ def _check_bool(v) -> bool:
     return bool(v)
 
 
+def _check_choice(option: str, *choices: str) -> Callable[[str], str]:
+    def check(v) -> str:
+        if str(v) not in choices:
+            raise ValueError(f"config.{option} must be one of {', '.join(map(repr, choices))}, "
+                             f"got {v!r}")
+        return str(v)
+
+    return check
+
+
 def _check_positive_float(v) -> float:
     f = float(v)
     if f <= 0:
@@ -97,6 +107,13 @@ class Config:
         "device": ("cpu", _check_device, "where compiled functions run"),
         "mode": ("FAST_RUN", _check_mode, "default compile mode"),
         "compute_test_value": ("off", str, "kept for Theano compatibility; ignored"),
+        "on_unused_input": ("raise", _check_choice("on_unused_input", "raise", "warn", "ignore"),
+                            "function()'s default for an input no output uses"),
+        "exception_verbosity": ("low", _check_choice("exception_verbosity", "low", "high"),
+                                "kept for Theano compatibility; errors always name the user's "
+                                "line"),
+        "allow_gc": (True, _check_bool, "kept for Theano compatibility; ignored"),
+        "openmp": (False, _check_bool, "kept for Theano compatibility; ignored"),
         "rewrite_time_budget": (10.0, _check_positive_float,
                                 "seconds one rewrite pass may take before it stops"),
         "debug_rtol": (1e-5, _check_positive_float, "DebugMode relative tolerance (float64)"),

@@ -292,3 +292,22 @@ def test_theanos_random_modules_need_no_import_of_their_own():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={"PATH": ""}, check=True).stdout
     assert out.split("\n")[0] == "[0, 1] (3,) True"
+
+
+def test_config_on_unused_input_is_functions_default_and_theanos_flags_exist():
+    x, y = T.dvector("x"), T.dvector("y")
+    old = th.config.on_unused_input
+    try:
+        th.config.on_unused_input = "ignore"
+        np.testing.assert_array_equal(th.function([x, y], x * 2)([1.0], [5.0]), [2.0])
+        with pytest.raises(UnusedInputError):
+            th.function([x, y], x * 2, on_unused_input="raise")
+    finally:
+        th.config.on_unused_input = old
+    with pytest.raises(UnusedInputError):
+        th.function([x, y], x * 2)
+    with pytest.raises(ValueError, match="config.on_unused_input must be one of"):
+        th.config.on_unused_input = "sometimes"
+    th.config.exception_verbosity = "high"
+    th.config.exception_verbosity = "low"
+    assert th.config.allow_gc is True and th.config.openmp is False
