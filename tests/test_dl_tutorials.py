@@ -29,6 +29,7 @@ from dlt_data import (
 )
 
 import theanine as theano
+from theanine.backend import backends
 
 TUTORIALS = os.environ.get("THEANINE_DLT_DIR")
 IMPORTS = {
@@ -50,7 +51,8 @@ IMPORTS = {
     "from six.moves import xrange": "from builtins import range as xrange",
     "from six.moves import urllib": "import urllib.request",
 }
-FLAGS = ["device=numpy", "device=c"]
+FLAGS = ["device=numpy", "device=c", pytest.param("device=opencl", marks=pytest.mark.skipif(
+    not backends()["opencl"].available()[0], reason="no OpenCL device"))]
 
 pytestmark = pytest.mark.skipif(
     not TUTORIALS, reason="THEANINE_DLT_DIR (a DeepLearningTutorials checkout) is not set")
