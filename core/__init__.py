@@ -9,10 +9,12 @@ __version__ = "0.1.0"
 
 from theanine import tensor  # noqa: E402, I001  (first: gradient builds on it)
 from theanine import gradient  # noqa: E402
+from theanine import scalar  # noqa: E402
 from theanine.compile import (  # noqa: E402
     DebugModeError,
     Function,
     In,
+    MissingInputError,
     Mode,
     Param,
     SharedVariable,
@@ -22,9 +24,16 @@ from theanine.compile import (  # noqa: E402
 from theanine.config import config  # noqa: E402
 from theanine.gradient import grad, hessian, jacobian, verify_grad  # noqa: E402
 from theanine.printing import debugprint, pp, pydotprint  # noqa: E402
+from theanine.tensor import dot  # noqa: E402  (Theano's theano.dot)
+# T.shared_randomstreams and theano.sandbox.rng_mrg without importing them first, as in Theano
+# (here, above the graph layer, which must not import the random streams)
+from theanine.tensor import shared_randomstreams  # noqa: E402, F401
+from theanine import sandbox  # noqa: E402
+from theanine.sandbox import rng_mrg  # noqa: E402, F401
 from theanine.scan_module import foldl, foldr, map, reduce, scan  # noqa: E402, A004
 
-__all__ = ["DebugModeError", "Function", "In", "Mode", "Param", "SharedVariable", "config",
-           "debugprint", "function", "grad", "gradient", "hessian", "jacobian", "pp",
-           "pydotprint", "scan", "map", "reduce", "foldl", "foldr", "shared", "tensor",
-           "verify_grad", "__version__"]
+__all__ = ["DebugModeError", "Function", "In", "MissingInputError", "Mode", "Param",
+           "SharedVariable", "config",
+           "debugprint", "dot", "function", "grad", "gradient", "hessian", "jacobian", "pp",
+           "pydotprint", "sandbox", "scalar", "scan", "map", "reduce", "foldl", "foldr", "shared",
+           "tensor", "verify_grad", "__version__"]

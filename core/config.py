@@ -42,11 +42,61 @@ def _check_bool(v) -> bool:
     return bool(v)
 
 
+def _check_choice(option: str, *choices: str) -> Callable[[str], str]:
+    def check(v) -> str:
+        if str(v) not in choices:
+            raise ValueError(f"config.{option} must be one of {', '.join(map(repr, choices))}, "
+                             f"got {v!r}")
+        return str(v)
+
+    return check
+
+
 def _check_positive_float(v) -> float:
     f = float(v)
     if f <= 0:
         raise ValueError(f"expected a positive number, got {v!r}")
     return f
+
+
+class ConfigSection:
+    """A group of typed settings under a dotted name (`config.warn.subtensor_merge_bug`), as
+    Theano groups them; unknown names raise AttributeError."""
+
+    def __init__(self, name: str, options: dict[str, tuple[object, Callable, str]]):
+        object.__setattr__(self, "_name", name)
+        object.__setattr__(self, "_options", options)
+        object.__setattr__(self, "_values", {k: v[0] for k, v in options.items()})
+
+    def __getattr__(self, name: str):
+        values = object.__getattribute__(self, "_values")
+        if name in values:
+            return values[name]
+        raise AttributeError(f"theanine.config.{self._name} has no option {name!r}; options: "
+                             f"{', '.join(sorted(values))}")
+
+    def __setattr__(self, name: str, value) -> None:
+        if name not in self._options:
+            raise AttributeError(f"theanine.config.{self._name} has no option {name!r}; "
+                                 f"options: {', '.join(sorted(self._options))}")
+        self._values[name] = self._options[name][1](value)
+
+    def __repr__(self) -> str:
+        return "\n".join(f"{self._name}.{k} = {v!r}" for k, v in self._values.items())
+
+
+# Theano's grouped flags that ported programs set; they change nothing here (theanine has no
+# subtensor-merge bug to warn about; scan frees its step buffers itself) but must be settable.
+_SECTIONS: dict[str, dict[str, tuple[object, Callable, str]]] = {
+    "warn": {
+        "subtensor_merge_bug": (False, _check_bool, "Theano's warning switch; ignored"),
+        "sum_div_dimshuffle_bug": (False, _check_bool, "Theano's warning switch; ignored"),
+        "sum_sum_bug": (False, _check_bool, "Theano's warning switch; ignored"),
+    },
+    "scan": {
+        "allow_gc": (True, _check_bool, "Theano's scan buffer switch; ignored"),
+    },
+}
 
 
 class Config:
@@ -57,6 +107,13 @@ class Config:
         "device": ("cpu", _check_device, "where compiled functions run"),
         "mode": ("FAST_RUN", _check_mode, "default compile mode"),
         "compute_test_value": ("off", str, "kept for Theano compatibility; ignored"),
+        "on_unused_input": ("raise", _check_choice("on_unused_input", "raise", "warn", "ignore"),
+                            "function()'s default for an input no output uses"),
+        "exception_verbosity": ("low", _check_choice("exception_verbosity", "low", "high"),
+                                "kept for Theano compatibility; errors always name the user's "
+                                "line"),
+        "allow_gc": (True, _check_bool, "kept for Theano compatibility; ignored"),
+        "openmp": (False, _check_bool, "kept for Theano compatibility; ignored"),
         "rewrite_time_budget": (10.0, _check_positive_float,
                                 "seconds one rewrite pass may take before it stops"),
         "debug_rtol": (1e-5, _check_positive_float, "DebugMode relative tolerance (float64)"),
@@ -66,8 +123,13 @@ class Config:
     def __init__(self):
         object.__setattr__(self, "_values", {k: v[0] for k, v in self._options.items()})
         object.__setattr__(self, "_unchecked", {})  # option -> the flags variable that set it
+        object.__setattr__(self, "_sections",
+                           {k: ConfigSection(k, v) for k, v in _SECTIONS.items()})
 
     def __getattr__(self, name: str):
+        sections = object.__getattribute__(self, "_sections")
+        if name in sections:
+            return sections[name]
         values = object.__getattribute__(self, "_values")
         if name in values:
             if name in self._unchecked:
@@ -103,12 +165,15 @@ class Config:
                 self._unchecked[name] = source
                 continue
             try:
-                setattr(self, name, value)
+                section, _, option = name.rpartition(".")
+                setattr(self._sections[section] if section in self._sections else self,
+                        option if section in self._sections else name, value)
             except (AttributeError, ValueError) as e:
                 raise ValueError(f"{source}: {e}") from None
 
     def __repr__(self) -> str:
-        return "\n".join(f"{k} = {v!r}" for k, v in self._values.items())
+        return "\n".join([f"{k} = {v!r}" for k, v in self._values.items()]
+                         + [repr(s) for s in self._sections.values()])
 
 
 config = Config()

@@ -214,6 +214,60 @@ class StopGradient(Op):
         return input_shapes
 
 
+def Lop(f, wrt, eval_points, consider_constant=None, disconnected_inputs: str = "raise"):
+    """Row vector(s) `eval_points` times the Jacobian of `f` with respect to `wrt` (Theano's
+    L-operator): reverse mode seeded with `eval_points` at `f`, no Jacobian formed. `f` and
+    `eval_points` are matching variables or lists; the result has the structure of `wrt`."""
+    fs, _ = _as_list(f)
+    vs, _ = _as_list(eval_points)
+    if len(fs) != len(vs):
+        raise ValueError(f"Lop: {len(fs)} expressions but {len(vs)} eval_points")
+    seeds = {}
+    for fi, vi in zip(fs, vs):
+        vi = as_tensor_variable(vi)
+        if vi.ndim != fi.ndim:
+            raise graph_error(f"Lop: eval point {vi} has {vi.ndim} dims but {fi} has {fi.ndim}; "
+                              f"the L-operator's point has the shape of the expression")
+        seeds[fi] = vi
+    return grad(None, wrt, consider_constant=consider_constant,
+                disconnected_inputs=disconnected_inputs, known_grads=seeds)
+
+
+def Rop(f, wrt, eval_points, disconnected_outputs: str = "raise"):
+    """The Jacobian of `f` with respect to `wrt` times `eval_points` (Theano's R-operator),
+    computed as the reverse mode of the L-operator, which is linear in its point: two backward
+    passes, no Jacobian formed. `wrt` and `eval_points` are matching variables or lists; the
+    result has the structure of `f`."""
+    from theanine.graph.traversal import ancestors, clone_graph
+    from theanine.tensor.math import zeros_like
+    from theanine.tensor.reduction import sum as sum_
+
+    fs, f_list = _as_list(f)
+    ws, _ = _as_list(wrt)
+    vs, _ = _as_list(eval_points)
+    if len(ws) != len(vs):
+        raise ValueError(f"Rop: {len(ws)} wrt but {len(vs)} eval_points")
+    vs = [as_tensor_variable(v) for v in vs]
+    for w, v in zip(ws, vs):
+        if v.ndim != w.ndim:
+            raise graph_error(f"Rop: eval point {v} has {v.ndim} dims but {w} has {w.ndim}; "
+                              f"the R-operator's point has the shape of the input")
+    points = [fi.type.clone()(f"Rop_point_{i}") for i, fi in enumerate(fs)]
+    pulled = grad(None, ws, known_grads=dict(zip(fs, points)), disconnected_inputs="ignore")
+    total = sum_(pulled[0] * vs[0])
+    for p, v in zip(pulled[1:], vs[1:]):
+        total = total + sum_(p * v)
+    out = grad(total, points, disconnected_inputs=disconnected_outputs)
+    # the points are left in the graph only as shape sources (fill, sum-to-shape): zeros of
+    # the expressions' shapes stand in for them; every other leaf stays itself
+    leaves = [v for v in ancestors(out) if v.owner is None]
+    if set(points) & set(leaves):
+        keep = {v: v for v in leaves}
+        keep.update({p: zeros_like(fi) for p, fi in zip(points, fs)})
+        _, out, _ = clone_graph([], out, replace=keep)
+    return out if f_list else out[0]
+
+
 def zero_grad(x):
     """x in the forward pass; its gradient is zero."""
     return StopGradient("zero")(x)

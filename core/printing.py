@@ -1,5 +1,6 @@
 """Looking at graphs: `pp` (one-line infix math), `debugprint` (an indented tree with node ids,
-the way to see what the rewrites did to a compiled function) and `pydotprint` (Graphviz)."""
+the way to see what the rewrites did to a compiled function), `pydotprint` (Graphviz) and
+Theano's debugging op `Print` (print_op.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import numpy as np
 from theanine.graph.basic import Apply, Constant, Variable
 from theanine.graph.fgraph import FunctionGraph
 from theanine.graph.traversal import toposort
+from theanine.print_op import Print
 from theanine.tensor.elemwise import DimShuffle, Elemwise
 
 
@@ -233,4 +235,4 @@ def pydotprint(obj, outfile: str | Path = "theanine.dot") -> Path:
     return outfile
 
 
-__all__ = ["pp", "debugprint", "pydotprint", "dot_source", "format_constant"]
+__all__ = ["Print", "pp", "debugprint", "pydotprint", "dot_source", "format_constant"]

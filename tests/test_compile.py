@@ -1,6 +1,7 @@
 """function(): inputs, defaults, keywords, outputs, shared variables, updates, givens, modes
 and the errors a user sees."""
 
+import functools
 import subprocess
 import sys
 
@@ -201,6 +202,31 @@ def test_config_floatx_and_flags():
     assert bad.returncode != 0 and "THEANINE_FLAGS" in bad.stderr
 
 
+def test_config_sections_take_theanos_grouped_flags():
+    """`config.warn.subtensor_merge_bug` and `config.scan.allow_gc`, as ported programs set them,
+    from code and from the flags; misspelt ones are refused by name."""
+    old = th.config.warn.subtensor_merge_bug
+    th.config.warn.subtensor_merge_bug = False
+    try:
+        assert th.config.warn.subtensor_merge_bug is False
+        th.config.warn.subtensor_merge_bug = "true"
+        assert th.config.warn.subtensor_merge_bug is True
+    finally:
+        th.config.warn.subtensor_merge_bug = old
+    with pytest.raises(AttributeError, match="config.warn has no option 'subtensor_bug'"):
+        th.config.warn.subtensor_bug = False
+    with pytest.raises(ValueError, match="boolean"):
+        th.config.scan.allow_gc = "maybe"
+    code = "import theanine as th; print(th.config.scan.allow_gc, th.config.floatX)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={"THEANO_FLAGS": "scan.allow_gc=False,floatX=float32", "PATH": ""},
+                         check=True).stdout
+    assert out.split() == ["False", "float32"]
+    bad = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={"THEANO_FLAGS": "scan.alow_gc=False", "PATH": ""})
+    assert bad.returncode != 0 and "THEANO_FLAGS" in bad.stderr and "alow_gc" in bad.stderr
+
+
 def test_per_call_overhead_is_small_relative_to_numpy():
     """Not a timing assertion: checks the hot path does no per-node Python work besides the
     op calls, by counting the generated executor's statements."""
@@ -228,3 +254,60 @@ def test_debug_mode_accepts_stabilized_results_but_not_wrong_ones():
             finite(np.array([1.0, np.inf]))
     finally:
         th.config.debug_check_nan = old
+
+
+def test_missing_input_error_and_theano_dot():
+    """A function reading an input it is not given raises MissingInputError (Theano's name, a
+    GraphError); `theanine.dot` is tensor.dot, as `theano.dot` is."""
+    x, y = T.dvector("x"), T.dvector("y")
+    with pytest.raises(th.MissingInputError, match="Input y") as e:
+        th.function([x], x + y)
+    assert isinstance(e.value, th.graph.GraphError)
+    a, b = T.dmatrix("a"), T.dmatrix("b")
+    av, bv = np.arange(6.0).reshape(2, 3), np.arange(12.0).reshape(3, 4)
+    np.testing.assert_allclose(th.function([a, b], th.dot(a, b))(av, bv), av @ bv)
+
+
+def test_scalar_upcast_is_the_dtype_of_a_sum():
+    """`theanine.scalar.upcast` (hmc.py's call) names the dtype elementwise `+` gives."""
+    for dts in [("int8", "float32"), ("int64", "float32"), ("float32", "float64"),
+                ("int32", "int64", "uint8"), ("bool", "int8")]:
+        xs = [T.tensor(d, shape=(), name=f"x{i}") for i, d in enumerate(dts)]
+        total = xs[0]
+        for x in xs[1:]:
+            total = total + x
+        assert th.scalar.upcast(*dts) == total.dtype
+        assert th.scalar.upcast(*dts) == str(functools.reduce(np.add, [np.zeros(1, d)
+                                                                       for d in dts]).dtype)
+
+
+def test_theanos_random_modules_need_no_import_of_their_own():
+    """A fresh program reaches T.shared_randomstreams and theano.sandbox.rng_mrg after only
+    `import theano` (the Loop tutorial's and hmc.py's use), and draws from them."""
+    code = ("import theanine as theano, theanine.tensor as T\n"
+            "d = T.shared_randomstreams.RandomStreams(1234).binomial(size=(4,))\n"
+            "u = theano.sandbox.rng_mrg.MRG_RandomStreams(1).uniform(size=(3,))\n"
+            "a, b = theano.function([], [d, u])()\n"
+            "print(sorted(set(a.tolist()) | {0, 1}), b.shape, float(b.min()) >= 0)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={"PATH": ""}, check=True).stdout
+    assert out.split("\n")[0] == "[0, 1] (3,) True"
+
+
+def test_config_on_unused_input_is_functions_default_and_theanos_flags_exist():
+    x, y = T.dvector("x"), T.dvector("y")
+    old = th.config.on_unused_input
+    try:
+        th.config.on_unused_input = "ignore"
+        np.testing.assert_array_equal(th.function([x, y], x * 2)([1.0], [5.0]), [2.0])
+        with pytest.raises(UnusedInputError):
+            th.function([x, y], x * 2, on_unused_input="raise")
+    finally:
+        th.config.on_unused_input = old
+    with pytest.raises(UnusedInputError):
+        th.function([x, y], x * 2)
+    with pytest.raises(ValueError, match="config.on_unused_input must be one of"):
+        th.config.on_unused_input = "sometimes"
+    th.config.exception_verbosity = "high"
+    th.config.exception_verbosity = "low"
+    assert th.config.allow_gc is True and th.config.openmp is False

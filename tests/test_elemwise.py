@@ -242,3 +242,19 @@ def test_truthiness_is_theanos():
             bool(cmp)
     with pytest.raises(TypeError, match="no truth value"):
         0 < x < 1  # noqa: B015 (a chained comparison asks the truth of the first)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "c", "opencl"])
+def test_switch_on_a_float_condition_in_a_fused_kernel(backend):
+    """switch(f, a, b) with a float condition (lstm.py's dropout switch on a shared float),
+    fused into a kernel: nonzero picks a. OpenCL C refuses a float condition in `?:`."""
+    from theanine.backend import backends
+
+    if not backends()[backend].available()[0]:
+        pytest.skip(f"no {backend} device")
+    flag, x = T.dscalar("flag"), T.dvector("x")
+    out = T.switch(flag, x * 3.0, x * 0.5) + 1.0
+    f = th.function([flag, x], out, backend=backend)
+    xv = np.array([1.0, -2.0, 4.0])
+    for fv in (0.0, 1.0, 0.25, -2.0):
+        np.testing.assert_allclose(f(fv, xv), np.where(fv, xv * 3.0, xv * 0.5) + 1.0)

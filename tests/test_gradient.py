@@ -197,3 +197,44 @@ def test_mlp_gradient_against_finite_differences(rng):
         return T.sum(T.nnet.sigmoid(T.dot(h, w2)) ** 2)
 
     verify_grad(net, [W1, W2], rng=rng)
+
+
+def test_rop_and_lop_against_the_jacobian(rng):
+    """T.Rop (J v) and T.Lop (u J) of a nonlinear map of two inputs, against the Jacobian
+    from central differences; several expressions at once, and the structure of the result."""
+    W, x = T.dmatrix("W"), T.dvector("x")
+    y1 = T.tanh(T.dot(W, x))
+    y2 = (x ** 3).sum() * T.exp(W[0])
+    Wv, xv = rng.normal(size=(3, 4)), rng.normal(size=4)
+    dW, dx = rng.normal(size=(3, 4)), rng.normal(size=4)
+    u1, u2 = rng.normal(size=3), rng.normal(size=4)
+
+    def f(Wa, xa):
+        return np.concatenate([np.tanh(Wa @ xa), (xa ** 3).sum() * np.exp(Wa[0])])
+
+    eps = 1e-6
+    jv = (f(Wv + eps * dW, xv + eps * dx) - f(Wv - eps * dW, xv - eps * dx)) / (2 * eps)
+    vW, vx = T.dmatrix("vW"), T.dvector("vx")
+    r1, r2 = T.Rop([y1, y2], [W, x], [vW, vx])
+    got = th.function([W, x, vW, vx], [r1, r2])(Wv, xv, dW, dx)
+    np.testing.assert_allclose(np.concatenate(got), jv, rtol=1e-6, atol=1e-8)
+    single = T.Rop(y1, x, vx)
+    assert isinstance(single, T.TensorVariable)
+    np.testing.assert_allclose(th.function([W, x, vx], single)(Wv, xv, dx),
+                               (1 - np.tanh(Wv @ xv) ** 2) * (Wv @ dx), rtol=1e-10)
+
+    U1, U2 = T.dvector("u1"), T.dvector("u2")
+    lw, lx = T.Lop([y1, y2], [W, x], [U1, U2])
+    gW, gx = th.function([W, x, U1, U2], [lw, lx])(Wv, xv, u1, u2)
+    u = np.concatenate([u1, u2])
+    for got_g, shape, which in ((gW, Wv.shape, 0), (gx, xv.shape, 1)):
+        num = np.zeros(shape)
+        for i in np.ndindex(shape):
+            d = np.zeros(shape)
+            d[i] = eps
+            args_p = (Wv + d, xv) if which == 0 else (Wv, xv + d)
+            args_m = (Wv - d, xv) if which == 0 else (Wv, xv - d)
+            num[i] = u @ (f(*args_p) - f(*args_m)) / (2 * eps)
+        np.testing.assert_allclose(got_g, num, rtol=1e-6, atol=1e-8)
+    with pytest.raises(GraphError, match="R-operator's point has the shape of the input"):
+        T.Rop(y1, x, vW)

@@ -53,9 +53,20 @@ def test_softmax_is_stable_and_typed():
     np.testing.assert_allclose(sm, [[0.5, 0.5, 0.0]])
     np.testing.assert_allclose(lsm, [[-np.log(2), -np.log(2), -2000.0 - np.log(2)]], rtol=1e-6)
     i = T.ivector("i")
-    out = function([i], nnet.softmax(i))(np.array([1, 1], dtype="int32"))
+    out = function([i], nnet.softmax(i, axis=0))(np.array([1, 1], dtype="int32"))
     assert out.dtype == np.float64
     np.testing.assert_allclose(out, [0.5, 0.5])
+
+
+def test_softmax_of_a_vector_is_one_row_as_in_theano(rng):
+    """Without `axis`, softmax(vector) has shape (1, n), as Theano's does; with it, (n,)."""
+    v = T.dvector("v")
+    vv = rng.normal(size=5)
+    row, flat = function([v], [nnet.softmax(v), nnet.softmax(v, axis=-1)])(vv)
+    assert row.shape == (1, 5) and flat.shape == (5,)
+    np.testing.assert_allclose(row[0], np_softmax(vv, -1), rtol=1e-12)
+    np.testing.assert_allclose(flat, np_softmax(vv, -1), rtol=1e-12)
+    verify_grad(lambda a: nnet.softmax(a)[0, 1:3], [vv], rng=rng)
 
 
 def test_softmax_second_derivative(rng):
@@ -134,3 +145,24 @@ def test_to_one_hot():
     assert nnet.to_one_hot(y, 4).type.shape == (None, 4)
     with pytest.raises(GraphError, match="class indices must be integers"):
         nnet.to_one_hot(T.dvector("v"), 3)
+
+
+def test_xlogx_and_xlogy0_are_zero_where_x_is_zero(rng):
+    """T.xlogx.xlogx / xlogy0 against NumPy, 0 (not NaN) at x == 0, with finite gradients."""
+    x, y = T.dvector("x"), T.dvector("y")
+    xv = np.array([0.0, 0.25, 1.0, 0.0, 3.0])
+    yv = np.array([0.0, 0.5, 2.0, 0.3, 0.1])
+    got_x, got_y, gx, gy = function([x, y], [
+        T.xlogx.xlogx(x), T.xlogx.xlogy0(x, y),
+        *T.grad(T.sum(T.xlogx.xlogy0(x, y) + T.xlogx.xlogx(x)), [x, y])])(xv, yv)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ref_x = np.where(xv == 0, 0.0, xv * np.log(xv))
+        ref_y = np.where(xv == 0, 0.0, xv * np.log(yv))
+    np.testing.assert_allclose(got_x, ref_x, rtol=1e-12)
+    np.testing.assert_allclose(got_y, ref_y, rtol=1e-12)
+    nz = xv != 0
+    np.testing.assert_allclose(gx[nz], np.log(yv[nz]) + np.log(xv[nz]) + 1, rtol=1e-12)
+    np.testing.assert_allclose(gy[nz], xv[nz] / yv[nz], rtol=1e-12)
+    assert np.all(np.isfinite(gx)) and np.all(gy[~nz] == 0)
+    pos = rng.uniform(0.2, 2.0, size=4)
+    verify_grad(lambda a, b: T.xlogx.xlogy0(a, b), [pos, pos[::-1].copy()], rng=rng)

@@ -5,6 +5,7 @@ import shutil
 import numpy as np
 import pytest
 
+import theanine as th
 import theanine.tensor as T
 from theanine.compile.function import function
 from theanine.graph.fgraph import FunctionGraph
@@ -136,3 +137,19 @@ def test_pydotprint_png_without_graphviz_explains(tmp_path):
     with pytest.raises(RuntimeError, match="Install Graphviz"):
         pydotprint(x * 2, tmp_path / "g.png")
     assert (tmp_path / "g.dot").exists()
+
+
+@pytest.mark.parametrize("backend", ["numpy", "c"])
+def test_print_op_prints_and_passes_values_and_gradients(capsys, backend):
+    """theano.printing.Print is the identity that prints, in Theano's format
+    ('<message> <attr> = <value>'), each time it is computed; its gradient passes through."""
+    x = T.dvector("x")
+    y = th.printing.Print("y is")(x * 2)
+    z = th.printing.Print("z", attrs=("shape", "sum"))(y + 1)
+    f = th.function([x], [z, T.grad(T.sum(z * x), x)], backend=backend)
+    capsys.readouterr()
+    out, g = f(np.array([1.0, 2.0]))
+    np.testing.assert_array_equal(out, [3.0, 5.0])
+    np.testing.assert_array_equal(g, [2 * 1 + 3, 2 * 2 + 5])  # d(sum((2x+1)x))/dx = 4x+1
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[:3] == ["y is __str__ = [2. 4.]", "z shape = (2,)", "z sum = 8.0"]

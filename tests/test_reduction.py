@@ -300,3 +300,20 @@ def test_repeated_and_non_integer_axes_are_errors():
     with pytest.raises(GraphError, match=r"mean: axis must be None, an int or a tuple of ints, "
                                          r"got 1.5"):
         R.mean(x, axis=1.5)
+
+
+@pytest.mark.parametrize("in_dtype, dtype", [("bool", "float64"), ("int32", "float32"),
+                                             ("float64", "float32"), ("int8", "int64"),
+                                             ("float32", None)])
+def test_mean_takes_a_dtype(in_dtype, dtype):
+    """`x.mean(dtype=...)` (hmc.py's acceptance rate): computed and returned in that float
+    dtype; an integer dtype gives float64, as Theano's mean does."""
+    x = T.tensor(in_dtype, shape=(None, None), name="x")
+    v = (np.arange(12).reshape(3, 4) % 3).astype(in_dtype)
+    m, m0 = x.mean(dtype=dtype), T.mean(x, axis=0, dtype=dtype)
+    expected = (np.dtype(dtype) if dtype and np.dtype(dtype).kind == "f"
+                else np.dtype("float64") if dtype else np.dtype(in_dtype))
+    assert m.dtype == m0.dtype == expected
+    got, got0 = function([x], [m, m0])(v)
+    np.testing.assert_allclose(got, v.mean(dtype="float64"), rtol=1e-6)
+    np.testing.assert_allclose(got0, v.mean(axis=0, dtype="float64"), rtol=1e-6)

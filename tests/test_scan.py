@@ -53,6 +53,20 @@ def test_taps_on_sequences_and_states(rng):
                                rtol=1e-6, atol=1e-7)
 
 
+def test_a_dict_initial_state_with_tap_minus_one_is_the_state_itself(rng):
+    """dict(initial=h0) and dict(initial=h0, taps=[-1]) give h0 itself as the state, as in
+    Theano (hmc.py's leapfrog scan), not a stack of past states."""
+    h0, w = T.dmatrix("h0"), T.dmatrix("w")
+    hv, wv = rng.normal(size=(3, 4)), rng.normal(size=(4, 4)) * 0.3
+    ref = [hv]
+    for _ in range(3):
+        ref.append(np.tanh(ref[-1] @ wv))
+    for info in (dict(initial=h0), dict(initial=h0, taps=[-1])):
+        out, _ = theano.scan(lambda h: T.tanh(T.dot(h, w)), outputs_info=[info], n_steps=3)
+        assert out.ndim == 3
+        np.testing.assert_allclose(run([h0, w], out, hv, wv), np.array(ref[1:]), rtol=1e-12)
+
+
 def test_tap_order_is_the_users(rng):
     """fn receives the taps in the order they are listed, not sorted."""
     x = T.dvector("x")

@@ -372,3 +372,45 @@ def test_arange_dtype_rules():
     assert arange(T.fscalar("a"), 5).dtype == "float32"
     assert arange(T.iscalar("n"), 2.5).dtype == "float64"
     check(arange(0.5, 3, dtype="int64"), [], [], np.arange(0.5, 3, dtype="int64"))
+
+
+def test_theanos_plural_constructors():
+    """T.dscalars('x', 'y'), T.matrices(2), T.iscalars('ij') (one per character) and a single
+    name giving the variable itself, with the dtype and dims of the singular constructor."""
+    x, y = T.dscalars("x", "y")
+    assert (x.name, y.name, x.dtype, x.ndim) == ("x", "y", "float64", 0)
+    i, j = T.iscalars("ij")
+    assert (i.name, j.name, i.dtype) == ("i", "j", "int32")
+    a, b = T.matrices(2)
+    assert a.ndim == b.ndim == 2 and a.dtype == config.floatX and a is not b
+    u = T.ftensor3s("u")
+    assert (u.name, u.dtype, u.ndim) == ("u", "float32", 3)
+    r, c = T.rows("r", "c")
+    assert r.type.shape == (1, None)
+    f = function([x, y, a], x * a + y)
+    np.testing.assert_allclose(f(2.0, 1.0, np.ones((2, 2))), np.full((2, 2), 3.0))
+
+
+def test_shape_padding_and_declared_broadcasting(rng):
+    """shape_padleft/right/axis against np.expand_dims; addbroadcast / patternbroadcast
+    declare length 1 and check it at run time; a known 1 cannot be made non-broadcastable."""
+    x = T.dmatrix("x")
+    v = rng.normal(size=(3, 4))
+    outs = [T.shape_padleft(x), T.shape_padright(x, 2), T.shape_padaxis(x, 1),
+            T.shape_padaxis(x, -1)]
+    assert [o.type.shape for o in outs] == [(1, None, None), (None, None, 1, 1),
+                                            (None, 1, None), (None, None, 1)]
+    got = function([x], outs)(v)
+    for g, want in zip(got, [v[None], v[:, :, None, None], v[:, None], v[:, :, None]]):
+        np.testing.assert_array_equal(g, want)
+    b = T.addbroadcast(x, 0)
+    p = T.patternbroadcast(x, (False, True))
+    assert b.type.shape == (1, None) and p.type.shape == (None, 1)
+    np.testing.assert_array_equal(function([x], b + 1)(v[:1]), v[:1] + 1)
+    np.testing.assert_array_equal(function([x], p * 2)(v[:, :1]), v[:, :1] * 2)
+    with pytest.raises(ValueError, match="specify_shape"):
+        function([x], b)(v)
+    with pytest.raises(GraphError, match="cannot be made non-broadcastable"):
+        T.patternbroadcast(T.drow("r"), (False, False))
+    with pytest.raises(GraphError, match="has 2 dims but the pattern"):
+        T.patternbroadcast(x, (True,))

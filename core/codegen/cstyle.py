@@ -347,7 +347,8 @@ def _neg(r, e, args):
 
 
 def _switch(r, e, args):
-    c = args[0]
+    # a non-bool condition is compared with 0: OpenCL C takes no float condition in `?:`
+    c = r.cast(args[0], e.args[0].dtype, "bool")
     a, b = [r.cast(t, x.dtype, e.dtype) for t, x in zip(args[1:], e.args[1:])]
     return f"({c} ? {a} : {b})"
 

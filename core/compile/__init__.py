@@ -5,6 +5,7 @@ from theanine.compile.function import Function, UnusedInputError, function
 from theanine.compile.io import In, Param
 from theanine.compile.mode import Mode, get_mode
 from theanine.compile.shared import SharedVariable, shared
+from theanine.graph.basic import MissingInputError
 
-__all__ = ["DebugModeError", "Function", "In", "Mode", "Param", "SharedVariable",
-           "UnusedInputError", "function", "get_mode", "shared"]
+__all__ = ["DebugModeError", "Function", "In", "MissingInputError", "Mode", "Param",
+           "SharedVariable", "UnusedInputError", "function", "get_mode", "shared"]

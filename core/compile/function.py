@@ -378,7 +378,7 @@ class Function:
 
 def function(inputs: Sequence, outputs=None, mode=None, updates=None, givens=None,
              no_default_updates: bool = False, name: str | None = None,
-             allow_input_downcast: bool | None = None, on_unused_input: str = "raise",
+             allow_input_downcast: bool | None = None, on_unused_input: str | None = None,
              backend: str | None = None, trust_input: bool = False,
              return_device: bool = False) -> Function:
     """Compile a callable computing `outputs` from `inputs`.
@@ -396,6 +396,8 @@ def function(inputs: Sequence, outputs=None, mode=None, updates=None, givens=Non
     or DLPack), read in place; `return_device=True` returns outputs as the backend's device
     arrays (pyopencl Array, pycuda GPUArray) instead of copying them to the host. Host
     backends return NumPy arrays either way.
+    on_unused_input: 'raise', 'warn' or 'ignore' for an input no output uses (default
+    config.on_unused_input, 'raise').
     trust_input=True passes call-time values to the backend as they are, skipping their
     conversion and checks (lists to arrays, dtype conversion and the downcast check, rank and
     static shape): a speed option for callers that already pass NumPy arrays of each input's
@@ -437,8 +439,9 @@ def function(inputs: Sequence, outputs=None, mode=None, updates=None, givens=Non
         updates += _check_updates(default_updates(outs, updates, givens, no_default_updates))
         return Function(ins, outs, return_list or outputs is None, updates,
                         _check_givens(givens), get_mode(mode), get_backend(backend),
-                        allow_input_downcast, on_unused_input, trust_input, name,
-                        return_device)
+                        allow_input_downcast,
+                        config.on_unused_input if on_unused_input is None else on_unused_input,
+                        trust_input, name, return_device)
     except (TypeError, ValueError) as e:
         if not is_located(e):
             e.args = (f"{e}\nfunction() was called at:\n{format_trace(trace)}",)

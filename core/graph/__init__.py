@@ -4,6 +4,7 @@ from theanine.graph.basic import (
     Apply,
     Constant,
     GraphError,
+    MissingInputError,
     Op,
     TraceScope,
     Variable,
@@ -17,7 +18,8 @@ from theanine.graph.fgraph import FunctionGraph
 from theanine.graph.traversal import ancestors, clone_graph, graph_inputs, toposort
 
 __all__ = [
-    "Apply", "Constant", "FunctionGraph", "GraphError", "Op", "TraceScope", "Variable",
+    "Apply", "Constant", "FunctionGraph", "GraphError", "MissingInputError", "Op", "TraceScope",
+    "Variable",
     "ancestors", "clone_graph", "format_trace", "graph_error", "graph_inputs", "is_located",
     "located", "toposort", "user_trace",
 ]

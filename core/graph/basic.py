@@ -96,10 +96,17 @@ class GraphError(ValueError):
     """A graph could not be built: the message names the inputs and the user's line."""
 
 
-def graph_error(message: str, trace: tuple | None = None) -> GraphError:
-    """Build a GraphError whose message ends with the user's line."""
+class MissingInputError(GraphError):
+    """A graph reads an input nobody provides: a function's input not in its inputs, or a
+    shared variable a `strict=True` scan's step reads without it in non_sequences (Theano's
+    name, so ported `except MissingInputError` clauses work)."""
+
+
+def graph_error(message: str, trace: tuple | None = None,
+                kind: type[GraphError] = GraphError) -> GraphError:
+    """Build a GraphError (or the subclass `kind`) whose message ends with the user's line."""
     trace = trace if trace is not None else user_trace()
-    return located(GraphError(f"{message}\nBuilt at:\n{format_trace(trace)}"))
+    return located(kind(f"{message}\nBuilt at:\n{format_trace(trace)}"))
 
 
 class Variable:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from theanine.graph.basic import Apply, Constant, GraphError, Variable, format_trace, located
+from theanine.graph.basic import (
+    Apply,
+    Constant,
+    GraphError,
+    MissingInputError,
+    Variable,
+    format_trace,
+    located,
+)
 from theanine.graph.traversal import clone_graph, toposort
 
 
@@ -35,7 +43,7 @@ class FunctionGraph:
         for node in toposort(self.outputs):
             for v in node.inputs:
                 if v.owner is None and not isinstance(v, Constant) and v not in given:
-                    raise located(GraphError(
+                    raise located(MissingInputError(
                         f"Input {v} (type {v.type}) is needed to compute the outputs but was not "
                         f"given to the function.\nIt was created at:\n{format_trace(v.trace)}"
                     ))

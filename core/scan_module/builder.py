@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 
-from theanine.graph.basic import Constant, SharedValue, Variable, graph_error
+from theanine.graph.basic import Constant, MissingInputError, SharedValue, Variable, graph_error
 from theanine.graph.traversal import clone_graph, graph_inputs
 from theanine.scan_module.op import Scan
 from theanine.tensor.basic import as_tensor_variable, constant
@@ -86,8 +86,8 @@ def _sequences(spec: _Spec, sequences, go_backwards: bool) -> None:
 def _outputs_info(spec: _Spec, outputs_info) -> None:
     infos = outputs_info if isinstance(outputs_info, (list, tuple)) else [outputs_info]
     for i, info in enumerate(infos):
-        taps, tapped = [-1], isinstance(info, dict)
-        if tapped:
+        taps = [-1]
+        if isinstance(info, dict):
             taps = [int(t) for t in _as_list(info.get("taps", [-1]))]
             if info.get("initial") is not None and (not taps or any(t >= 0 for t in taps)):
                 raise graph_error(f"{spec.who}: output {i}'s taps must be negative, got {taps}")
@@ -97,7 +97,7 @@ def _outputs_info(spec: _Spec, outputs_info) -> None:
             continue
         init = as_tensor_variable(info)
         depth = -min(taps)
-        if not tapped:  # the initial state itself: S[-1]
+        if taps == [-1]:  # the initial state itself, S[-1] (also dict(initial=h), as Theano)
             outer = init.dimshuffle("x", *range(init.ndim))
             slice_type = init.type
         else:
@@ -287,7 +287,8 @@ def _inner_graph(spec: _Spec, outs: list, cond, shared_updates: list, strict: bo
     for v in free:
         if strict and isinstance(v, SharedValue):
             raise graph_error(f"{spec.who}: strict=True but the step function reads the shared "
-                              f"variable {v} without it being in non_sequences")
+                              f"variable {v} without it being in non_sequences",
+                              kind=MissingInputError)
         inner = v.type.clone()(_name(v, "free"))
         replace[v] = inner
         outer_nonseq.append(v)

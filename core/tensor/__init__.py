@@ -5,6 +5,7 @@ Functions contributed by op plugins (`theanine_register_ops`) appear here as att
 
 from theanine.tensor.allocation import *  # noqa: F403
 from theanine.tensor.basic import *  # noqa: F403
+from theanine.tensor.broadcasting import *  # noqa: F403
 from theanine.tensor.elemwise import dimshuffle as dimshuffle
 from theanine.tensor.join import *  # noqa: F403
 from theanine.tensor.linalg import *  # noqa: F403
@@ -23,11 +24,16 @@ from theanine.plugins.manager import PluginCollected
 
 # isort: split
 # after the op library: theanine.gradient and nnet build on it
+from theanine.gradient import Lop as Lop
+from theanine.gradient import Rop as Rop
 from theanine.gradient import grad as grad
 from theanine.gradient import hessian as hessian
 from theanine.gradient import jacobian as jacobian
 from theanine.tensor import elemwise as elemwise
+from theanine.tensor import extra_ops as extra_ops
 from theanine.tensor import nnet as nnet
+from theanine.tensor import xlogx as xlogx
+from theanine.tensor.extra_ops import *  # noqa: F403
 
 
 def _op_key(op) -> str:

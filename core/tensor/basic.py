@@ -113,6 +113,34 @@ for _kind, (_nd, _pat) in _KINDS.items():
     for _p in (None, *_PREFIX):
         globals()[(_p or "") + _kind] = _constructor(_nd, _pat, _p, _kind)
 
+
+
+def _plural(single):
+    def make(*names) -> TensorVariable | list[TensorVariable]:
+        """Several inputs at once, as Theano's: T.dscalars('x', 'y') names each; T.dscalars(3)
+        makes three unnamed; one string names one per character (T.dscalars('xy')), and a
+        single name gives the variable itself, not a list."""
+        if names and isinstance(names[0], int) and not isinstance(names[0], bool):
+            return [single() for _ in range(names[0])]
+        if len(names) == 1:
+            names = names[0]
+        if len(names) == 1:
+            return single(names if isinstance(names, str) else names[0])
+        return [single(n) for n in names]
+
+    make.__name__ = single.__name__ + "s"
+    return make
+
+
+for _kind in _KINDS:
+    for _p in (None, *_PREFIX):
+        _name = (_p or "") + _kind
+        globals()[_name[:-2] + "ices" if _kind == "matrix" else _name + "s"] = \
+            _plural(globals()[_name])
+
+_PLURALS = [(p or "") + ("matrices" if k == "matrix" else k + "s")
+            for k in _KINDS for p in (None, *_PREFIX)]
+
 __all__ = ["as_tensor_variable", "constant", "tensor"] + [
     (p or "") + k for k in _KINDS for p in (None, *_PREFIX)
-]
+] + _PLURALS

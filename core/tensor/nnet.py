@@ -110,9 +110,15 @@ class LogSoftmax(_SoftmaxBase):
         return [g - exp(lsm) * sum_(g, axis=self.axis, keepdims=True)]
 
 
-def softmax(x, axis: int = -1) -> TensorVariable:
-    """exp(x) / sum(exp(x)) along `axis` (default the last), computed max-shifted."""
+def softmax(x, axis: int | None = None) -> TensorVariable:
+    """exp(x) / sum(exp(x)) along `axis`, computed max-shifted. Without `axis`, along the last
+    one, and a vector comes back as one row of shape (1, n), as Theano's softmax returns it
+    (Theano programs index its result as a matrix: rnnslu's `s[:, 0, :]`)."""
     x = _as_float(x)
+    if axis is None:
+        axis = -1
+        if x.ndim == 1:
+            x = x.dimshuffle("x", 0)
     return Softmax(_normalize_axis(axis, x, "softmax"))(x)
 
 

@@ -265,11 +265,13 @@ def _divide_by_count(s: TensorVariable, x: TensorVariable, axes: tuple[int, ...]
     return s / tm.cast(count, s.dtype)
 
 
-def mean(x, axis: Axis = None, keepdims: bool = False) -> TensorVariable:
-    """Arithmetic mean over `axis`: float64 for integer input, float16 computed in float32."""
+def mean(x, axis: Axis = None, keepdims: bool = False, dtype=None) -> TensorVariable:
+    """Arithmetic mean over `axis`: float64 for integer input, float16 computed in float32;
+    `dtype` (Theano's and NumPy's argument) sets the float dtype it is computed and returned in
+    (an integer `dtype` gives float64, as Theano's true division of its sum does)."""
     x = as_tensor_variable(x)
     axes = normalize_axes(x, axis, "mean")
-    compute, result = _float_dtypes(x.dtype)
+    compute, result = _float_dtypes(x.dtype if dtype is None else str(np.dtype(dtype)))
     m = tm.cast(_divide_by_count(sum(x, axes, dtype=compute), x, axes), result)
     return _keep(m, axes, x.ndim, keepdims)
 

@@ -216,8 +216,8 @@ class _TensorOps:
     def prod(self, axis=None, keepdims=False):
         return _mod("reduction").prod(self, axis=axis, keepdims=keepdims)
 
-    def mean(self, axis=None, keepdims=False):
-        return _mod("reduction").mean(self, axis=axis, keepdims=keepdims)
+    def mean(self, axis=None, keepdims=False, dtype=None):
+        return _mod("reduction").mean(self, axis=axis, keepdims=keepdims, dtype=dtype)
 
     def var(self, axis=None, keepdims=False, ddof=0):
         return _mod("reduction").var(self, axis=axis, keepdims=keepdims, ddof=ddof)
