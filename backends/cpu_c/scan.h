@@ -13,6 +13,7 @@ typedef struct {
     const int *seq_ntaps, *seq_offs;      /* taps per sequence; their offsets, flattened */
     const int *state_ntaps, *state_taps;  /* taps per state; the taps, flattened */
     const int *keep;                      /* per output: the last steps kept, -1 for all */
+    int work;                             /* the work slot of output 0's trace; 1 per output */
 } th_scan_layout;
 
 /* entry i of x along axis 0, as an array of one axis fewer viewing x's memory */
@@ -47,13 +48,17 @@ static int th_store_row(PyArrayObject *trace, npy_intp i, PyArrayObject *value)
     return r;
 }
 
-/* a new C-ordered array of `rows` entries shaped like `like` (its first axis: `skip_lead`) */
-static PyArrayObject *th_trace(PyArrayObject *like, int skip_lead, npy_intp rows, int type)
+/* a C-ordered array of `rows` entries shaped like `like` (past its first `skip_lead` axes):
+ * the one kept in work slot `slot` when the last call's result is free again (so a loop's
+ * traces are not page-faulted in on every call), else new; slot < 0: always new */
+static PyArrayObject *th_trace(PyObject *work, int slot, PyArrayObject *like, int skip_lead,
+                               npy_intp rows, int type)
 {
     int nd = PyArray_NDIM(like) - skip_lead;
     npy_intp dims[TH_MAXDIMS + 1];
     dims[0] = rows;
     for (int d = 0; d < nd; ++d) dims[d + 1] = PyArray_DIM(like, d + skip_lead);
+    if (slot >= 0) return th_buffer(work, slot, nd + 1, dims, NULL, type);
     return (PyArrayObject *)PyArray_SimpleNew(nd + 1, dims, type);
 }
 
@@ -100,6 +105,7 @@ static int th_scan(PyObject *state, const th_scan_layout *L, th_body_fn body,
     PyArrayObject **inits = seqs + L->n_seqs;
     PyObject **nonseqs = outer + 1 + L->n_seqs + L->n_states;
     PyObject *types = PyTuple_GET_ITEM(info, 3);
+    PyObject *work = PyTuple_GET_ITEM(state, 2);
     const int *taps = L->state_taps;
     for (int j = 0; j < L->n_states; ++j, taps += L->state_ntaps[j - 1])
         for (int q = 0; q < L->state_ntaps[j]; ++q)
@@ -110,7 +116,8 @@ static int th_scan(PyObject *state, const th_scan_layout *L, th_body_fn body,
         ring[i] = keep < n ? keep : n;
     }
     for (int j = 0; j < L->n_states; ++j) {
-        trace[j] = th_trace(inits[j], 1, ring[j], (int)PyLong_AsLong(PyTuple_GET_ITEM(types, j)));
+        trace[j] = th_trace(work, L->work + j, inits[j], 1, ring[j],
+                            (int)PyLong_AsLong(PyTuple_GET_ITEM(types, j)));
         if (!trace[j]) goto done;
     }
     npy_intp steps = n;
@@ -133,7 +140,7 @@ static int th_scan(PyObject *state, const th_scan_layout *L, th_body_fn body,
         for (int i = 0; i < n_out; ++i) {
             PyArrayObject *value = (PyArrayObject *)out[i];
             if (!trace[i]) {  /* an output not fed back: its shape is step 0's */
-                trace[i] = th_trace(value, 0, ring[i],
+                trace[i] = th_trace(work, L->work + i, value, 0, ring[i],
                                     (int)PyLong_AsLong(PyTuple_GET_ITEM(types, i)));
                 if (!trace[i]) goto done;
             }
@@ -159,7 +166,7 @@ static int th_scan(PyObject *state, const th_scan_layout *L, th_body_fn body,
             continue;
         }
         npy_intp keep = L->keep[i] < 0 || L->keep[i] > steps ? steps : L->keep[i];
-        PyArrayObject *r = th_trace(trace[i], 1, keep, PyArray_TYPE(trace[i]));
+        PyArrayObject *r = th_trace(work, -1, trace[i], 1, keep, PyArray_TYPE(trace[i]));
         if (!(res[i] = (PyObject *)r)) goto done;
         for (npy_intp s = 0; s < keep; ++s) {
             PyObject *row = th_row(trace[i], (steps - keep + s) % ring[i]);
