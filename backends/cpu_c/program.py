@@ -129,16 +129,21 @@ class Emitter:
                 s = self.slot[v]
                 self.lines.append(f"    Py_CLEAR(v[{s}]);")
 
-    def emit(self) -> Program:
+    def _render(self, input_expr: str) -> tuple[list[str], str, int, list[str], list[str], int]:
+        """Render the steps: (entry lines taking input i from `input_expr` % i, the output
+        slots as a C list, their count, the part functions, the lines calling them, the
+        number of value slots)."""
         entry = []
         for i, v in enumerate(self.fgraph.inputs):
             s = self.new_slot(v)
-            entry.append(f"    v[{s}] = PyTuple_GET_ITEM(inputs, {i}); Py_INCREF(v[{s}]);")
+            entry.append(f"    v[{s}] = {input_expr % i}; Py_INCREF(v[{s}]);")
         self.render_steps()
         outs = ", ".join(str(self.slot[v]) for v in self.fgraph.outputs) or "0"
-        n_outs = len(self.fgraph.outputs)
         parts, calls = split_into_parts(self.lines, self.cuts, self.prefix)
-        n_vals = max(len(self.slot), 1)
+        return entry, outs, len(self.fgraph.outputs), parts, calls, max(len(self.slot), 1)
+
+    def emit(self) -> Program:
+        entry, outs, n_outs, parts, calls, n_vals = self._render("PyTuple_GET_ITEM(inputs, %d)")
         body = ["PyObject *th_run(PyObject *state, PyObject *inputs)", "{",
                 f"    PyObject *v[{n_vals}] = {{0}};",
                 "    PyObject *consts = PyTuple_GET_ITEM(state, 0);",
@@ -174,15 +179,7 @@ class Emitter:
         reads its inputs from `in`, stores new references to its outputs in `out` and
         returns 0 (-1 with an exception set): a loop's body, added to the program's
         functions."""
-        entry = []
-        for i, v in enumerate(self.fgraph.inputs):
-            s = self.new_slot(v)
-            entry.append(f"    v[{s}] = in[{i}]; Py_INCREF(v[{s}]);")
-        self.render_steps()
-        outs = ", ".join(str(self.slot[v]) for v in self.fgraph.outputs) or "0"
-        n_outs = len(self.fgraph.outputs)
-        parts, calls = split_into_parts(self.lines, self.cuts, self.prefix)
-        n_vals = max(len(self.slot), 1)
+        entry, outs, n_outs, parts, calls, n_vals = self._render("in[%d]")
         self.functions += parts + [
             f"static int {name}(PyObject *state, PyObject **in, PyObject **out)", "{",
             f"    PyObject *v[{n_vals}] = {{0}};", *entry, *calls,
