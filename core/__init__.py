@@ -30,10 +30,10 @@ from theanine.tensor import dot  # noqa: E402  (Theano's theano.dot)
 from theanine.tensor import shared_randomstreams  # noqa: E402, F401
 from theanine import sandbox  # noqa: E402
 from theanine.sandbox import rng_mrg  # noqa: E402, F401
-from theanine.scan_module import foldl, foldr, map, reduce, scan  # noqa: E402, A004
+from theanine.scan_module import clone, foldl, foldr, map, reduce, scan  # noqa: E402, A004
 
 __all__ = ["DebugModeError", "Function", "In", "MissingInputError", "Mode", "Param",
-           "SharedVariable", "config",
+           "SharedVariable", "clone", "config",
            "debugprint", "dot", "function", "grad", "gradient", "hessian", "jacobian", "pp",
            "pydotprint", "sandbox", "scalar", "scan", "map", "reduce", "foldl", "foldr", "shared",
            "tensor", "verify_grad", "__version__"]
