@@ -79,6 +79,7 @@ class Emitter:
         self.lines: list[str] = []
         self.cuts: list[int] = []  # indices of self.lines between steps
         self.last_use = self._last_uses()
+        self.dest_of: dict[Variable, int] = {}  # output -> its index in a function's `dest`
         self.root = self if parent is None else parent.root
         if parent is None:  # what the whole program shares (a loop's body is a child)
             self.constants: list = []
@@ -137,6 +138,9 @@ class Emitter:
         for i, v in enumerate(self.fgraph.inputs):
             s = self.new_slot(v)
             entry.append(f"    v[{s}] = {input_expr % i}; Py_INCREF(v[{s}]);")
+        for j in self.dest_of.values():  # where the caller wants output j written, or NULL
+            s = self.new_slot(("dest", j))
+            entry.append(f"    v[{s}] = dest ? dest[{j}] : NULL; Py_XINCREF(v[{s}]);")
         self.render_steps()
         outs = ", ".join(str(self.slot[v]) for v in self.fgraph.outputs) or "0"
         parts, calls = split_into_parts(self.lines, self.cuts, self.prefix)
@@ -175,13 +179,20 @@ class Emitter:
                        self.host_nodes, self.loop_host_nodes)
 
     def emit_function(self, name: str) -> None:
-        """Render this (child) emitter's graph as `static int name(state, in, out)`, which
-        reads its inputs from `in`, stores new references to its outputs in `out` and
+        """Render this (child) emitter's graph as `static int name(state, in, out, dest)`,
+        which reads its inputs from `in`, stores new references to its outputs in `out` and
         returns 0 (-1 with an exception set): a loop's body, added to the program's
-        functions."""
+        functions. `dest` (or NULL) holds, per output, an array (or NULL) that a kernel
+        computing that output writes into when its shape and type fit: a loop passes the
+        trace's row for the step, which then needs no copy."""
+        self.dest_of = {}
+        for j, v in enumerate(self.fgraph.outputs):
+            if v.owner is not None:
+                self.dest_of.setdefault(v, j)
         entry, outs, n_outs, parts, calls, n_vals = self._render("in[%d]")
         self.functions += parts + [
-            f"static int {name}(PyObject *state, PyObject **in, PyObject **out)", "{",
+            f"static int {name}(PyObject *state, PyObject **in, PyObject **out, "
+            "PyObject **dest)", "{",
             f"    PyObject *v[{n_vals}] = {{0}};", *entry, *calls,
             f"    static const int outs[] = {{{outs}}};",
             f"    for (int j = 0; j < {n_outs}; ++j) {{ out[j] = v[outs[j]]; "
@@ -327,9 +338,13 @@ class Emitter:
         s = self.new_slot(v)
         w = self.root.n_work
         self.root.n_work += 1
+        target = self.dest_of.get(v) if isinstance(v, Variable) and strides == "NULL" else None
+        call = (f"th_buffer(work, {w}, {nd}, {shape}, {strides}, {NPY_TYPES[dtype or v.dtype]})"
+                if target is None else
+                f"th_dest_buffer(v[{self.slot[('dest', target)]}], work, {w}, {nd}, {shape}, "
+                f"{NPY_TYPES[dtype or v.dtype]})")
         (self.lines if lines is None else lines).append(
-            f"    v[{s}] = (PyObject *)th_buffer(work, {w}, {nd}, {shape}, {strides}, "
-            f"{NPY_TYPES[dtype or v.dtype]}); if (!v[{s}]) goto fail;")
+            f"    v[{s}] = (PyObject *){call}; if (!v[{s}]) goto fail;")
         return s
 
     # -- what the op table's entries call ------------------------------------------------------

@@ -3,10 +3,12 @@
  * sequences and of the recorded states at their taps, and copies the body's results into
  * preallocated traces, [n_steps, ...] or, for an output whose last `keep` steps alone are read,
  * a ring of keep entries (states: at least their depth, plus one so a step never overwrites a
- * value it reads). What the reference checks once per call (lengths, n_steps >= 0) and the
- * rare cases (no step at all) are left to Python callables in `info`; nothing per step is. */
+ * value it reads). The body's kernels write results of the right shape straight into the
+ * step's rows (`dest`), which then need no copy. What the reference checks once per call
+ * (lengths, n_steps >= 0) and the rare cases (no step at all) are left to Python callables in
+ * `info`; nothing per step is. */
 
-typedef int (*th_body_fn)(PyObject *state, PyObject **in, PyObject **out);
+typedef int (*th_body_fn)(PyObject *state, PyObject **in, PyObject **out, PyObject **dest);
 
 typedef struct {
     int n_seqs, n_states, n_nit, n_nonseq, until, n_in;
@@ -94,12 +96,14 @@ static int th_scan(PyObject *state, const th_scan_layout *L, th_body_fn body,
     }
     Py_DECREF(args);
     if (n < 0) return -1;
-    /* one block: in[n_in], out[n_body_out], trace[n_out], then ring[n_out], depth[n_out] */
-    size_t n_ptr = (size_t)L->n_in + n_body_out + n_out;
+    /* one block: in[n_in], out[n_body_out], trace[n_out], dest[n_body_out], then ring[n_out],
+     * depth[n_out] */
+    size_t n_ptr = (size_t)L->n_in + 2 * n_body_out + n_out;
     void **mem = PyMem_Calloc(n_ptr + 2 * (size_t)n_out + 1, sizeof(void *));
     if (!mem) { PyErr_NoMemory(); return -1; }
     PyObject **in = (PyObject **)mem, **out = in + L->n_in;
     PyArrayObject **trace = (PyArrayObject **)(out + n_body_out);
+    PyObject **dest = (PyObject **)(trace + n_out);  /* the step's rows: kernels write there */
     npy_intp *ring = (npy_intp *)(mem + n_ptr), *depth = ring + n_out;
     PyArrayObject **seqs = (PyArrayObject **)outer + 1;
     PyArrayObject **inits = seqs + L->n_seqs;
@@ -136,7 +140,9 @@ static int th_scan(PyObject *state, const th_scan_layout *L, th_body_fn body,
                 if (!in[k++]) goto done;
             }
         for (int c = 0; c < L->n_nonseq; ++c) { in[k] = nonseqs[c]; Py_INCREF(in[k++]); }
-        if (body(state, in, out) < 0) goto done;
+        for (int i = 0; i < n_out; ++i)
+            if (trace[i] && !(dest[i] = th_row(trace[i], t % ring[i]))) goto done;
+        if (body(state, in, out, dest) < 0) goto done;
         for (int i = 0; i < n_out; ++i) {
             PyArrayObject *value = (PyArrayObject *)out[i];
             if (!trace[i]) {  /* an output not fed back: its shape is step 0's */
@@ -150,12 +156,12 @@ static int th_scan(PyObject *state, const th_scan_layout *L, th_body_fn body,
                                                  (Py_ssize_t)t));
                 goto done;
             }
-            if (th_store_row(trace[i], t % ring[i], value) < 0) goto done;
+            if (out[i] != dest[i] && th_store_row(trace[i], t % ring[i], value) < 0) goto done;
         }
         int stop = L->until ? PyObject_IsTrue(out[n_out]) : 0;
         if (stop < 0) goto done;
         for (int j = 0; j < k; ++j) Py_CLEAR(in[j]);
-        for (int j = 0; j < n_body_out; ++j) Py_CLEAR(out[j]);
+        for (int j = 0; j < n_body_out; ++j) { Py_CLEAR(out[j]); Py_CLEAR(dest[j]); }
         k = 0;
         if (stop) { steps = t + 1; break; }
     }
@@ -180,7 +186,7 @@ static int th_scan(PyObject *state, const th_scan_layout *L, th_body_fn body,
 done:
     if (blas_threads >= 0) th_blas_threads(blas_threads);
     for (int j = 0; j < k; ++j) Py_XDECREF(in[j]);
-    for (int j = 0; j < n_body_out; ++j) Py_XDECREF(out[j]);
+    for (int j = 0; j < n_body_out; ++j) { Py_XDECREF(out[j]); Py_XDECREF(dest[j]); }
     for (int i = 0; i < n_out; ++i) {
         Py_XDECREF(trace[i]);
         if (rc < 0) Py_CLEAR(res[i]);
