@@ -37,7 +37,6 @@ static void th_fail_empty(int step, const char *kind, int nd, npy_intp *shape)
     Py_XDECREF(t);
 }
 
-#include "dot.h"
 
 /* a view of x with axes reordered ('x' axes of length 1 inserted, dropped axes of length 1) */
 static PyObject *th_dimshuffle(int step, PyArrayObject *x, int nd, const int *order,
@@ -117,3 +116,5 @@ static PyArrayObject *th_dest_buffer(PyObject *dest, PyObject *work, int slot, i
     }
     return th_buffer(work, slot, nd, shape, NULL, type);
 }
+
+#include "dot.h"  /* (uses th_dest_buffer) */

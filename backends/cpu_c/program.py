@@ -348,6 +348,16 @@ class Emitter:
         return s
 
     # -- what the op table's entries call ------------------------------------------------------
+    def output_buffer(self, v: Variable) -> str:
+        """C arguments `dest, work, slot` for a library call that fills its own output array:
+        where the caller of a loop body wants `v` (or NULL), and a work slot whose array the
+        call reuses across calls and steps once free."""
+        w = self.root.n_work
+        self.root.n_work += 1
+        j = self.dest_of.get(v)
+        dest = "NULL" if j is None else f"v[{self.slot[('dest', j)]}]"
+        return f"{dest}, work, {w}"
+
     def include(self, header: str) -> None:
         """Include `header` (a file beside runtime.h) once, after the SIMD math declarations."""
         if header not in self.includes:
