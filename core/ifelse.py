@@ -166,6 +166,21 @@ class LazyIfElse(Op):
         return tuple(np.array(r, copy=True) for r in results)
 
 
+def shared_outputs(fgraph) -> list[int]:
+    """The indices of a branch's outputs whose memory may be an input's, a constant's or an
+    earlier output's: a compiled branch copies them, as the reference's results are new."""
+    from theanine.graph.traversal import buffer_root
+
+    seen = set(fgraph.inputs)
+    shared = []
+    for j, v in enumerate(fgraph.outputs):
+        root = buffer_root(v)
+        if root in seen or isinstance(root, Constant):
+            shared.append(j)
+        seen.add(root)
+    return shared
+
+
 def _exclusive(fgraph, node: Apply, branch: slice) -> set[Apply]:
     """The nodes whose results only the inputs `branch` of IfElse `node` need."""
     roots = node.inputs[branch]
