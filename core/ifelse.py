@@ -166,6 +166,21 @@ class LazyIfElse(Op):
         return tuple(np.array(r, copy=True) for r in results)
 
 
+def unconditional(outputs: Sequence[Variable]) -> set[Apply]:
+    """The nodes computing `outputs` runs whichever way its ifelses go (reached without passing
+    through a branch): rewrites that move work (out of a loop) leave the others in place."""
+    seen: set[Apply] = set()
+    stack = list(outputs)
+    while stack:
+        node = stack.pop().owner
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        stack.extend(node.inputs[:1] if isinstance(node.op, (IfElse, LazyIfElse))
+                     else node.inputs)
+    return seen
+
+
 def shared_outputs(fgraph) -> list[int]:
     """The indices of a branch's outputs whose memory may be an input's, a constant's or an
     earlier output's: a compiled branch copies them, as the reference's results are new."""
