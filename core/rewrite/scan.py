@@ -61,7 +61,8 @@ def scan_pushout_invariant(fgraph, node):
     moved = []
     eager = unconditional(lay.inner_outputs())  # work an ifelse branch holds stays lazy
     for n in toposort(lay.inner_outputs()):
-        if n in eager and n.inputs and all(isinstance(v, Constant) or v in invariant for v in n.inputs) and \
+        if n in eager and n.inputs and \
+                all(isinstance(v, Constant) or v in invariant for v in n.inputs) and \
                 any(v in invariant for v in n.inputs):
             moved.append(n)
             invariant.update(n.outputs)
