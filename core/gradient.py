@@ -154,33 +154,47 @@ def backprop(seeds: dict, wrt: Sequence[Variable], consider_constant=()) -> dict
             g = cast(g, v.dtype)
         return g
 
-    for node in reversed(nodes):
-        if not any(o in contributions for o in node.outputs):
-            continue
-        if not any(i in depends and i not in blockers for i in node.inputs):
-            continue
-        out_grads = []
-        for o in node.outputs:
-            g = total(o)
-            if g is None:
-                from theanine.tensor.math import zeros_like
+    from theanine.branch_grad import Regions
 
-                g = zeros_like(o)
-            out_grads.append(g)
-        with TraceScope(node.trace):
-            in_grads = node.op.pullback(node, node.inputs, node.outputs, out_grads)
-        if len(in_grads) != len(node.inputs):
-            raise RuntimeError(f"{node.op}.pullback returned {len(in_grads)} gradients for "
-                               f"{len(node.inputs)} inputs")
-        for inp, g in zip(node.inputs, in_grads):
-            if g is None or inp in blockers or inp not in depends:
-                continue
-            g = as_tensor_variable(g)
-            if g.ndim != inp.ndim:
-                raise RuntimeError(f"{node.op}.pullback gave a {g.ndim}-d gradient for the "
-                                   f"{inp.ndim}-d input {inp}")
+    regions = Regions(nodes, seeds, wrt)
+    for k in reversed(range(len(nodes))):
+        _visit(nodes[k], contributions, total, depends, blockers, regions)
+        for inp, g in regions.release(k, _zeros_for, add):
             contributions.setdefault(inp, []).append(g)
     return {v: total(v) for v in wrt if contributions.get(v)}
+
+
+def _visit(node: Apply, contributions: dict, total, depends: set, blockers: set,
+           regions) -> None:
+    """Backprop through `node`: its inputs' gradient contributions from its outputs' (those
+    leaving an ifelse branch wait in `regions`)."""
+    if not any(o in contributions for o in node.outputs):
+        return
+    if not any(i in depends and i not in blockers for i in node.inputs):
+        return
+    out_grads = []
+    for o in node.outputs:
+        g = total(o)
+        if g is None:
+            from theanine.tensor.math import zeros_like
+
+            g = zeros_like(o)
+        out_grads.append(g)
+    with TraceScope(node.trace):
+        in_grads = regions.direct(node, node.op.pullback(node, node.inputs, node.outputs,
+                                                         out_grads), out_grads)
+    if len(in_grads) != len(node.inputs):
+        raise RuntimeError(f"{node.op}.pullback returned {len(in_grads)} gradients for "
+                           f"{len(node.inputs)} inputs")
+    for inp, g in zip(node.inputs, in_grads):
+        if g is None or inp in blockers or inp not in depends:
+            continue
+        g = as_tensor_variable(g)
+        if g.ndim != inp.ndim:
+            raise RuntimeError(f"{node.op}.pullback gave a {g.ndim}-d gradient for the "
+                               f"{inp.ndim}-d input {inp}")
+        if not regions.hold(node, inp, g):
+            contributions.setdefault(inp, []).append(g)
 
 
 class StopGradient(Op):

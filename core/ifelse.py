@@ -61,7 +61,10 @@ class IfElse(Op):
         return [[False] * n] + [[i % n == j for j in range(n)] for i in range(2 * n)]
 
     def pullback(self, node, inputs, outputs, output_grads) -> list:
-        from theanine.tensor.math import zeros_like
+        from theanine.tensor.allocation import zeros
+
+        def zeros_like(v):  # zeros of v's shape: shape inference spares computing v
+            return zeros(v.shape, dtype=v.dtype)
 
         cond = inputs[0]
         n = self.n_outs
@@ -237,10 +240,41 @@ def _unlink(fgraph, gone: Apply) -> None:
         fgraph.clients.pop(o, None)
 
 
+def _merge_same_condition(fgraph) -> None:
+    """Make IfElses on the same condition where neither reads the other one node, so work
+    their branches share (a value and its gradient) moves into that branch, not outside."""
+    groups: dict[Variable, list[Apply]] = {}
+    for node in fgraph.nodes:
+        if isinstance(node.op, IfElse):
+            groups.setdefault(node.inputs[0], []).append(node)
+    merged: list[list[Apply]] = []
+    for group in groups.values():
+        sets: list[list[Apply]] = []
+        for node in group if len(group) > 1 else []:  # in order: none reads a later one
+            above = set(toposort(node.inputs))
+            home = next((m for m in sets if not above.intersection(m)), None)
+            if home is None:
+                sets.append([node])
+            else:
+                home.append(node)
+        merged += [m for m in sets if len(m) > 1]
+    for nodes in merged:
+        thens = [v for n in nodes for v in n.inputs[1:1 + n.op.n_outs]]
+        elses = [v for n in nodes for v in n.inputs[1 + n.op.n_outs:]]
+        new = IfElse(len(thens), nodes[0].op.name).make_node(nodes[0].inputs[0], *thens,
+                                                             *elses)
+        new.trace = nodes[0].trace
+        for old, out in zip([o for n in nodes for o in n.outputs], new.outputs):
+            fgraph.redirect(old, out)
+    if merged:
+        fgraph.rebuild_clients()
+
+
 def capture_branches(fgraph) -> None:
     """Make every IfElse of `fgraph` lazy (in place): each becomes a LazyIfElse whose branches
     hold the nodes only they need. The client map is kept up to date node by node and the
     node order rebuilt once, so many ifelses (a gradient's) compile in linear time."""
+    _merge_same_condition(fgraph)
     # innermost first: an IfElse inside another's branch is lazy before it moves there
     found = [n for n in fgraph.nodes if isinstance(n.op, IfElse)]
     for node in found:
