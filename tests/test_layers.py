@@ -1,5 +1,6 @@
 """The package's layers import downward only: graph building (theanine.graph, theanine.tensor,
-theanine.gradient, theanine.scan_module, whose loops gradients build, and theanine.ifelse)
+theanine.gradient, theanine.scan_module, whose loops gradients build, theanine.ifelse and
+theanine.branch_grad)
 never imports the compiler, rewrites, code generators or backends, so building a graph cannot
 start a compiler and the layers above can change without touching it.
 Two functions are the documented exceptions: `Variable.eval` and `verify_grad` compile; and one
@@ -18,10 +19,11 @@ import theanine.tensor as T
 from theanine.graph.basic import SharedValue
 
 CORE = os.path.join(os.path.dirname(__file__), os.pardir, "core")
-GRAPH_LAYER = ["graph", "tensor", "scan_module", "gradient.py", "ifelse.py"]  # relative to core/
+# relative to core/
+GRAPH_LAYER = ["graph", "tensor", "scan_module", "gradient.py", "ifelse.py", "branch_grad.py"]
 # what graph-building code may import from theanine: itself, the config and the plugin manager
 ALLOWED = ("theanine.graph", "theanine.tensor", "theanine.scan_module", "theanine.gradient",
-           "theanine.ifelse",
+           "theanine.ifelse", "theanine.branch_grad",
            "theanine.config", "theanine.plugins.manager")
 MAY_COMPILE = {"Variable.eval", "verify_grad"}  # where importing theanine.compile is allowed
 # (file under core/, scope) -> the one module above the graph layer it may import
