@@ -53,11 +53,13 @@ _TABLES: weakref.WeakSet[OpTable] = weakref.WeakSet()
 @functools.cache
 def library_op_classes() -> frozenset[type]:
     """The Op classes of theanine's own op library: every Op subclass the modules of
-    theanine.tensor and theanine.gradient hold."""
+    theanine.tensor and theanine.gradient, the loops and the conditional hold."""
     import theanine.tensor
 
     names = [f"theanine.tensor.{m.name}" for m in pkgutil.iter_modules(theanine.tensor.__path__)]
-    modules = [importlib.import_module(n) for n in [*names, "theanine.gradient"]]
+    modules = [importlib.import_module(n) for n in [*names, "theanine.gradient",
+                                                    "theanine.scan_module.op",
+                                                    "theanine.ifelse"]]
     return frozenset(obj for m in modules for obj in vars(m).values()
                      if isinstance(obj, type) and issubclass(obj, Op) and obj is not Op)
 

@@ -209,9 +209,12 @@ def test_every_rendered_kernel_compiles_with_nvcc(shadow, tmp_path):
     for dtype in FLOATS:
         run_random_graphs(conformance_backend=shadow.name, conformance_dtype=dtype)
     rt = shadow.device
-    rt.label = "runtime copy kernels"
+    rt.label = "runtime copy and add-into kernels"
     for src, dst in itertools.product(sorted(rt.dtypes), repeat=2):
         rt.copy(DeviceArray(rt, rt.alloc(2), (2,), src), DeviceArray(rt, rt.alloc(2), (2,), dst))
+        if dst != "bool":
+            rt.add_into(DeviceArray(rt, rt.alloc(2), (2,), src),
+                        DeviceArray(rt, rt.alloc(2), (2,), dst))
     kernels = _unique_kernels(rt.sources)
     assert len(kernels) > 1000  # elementwise (both layouts), reductions, GEMM, copies
     sources = _batches(kernels, rt.renderer.d.prelude(), 16) + _program_per_prelude(rt.sources)

@@ -1,6 +1,7 @@
 """The package's layers import downward only: graph building (theanine.graph, theanine.tensor,
-theanine.gradient, and theanine.scan_module, whose loops gradients build) never imports the compiler, rewrites, code generators or backends, so
-building a graph cannot start a compiler and the layers above can change without touching it.
+theanine.gradient, theanine.scan_module, whose loops gradients build, and theanine.ifelse)
+never imports the compiler, rewrites, code generators or backends, so building a graph cannot
+start a compiler and the layers above can change without touching it.
 Two functions are the documented exceptions: `Variable.eval` and `verify_grad` compile; and one
 compatibility alias module for ported programs, theanine.tensor.shared_randomstreams (Theano's
 name for the random streams, which sit above, in theanine.random_streams)."""
@@ -17,9 +18,10 @@ import theanine.tensor as T
 from theanine.graph.basic import SharedValue
 
 CORE = os.path.join(os.path.dirname(__file__), os.pardir, "core")
-GRAPH_LAYER = ["graph", "tensor", "scan_module", "gradient.py"]  # relative to core/
+GRAPH_LAYER = ["graph", "tensor", "scan_module", "gradient.py", "ifelse.py"]  # relative to core/
 # what graph-building code may import from theanine: itself, the config and the plugin manager
 ALLOWED = ("theanine.graph", "theanine.tensor", "theanine.scan_module", "theanine.gradient",
+           "theanine.ifelse",
            "theanine.config", "theanine.plugins.manager")
 MAY_COMPILE = {"Variable.eval", "verify_grad"}  # where importing theanine.compile is allowed
 # (file under core/, scope) -> the one module above the graph layer it may import

@@ -10,7 +10,7 @@ import os
 import weakref
 
 from theanine.backend import Backend
-from theanine.backends.cpu_c.blas import gemm_pointers
+from theanine.backends.cpu_c.blas import blas_threads_pointer, gemm_pointers
 from theanine.backends.cpu_c.compiler import (
     _openmp_and_headers,
     build_shared_object,
@@ -72,8 +72,7 @@ class CBackend(Backend):
 
     def compile(self, fgraph: FunctionGraph):
         check_ranks(fgraph)
-        steps = lower(fgraph, self.can_fuse, self.can_reduce, max_operands=MAX_OPERANDS,
-                      index_operands=True)
+        steps = lower_for_c(self, fgraph)
         sgemm, dgemm, ilp64, _ = gemm_pointers()
         blas = bool(sgemm and dgemm and ilp64)
         program = render_program(fgraph, steps, blas, vector_math(), self)
@@ -83,6 +82,8 @@ class CBackend(Backend):
             raise RuntimeError("theanine: the C backend could not initialise NumPy's C API")
         if blas:
             lib.th_init_blas(ctypes.c_void_p(sgemm), ctypes.c_void_p(dgemm))
+            if blas_threads_pointer():
+                lib.th_init_blas_threads(ctypes.c_void_p(blas_threads_pointer()))
         entry = lib.th_run
         entry.restype = ctypes.py_object
         entry.argtypes = [ctypes.py_object, ctypes.py_object]
@@ -104,7 +105,15 @@ class CBackend(Backend):
         run.source = program.source
         run.steps = steps
         run.host_count = len(program.host_functions)
+        run.host_nodes = list(host_nodes.values())
+        run.loop_host_nodes = program.loop_host_nodes
         return run
+
+
+def lower_for_c(backend: CBackend, fgraph: FunctionGraph) -> list:
+    """`fgraph`'s steps: fused kernels and the nodes the op table renders."""
+    return lower(fgraph, backend.can_fuse, backend.can_reduce, max_operands=MAX_OPERANDS,
+                 index_operands=True)
 
 
 # the OpenMP runtimes a program may link (gcc's, LLVM's, Intel's)

@@ -37,3 +37,15 @@ def gemm_pointers() -> tuple[int, int, bool, str]:
         return 0, 0, False, "NumPy's OpenBLAS has no cblas gemm symbols; Dot runs through np.dot"
     return (found["sgemm"][0], found["dgemm"][0], found["dgemm"][1],
             f"{os.path.basename(candidates[0])} (cblas gemm)")
+
+
+@functools.lru_cache(maxsize=1)
+def blas_threads_pointer() -> int:
+    """The address of openblas_set_num_threads_local in NumPy's OpenBLAS (0 if it has none):
+    loops set their own thread's BLAS to one thread while they run."""
+    libdir = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
+    candidates = sorted(glob.glob(os.path.join(libdir, "libscipy_openblas*.so*")))
+    if not candidates:
+        return 0
+    fn = getattr(ctypes.CDLL(candidates[0]), "openblas_set_num_threads_local", None)
+    return 0 if fn is None else ctypes.cast(fn, ctypes.c_void_p).value

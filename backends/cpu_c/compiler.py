@@ -19,6 +19,15 @@ import numpy as np
 
 from theanine.cache import CacheEntry, cached_build, raise_if_disk_full
 
+# libgomp's idle workers spin for GOMP_SPINCOUNT iterations (300000 by default, about a
+# millisecond) after each parallel region before they sleep. Between a program's parallel
+# kernels that spinning holds the cores OpenBLAS's own threads need for the GEMMs in between:
+# a loop's many small GEMMs ran 1.5-2x slower. A short spin keeps the next region's start fast
+# and lets BLAS have the cores. Set before the first program loads libgomp; a user's own
+# setting (or OMP_WAIT_POLICY) wins.
+if "GOMP_SPINCOUNT" not in os.environ and "OMP_WAIT_POLICY" not in os.environ:
+    os.environ["GOMP_SPINCOUNT"] = "10000"
+
 FLAGS = ["-O2", "-march=native", "-fopenmp", "-fPIC", "-shared", "-fno-math-errno",
          "-ffp-contract=off",
          "-fno-strict-aliasing", "-w"]

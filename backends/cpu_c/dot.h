@@ -10,6 +10,13 @@ static th_sgemm_t th_sgemm = NULL;
 static th_dgemm_t th_dgemm = NULL;
 int th_init_blas(void *s, void *d) { th_sgemm = (th_sgemm_t)s; th_dgemm = (th_dgemm_t)d; return 0; }
 
+/* OpenBLAS's openblas_set_num_threads_local (this thread's BLAS threads; returns the previous
+ * count), set by th_init_blas_threads when NumPy's OpenBLAS has it: a loop's many small GEMMs
+ * run faster on one thread than split over threads woken for each */
+typedef int (*th_blas_threads_t)(int);
+static th_blas_threads_t th_blas_threads = NULL;
+int th_init_blas_threads(void *f) { th_blas_threads = (th_blas_threads_t)f; return 0; }
+
 typedef struct { char *data; npy_intp rows, cols, s0, s1; } th_mat;
 
 /* BLAS layout of a strided matrix: 111 (as is) or 112 (transposed) and its leading dimension;

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING
 
 from theanine.gradient import StopGradient
 from theanine.graph.basic import Apply, Op
+from theanine.ifelse import IfElse
 from theanine.op_table import OpTable
-from theanine.tensor.allocation import Alloc, ARange
+from theanine.tensor.allocation import ARange
 from theanine.tensor.blas import Gemm
 from theanine.tensor.elemwise import DimShuffle, Elemwise, SumToShapeOf
 from theanine.tensor.join import Join, Split
@@ -26,12 +27,10 @@ from theanine.tensor.nnet import CrossentropyCategorical1Hot, LogSoftmax, OneHot
 from theanine.tensor.random import FlatIndex
 from theanine.tensor.random_ops import CheckParam, Choice, Multinomial, Permutation
 from theanine.tensor.reduction import ArgReduce, Reduce
-from theanine.tensor.shape_ops import MakeVector, Reshape, Shape, ShapeI, SpecifyShape
+from theanine.tensor.shape_ops import ShapeI
 from theanine.tensor.subtensor import (
     AdvancedIncSubtensor,
     AdvancedSubtensor,
-    IncSubtensor,
-    Subtensor,
 )
 
 if TYPE_CHECKING:
@@ -48,8 +47,7 @@ def host_call(em: Emitter, k: int, node: Apply) -> None:
 
 c_impl.register(Op, how="its perform on the host (a user's op: perform is its "
                 "definition)")(host_call)
-c_impl.register(TensorDot, MatMul, ArgReduce, Reshape, SpecifyShape, Shape, MakeVector, Alloc,
-                ARange, Join, Split, Subtensor, AdvancedSubtensor, IncSubtensor,
+c_impl.register(TensorDot, MatMul, ArgReduce, ARange, Join, Split, AdvancedSubtensor, IfElse,
                 AdvancedIncSubtensor, OneHot, CrossentropyCategorical1Hot, StopGradient,
                 FlatIndex, Permutation, Multinomial, Choice, CheckParam,
                 how="its NumPy implementation, called from the compiled program")(host_call)
@@ -145,3 +143,9 @@ def gemm(em: Emitter, k: int, node: Apply) -> None:
     same = (f"PyArray_DIM({z}, 0) == PyArray_DIM({a}, 0) && "
             f"PyArray_DIM({z}, 1) == PyArray_DIM({b}, 1)")
     _c_unless_numpy(em, node, same, call, [z, a, b])
+
+
+# entries in modules of their own (they import c_impl from here)
+from theanine.backends.cpu_c import ifelse as _ifelse  # noqa: E402, F401
+from theanine.backends.cpu_c import scan as _scan  # noqa: E402, F401
+from theanine.backends.cpu_c import views as _views  # noqa: E402, F401

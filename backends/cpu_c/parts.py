@@ -11,10 +11,12 @@ from __future__ import annotations
 PART_LINES = 400  # lines of C per function, about 30 kernel steps
 
 
-def split_into_parts(lines: list[str], cuts: list[int]) -> tuple[list[str], list[str]]:
+def split_into_parts(lines: list[str], cuts: list[int],
+                     prefix: str = "") -> tuple[list[str], list[str]]:
     """Group `lines` (statements of th_run working on its array `v` and its `state`, jumping
-    to `fail` on an error) into functions, cutting only at the indices in `cuts` (boundaries
-    between steps). Returns the functions' source and the lines that call them from th_run."""
+    to `fail` on an error) into functions named with `prefix`, cutting only at the indices in
+    `cuts` (boundaries between steps). Returns the functions' source and the lines that call
+    them from th_run."""
     bounds = [0]
     for c in cuts:
         if c - bounds[-1] >= PART_LINES:
@@ -23,12 +25,12 @@ def split_into_parts(lines: list[str], cuts: list[int]) -> tuple[list[str], list
         bounds.append(len(lines))
     functions, calls = [], []
     for j, (lo, hi) in enumerate(zip(bounds, bounds[1:])):
-        functions += [f"static __attribute__((noinline)) int th_part{j}(PyObject **v, "
+        functions += [f"static __attribute__((noinline)) int th_{prefix}part{j}(PyObject **v, "
                       "PyObject *state)", "{",
                       "    PyObject *consts = PyTuple_GET_ITEM(state, 0);",
                       "    PyObject *fns = PyTuple_GET_ITEM(state, 1);",
                       "    PyObject *work = PyTuple_GET_ITEM(state, 2);",
                       "    (void)consts; (void)fns; (void)work;", *lines[lo:hi],
                       "    return 0;", "fail:", "    return -1;", "}"]
-        calls.append(f"    if (th_part{j}(v, state) < 0) goto fail;")
+        calls.append(f"    if (th_{prefix}part{j}(v, state) < 0) goto fail;")
     return functions, calls

@@ -58,6 +58,7 @@ class Program:
     host_functions: tuple
     n_work: int
     host_nodes: dict  # index of a library call in host_functions -> its node
+    loop_host_nodes: list  # the nodes of loop bodies called on the host (Python per step)
 
 
 class Emitter:
@@ -66,24 +67,34 @@ class Emitter:
     `include` and append to `lines`."""
 
     def __init__(self, fgraph: FunctionGraph, steps: list[Step], blas: bool,
-                 vector_math: bool, backend: Backend):
+                 vector_math: bool, backend: Backend, parent: Emitter | None = None,
+                 prefix: str = ""):
         self.fgraph = fgraph
         self.backend = backend
         self.blas = blas
         self.vector_math = vector_math
         self.steps = steps
+        self.prefix = prefix  # of the names of this emitter's kernels and functions
         self.slot: dict[Variable | tuple, int] = {}  # (tuples: a step's temporaries)
-        self.constants: list = []
-        self.host: list = []
-        self.host_nodes: dict = {}
         self.lines: list[str] = []
-        self.kernels: list[str] = []
-        self.kernel_names: dict[str, str] = {}  # rendered text -> name: one function each
         self.cuts: list[int] = []  # indices of self.lines between steps
-        self.n_work = 0
-        self.includes: list[str] = []  # headers entries need, after the SIMD declarations
-        self.renderer = CKernelRenderer()
         self.last_use = self._last_uses()
+        self.root = self if parent is None else parent.root
+        if parent is None:  # what the whole program shares (a loop's body is a child)
+            self.constants: list = []
+            self.host: list = []
+            self.host_nodes: dict = {}
+            self.loop_host_nodes: list[Apply] = []  # host calls inside loop bodies
+            self.kernels: list[str] = []
+            self.kernel_names: dict[str, str] = {}  # rendered text -> name: one function each
+            self.functions: list[str] = []  # loop bodies (child emitters' functions)
+            self.n_work = 0
+            self.includes: list[str] = []  # headers entries need, after the SIMD declarations
+            self.renderer = CKernelRenderer()
+        else:
+            for name in ("constants", "host", "host_nodes", "loop_host_nodes", "kernels",
+                         "kernel_names", "functions", "includes", "renderer"):
+                setattr(self, name, getattr(parent, name))
 
     def _reads(self, step: Step) -> list[Variable]:
         return step.inputs if isinstance(step, KernelStep) else step.node.inputs
@@ -118,24 +129,21 @@ class Emitter:
                 s = self.slot[v]
                 self.lines.append(f"    Py_CLEAR(v[{s}]);")
 
-    def emit(self) -> Program:
+    def _render(self, input_expr: str) -> tuple[list[str], str, int, list[str], list[str], int]:
+        """Render the steps: (entry lines taking input i from `input_expr` % i, the output
+        slots as a C list, their count, the part functions, the lines calling them, the
+        number of value slots)."""
         entry = []
         for i, v in enumerate(self.fgraph.inputs):
             s = self.new_slot(v)
-            entry.append(f"    v[{s}] = PyTuple_GET_ITEM(inputs, {i}); Py_INCREF(v[{s}]);")
-        for k, step in enumerate(self.steps):
-            if isinstance(step, KernelStep):
-                self.kernel_step(k, step)
-            else:
-                self.backend.impls[step.node.op].fn(self, k, step.node)
-            self.release(k)
-            self.cuts.append(len(self.lines))
-        for v in self.fgraph.outputs:
-            self.ref(v)
+            entry.append(f"    v[{s}] = {input_expr % i}; Py_INCREF(v[{s}]);")
+        self.render_steps()
         outs = ", ".join(str(self.slot[v]) for v in self.fgraph.outputs) or "0"
-        n_outs = len(self.fgraph.outputs)
-        parts, calls = split_into_parts(self.lines, self.cuts)
-        n_vals = max(len(self.slot), 1)
+        parts, calls = split_into_parts(self.lines, self.cuts, self.prefix)
+        return entry, outs, len(self.fgraph.outputs), parts, calls, max(len(self.slot), 1)
+
+    def emit(self) -> Program:
+        entry, outs, n_outs, parts, calls, n_vals = self._render("PyTuple_GET_ITEM(inputs, %d)")
         body = ["PyObject *th_run(PyObject *state, PyObject *inputs)", "{",
                 f"    PyObject *v[{n_vals}] = {{0}};",
                 "    PyObject *consts = PyTuple_GET_ITEM(state, 0);",
@@ -161,10 +169,39 @@ class Emitter:
                             simd_math, *includes,
                             self.renderer.dialect.prelude(random=any(
                                 "th_random_" in k or "th_philox" in k for k in self.kernels)),
-                            *self.kernels, *parts,
+                            *self.kernels, *self.functions, *parts,
                             *body]) + "\n"
         return Program(source, tuple(self.constants), tuple(self.host), self.n_work,
-                       self.host_nodes)
+                       self.host_nodes, self.loop_host_nodes)
+
+    def emit_function(self, name: str) -> None:
+        """Render this (child) emitter's graph as `static int name(state, in, out)`, which
+        reads its inputs from `in`, stores new references to its outputs in `out` and
+        returns 0 (-1 with an exception set): a loop's body, added to the program's
+        functions."""
+        entry, outs, n_outs, parts, calls, n_vals = self._render("in[%d]")
+        self.functions += parts + [
+            f"static int {name}(PyObject *state, PyObject **in, PyObject **out)", "{",
+            f"    PyObject *v[{n_vals}] = {{0}};", *entry, *calls,
+            f"    static const int outs[] = {{{outs}}};",
+            f"    for (int j = 0; j < {n_outs}; ++j) {{ out[j] = v[outs[j]]; "
+            "Py_INCREF(out[j]); }",
+            f"    for (int i = 0; i < {n_vals}; ++i) Py_XDECREF(v[i]);",
+            "    return 0;", "fail:",
+            f"    for (int i = 0; i < {n_vals}; ++i) Py_XDECREF(v[i]);",
+            "    return -1;", "}"]
+
+    def render_steps(self) -> None:
+        """Append every step's lines (and the references of constant outputs)."""
+        for k, step in enumerate(self.steps):
+            if isinstance(step, KernelStep):
+                self.kernel_step(k, step)
+            else:
+                self.backend.impls[step.node.op].fn(self, k, step.node)
+            self.release(k)
+            self.cuts.append(len(self.lines))
+        for v in self.fgraph.outputs:
+            self.ref(v)
 
     # -- steps ---------------------------------------------------------------------------------
     def kernel_step(self, k: int, step: KernelStep) -> None:
@@ -172,8 +209,8 @@ class Emitter:
         is_red = kern.is_reduction
         kern.name = "th_kernel"  # identical kernels (differing in parameters) share a function
         text = self.renderer.reduction(kern) if is_red else self.renderer.elementwise(kern)
-        kern.name = self.kernel_names.setdefault(text, f"k{k}")
-        if kern.name == f"k{k}":
+        kern.name = self.kernel_names.setdefault(text, f"{self.prefix}k{k}")
+        if kern.name == f"{self.prefix}k{k}":
             self.kernels.append(text.replace("th_kernel", kern.name))
         nd = kern.ndim
         L = self.lines
@@ -288,8 +325,8 @@ class Emitter:
         the one this step filled on the previous call when nobody else holds it any more (so
         large arrays are not page-faulted in again), else new. Returns the slot."""
         s = self.new_slot(v)
-        w = self.n_work
-        self.n_work += 1
+        w = self.root.n_work
+        self.root.n_work += 1
         (self.lines if lines is None else lines).append(
             f"    v[{s}] = (PyObject *)th_buffer(work, {w}, {nd}, {shape}, {strides}, "
             f"{NPY_TYPES[dtype or v.dtype]}); if (!v[{s}]) goto fail;")
@@ -318,6 +355,8 @@ class Emitter:
         the output (one output) or a sequence of them."""
         call = self.add_host(node.op.py_fn(node) if fn is None else fn)
         self.host_nodes[call] = node
+        if self.root is not self:
+            self.loop_host_nodes.append(node)
         args = ", ".join(f"(PyObject *){self.ref(v)}" for v in node.inputs)
         L = self.lines
         L.append(f"    {{ /* step {k} */")

@@ -12,7 +12,9 @@ from collections.abc import Callable
 from theanine.backend import Backend
 from theanine.gradient import StopGradient
 from theanine.graph.basic import Apply, Op
+from theanine.ifelse import IfElse, LazyIfElse
 from theanine.op_table import OpTable
+from theanine.scan_module.op import Scan
 from theanine.tensor.allocation import Alloc, ARange
 from theanine.tensor.blas import Gemm
 from theanine.tensor.elemwise import DimShuffle, Elemwise, SumToShapeOf
@@ -45,5 +47,9 @@ numpy_impl.register(Elemwise, Reduce, ArgReduce, DimShuffle, SumToShapeOf, Dot, 
                     Join, Split, Subtensor, AdvancedSubtensor, IncSubtensor,
                     AdvancedIncSubtensor, Softmax, LogSoftmax, OneHot,
                     CrossentropyCategorical1Hot, StopGradient, FlatIndex,
-                    Permutation, Multinomial, Choice, CheckParam,
+                    Permutation, Multinomial, Choice, CheckParam, IfElse,
                     how="its NumPy implementation (the reference that defines the op)")(reference)
+numpy_impl.register(Scan, how="its reference: the inner graph walked node by node each step")(
+    reference)
+numpy_impl.register(LazyIfElse, how="its reference: the condition, then only the chosen "
+                    "branch's inner graph")(reference)

@@ -168,9 +168,13 @@ class Function:
         fgraph = FunctionGraph(in_vars + self.shared, all_outs)
         self.original_fgraph = FunctionGraph(fgraph.inputs, fgraph.outputs) if mode.debug \
             else None
+        from theanine.ifelse import capture_branches
         from theanine.rewrite import rewrite_graph
 
         rewrite_graph(fgraph, mode.query, backend)
+        capture_branches(fgraph)
+        if self.original_fgraph is not None:
+            capture_branches(self.original_fgraph)
         self.fgraph = fgraph
         self.maker = SimpleNamespace(fgraph=fgraph, mode=mode, backend=backend)
         run = backend.compile(fgraph)

@@ -11,14 +11,31 @@ _MODES = {"FAST_RUN": ("FAST_RUN", False), "FAST_COMPILE": ("FAST_COMPILE", Fals
           "DebugMode": ("FAST_RUN", True), "DEBUG_MODE": ("FAST_RUN", True)}
 
 
+# Theano's linkers: how its compiled graphs ran nodes. Every backend here runs a graph as one
+# program whose ifelse is lazy (as the 'vm' and 'cvm' linkers made it), so a linker changes
+# nothing and is accepted for ported programs; the backend is chosen by `backend=`/device.
+LINKERS = ("vm", "cvm", "vm_nogc", "cvm_nogc", "py", "c", "c|py", "c|py_nogc")
+# Theano's optimizer names -> the rewrite queries
+OPTIMIZERS = {"fast_run": "FAST_RUN", "fast_compile": "FAST_COMPILE", "None": "NONE", None: "NONE",
+              "o4": "FAST_RUN", "merge": "FAST_COMPILE"}
+
+
 class Mode:
     """A compile mode: `query` selects the rewrites ('FAST_RUN', 'FAST_COMPILE', 'NONE' or a
-    RewriteQuery); `debug` checks every node's result (NaN/Inf, type) and the rewritten graph
-    against the un-rewritten reference. `including`, `excluding` and `requiring` return new
-    modes, as in Theano: `get_mode("FAST_RUN").excluding("fusion")`."""
+    RewriteQuery; Theano's `optimizer=` names them too); `debug` checks every node's result
+    (NaN/Inf, type) and the rewritten graph against the un-rewritten reference. `including`,
+    `excluding` and `requiring` return new modes, as in Theano:
+    `get_mode("FAST_RUN").excluding("fusion")`."""
 
     def __init__(self, rewrites: str | RewriteQuery = "FAST_RUN", debug: bool = False,
-                 name: str | None = None):
+                 name: str | None = None, *, linker: str | None = None,
+                 optimizer: str | RewriteQuery | None = "default"):
+        if linker is not None and linker not in LINKERS:
+            raise ValueError(f"Mode(linker={linker!r}): expected one of {', '.join(LINKERS)}")
+        if optimizer != "default":  # Theano's name for the rewrites
+            rewrites = OPTIMIZERS.get(optimizer, optimizer) if not isinstance(
+                optimizer, RewriteQuery) else optimizer
+        self.linker = linker
         self.query = as_query(rewrites, "Mode(rewrites=...)")
         self.debug = debug
         default = rewrites if isinstance(rewrites, str) else str(rewrites)

@@ -22,6 +22,7 @@ from theanine.gpu.array import DeviceArray, contiguous_strides
 from theanine.gpu.plans import Plan, PlanKind, ProgramKernels, places
 from theanine.gradient import StopGradient
 from theanine.graph.basic import Apply, Op
+from theanine.ifelse import IfElse
 from theanine.op_table import OpTable
 from theanine.tensor.allocation import Alloc, ARange
 from theanine.tensor.blas import Gemm
@@ -38,6 +39,7 @@ from theanine.tensor.subtensor import (
     AdvancedSubtensor,
     IncSubtensor,
     Subtensor,
+    _index_fn,
 )
 
 gpu_impl = OpTable("gpu")
@@ -129,6 +131,27 @@ def _view_op(rt, node, prepared, x, *args):
     if v is None:
         raise RuntimeError(f"{node.op} is not a view of a contiguous array on this backend")
     return (v,)
+
+
+@_device(IncSubtensor, reads="ddh", how="a device copy whose indexed view a kernel sets or "
+         "increments (basic indices)")
+def _inc_subtensor(rt, node, prepared, x, y, *args):
+    op = node.op
+    index = _index_fn(op.idx_list, True)
+    out = rt.copy(x)
+    try:
+        region = view_through(out, lambda p, *a: p[index(a)], *args)
+        fits = region is not None and np.broadcast_shapes(y.shape, region.shape) == \
+            region.shape and (op.set_instead_of_inc or out.dtype != np.bool_)
+    except (IndexError, ValueError, TypeError):
+        fits = False
+    if not fits:  # the reference raises its own error (or, for odd cases, computes it)
+        return (rt.to_device(op.perform(node, [x.get(), y.get(), *args])[0]),)
+    if op.set_instead_of_inc:
+        rt.copy(y, region)
+    else:
+        rt.add_into(y, region)
+    return (out,)
 
 
 @_device(DimShuffle, reads="d", how="a view")
@@ -314,10 +337,10 @@ _round_trips({
     CheckParam: "host round trip (checks a random draw's parameter, raising a ValueError)",
     Join: "host round trip (NumPy concatenate): no device kernel yet",
     AdvancedSubtensor: "host round trip (NumPy advanced indexing): no device kernel yet",
-    IncSubtensor: "host round trip (NumPy slice assignment): no device kernel yet",
     AdvancedIncSubtensor: "host round trip (NumPy np.add.at): no device kernel yet",
     ArgReduce: "host round trip (NumPy argmax/argmin): no device kernel yet",
     TensorDot: "host round trip (NumPy tensordot): no device kernel yet",
+    IfElse: "host round trip (both branches computed: function() makes every IfElse lazy)",
     MatMul: "host round trip (NumPy matmul): no device kernel yet",
     OneHot: "host round trip (NumPy one-hot): no device kernel yet",
     CrossentropyCategorical1Hot: "host round trip (NumPy indexing): no device kernel yet",
@@ -325,3 +348,6 @@ _round_trips({
     Reduce: "host round trip for dtypes the renderer does not support (float16, complex)",
     Op: "its perform on the host (a user's op: perform is its definition)",
 })
+
+
+from theanine.gpu import scan as _scan  # noqa: E402, F401 (registers Scan and LazyIfElse)

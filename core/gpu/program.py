@@ -43,6 +43,7 @@ class GpuProgram:
             raise TypeError(f"backend {backend.name!r} runs GPU programs but has no op table "
                             "(Backend.impls)")
         self.impls = backend.impls
+        self.sub_programs: list[GpuProgram] = []  # loop bodies and branches, compiled apart
         source = ProgramKernels(self.renderer)
         self.steps = lower(fgraph, self._can_fuse, self._can_reduce, name_prefix="th_k",
                            index_operands=True)

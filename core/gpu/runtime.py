@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from theanine.codegen.gpu import CPU_RUN, TILE, GpuRenderer, content_named
-from theanine.codegen.ir import Kernel, Load
+from theanine.codegen.ir import Call, Kernel, Load
 from theanine.codegen.skeleton import KernelArg, KernelSource
 from theanine.gpu.array import DeviceArray, contiguous_strides
 from theanine.graph.basic import located
@@ -150,6 +150,24 @@ class Runtime:
         self.elementwise(k, kc, ks, [_pad(out, pad)], [_pad(src, pad + out.ndim - src.ndim)],
                          [])
         return out
+
+    def add_into(self, src: DeviceArray, out: DeviceArray) -> None:
+        """out += src (src broadcast to out's shape and cast to its dtype), in place: each
+        element is read and written by one work item, so `out` may be any view."""
+        key = src.dtype.name + "+>" + out.dtype.name
+        kernel = self._copy_kernels.get(key)
+        if kernel is None:
+            o, i = out.dtype.name, src.dtype.name
+            k = Kernel("th_add_into", 8, [(o, 8), (i, 8)], [],
+                       [Call(o, "add", (Load(o, 0), _cast(Load(i, 1), o)))], output_dtypes=[o])
+            cname, ctext = content_named(partial(self.renderer.contiguous, k), "c")
+            sname, stext = content_named(partial(self.renderer.strided, k), "s")
+            built = self.kernels({cname: ctext, sname: stext})
+            kernel = self._copy_kernels[key] = (k, built[cname], built[sname])
+        k, kc, ks = kernel
+        pad = 8 - out.ndim
+        self.elementwise(k, kc, ks, [_pad(out, pad)],
+                         [_pad(out, pad), _pad(src, pad + out.ndim - src.ndim)], [])
 
     # -- launches --------------------------------------------------------------------------
     def _grid(self, n: int) -> tuple[tuple, tuple]:

@@ -46,6 +46,7 @@ class Scan(Op):
         if self.n_nonseq < 0 or len(self.inner_outputs) != n_out + self.until:
             raise ValueError("Scan: inner inputs and outputs do not match the taps")
         self._nodes: list[Apply] | None = None
+        self._lazy = None  # the inner graph with its ifelses made lazy (step_runner)
 
     def __eq__(self, other):
         return self is other
@@ -57,7 +58,7 @@ class Scan(Op):
         return "Scan" if self.name is None else f"Scan{{{self.name}}}"
 
     def __getstate__(self):
-        return {**self.__dict__, "_nodes": None}
+        return {**self.__dict__, "_nodes": None, "_lazy": None}
 
     # -- the layout of the inner graph ----------------------------------------------------------
     @property
@@ -236,9 +237,16 @@ class Scan(Op):
     def step_runner(self):
         """A callable mapping the inner inputs' values to the inner outputs' values, walking the
         inner graph with each node's NumPy implementation."""
-        nodes = [(n, n.op.py_fn(n)) for n in self.inner_nodes()]
-        inner_inputs = self.inner_inputs
-        outputs = self.inner_outputs
+        from theanine.graph.fgraph import FunctionGraph
+        from theanine.ifelse import capture_branches
+
+        if self._lazy is None:  # an ifelse in the step runs only its chosen branch
+            self._lazy = FunctionGraph(self.inner_inputs, self.inner_outputs)
+            capture_branches(self._lazy)
+        inner = self._lazy
+        nodes = [(n, n.op.py_fn(n)) for n in inner.nodes]
+        inner_inputs = inner.inputs
+        outputs = inner.outputs
 
         def run(args):
             values = dict(zip(inner_inputs, args))

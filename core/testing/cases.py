@@ -4,7 +4,8 @@ and whether to check its gradient.
 
 A case is built once per dtype with inputs of mostly unknown static shape, so one compiled graph
 serves many drawn shapes, layouts and values. Cases of the built-in library live in
-`elemwise_cases`, `tensor_cases`, `shape_cases`, `kernel_cases` and `random_cases`; a plugin
+`elemwise_cases`, `tensor_cases`, `shape_cases`, `kernel_cases`, `random_cases` and
+`loop_cases`; a plugin
 adding ops registers its own with `register`.
 """
 
@@ -160,6 +161,7 @@ def all_cases() -> list[Case]:
     from theanine.testing import (  # noqa: F401 (they register)
         elemwise_cases,
         kernel_cases,
+        loop_cases,
         random_cases,
         shape_cases,
         tensor_cases,

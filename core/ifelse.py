@@ -1,0 +1,222 @@
+"""`ifelse(condition, then_branch, else_branch)`: Theano's lazy conditional.
+
+Building the graph makes an `IfElse` node, whose inputs are the condition and both branches'
+values. Laziness comes when a graph is compiled (`capture_branches`, which function() and the
+loops run on every graph): the nodes only one branch needs move into that branch, and the node
+becomes a `LazyIfElse` holding each branch as an inner graph over the values it reads from
+outside. Its perform, the reference, evaluates the condition, then only the chosen branch;
+the compiled backends compile each branch on its own and call the chosen one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from theanine.graph.basic import Apply, Constant, Op, Variable, graph_error
+from theanine.graph.traversal import toposort
+from theanine.tensor.basic import as_tensor_variable
+
+
+class IfElse(Op):
+    """cond ? then : else for n values at once: inputs [cond, *then, *else], n outputs."""
+
+    __props__ = ("n_outs",)
+    view_of: dict[int, int] = {}
+
+    def __init__(self, n_outs: int, name: str | None = None):
+        self.n_outs = int(n_outs)
+        self.name = name
+
+    def __str__(self):
+        return "if{}" if self.name is None else f"if{{{self.name}}}"
+
+    def make_node(self, cond, *branches) -> Apply:
+        cond = as_tensor_variable(cond)
+        if cond.ndim != 0:
+            raise graph_error(f"ifelse: the condition must be a scalar, got {cond} of type "
+                              f"{cond.type}")
+        branches = [as_tensor_variable(v) for v in branches]
+        then, other = branches[:self.n_outs], branches[self.n_outs:]
+        outs = []
+        for i, (a, b) in enumerate(zip(then, other, strict=True)):
+            if a.dtype != b.dtype or a.ndim != b.ndim:
+                raise graph_error(f"ifelse: branch value {i} is {a.type} in the then branch but "
+                                  f"{b.type} in the else branch; both must have the same dtype "
+                                  f"and number of dims")
+            shape = tuple(x if x == y else None for x, y in zip(a.type.shape, b.type.shape))
+            outs.append(a.type.clone(shape=shape)())
+        return Apply(self, [cond, *branches], outs)
+
+    def perform(self, node: Apply, inputs) -> tuple:
+        chosen = inputs[1:1 + self.n_outs] if _truth(inputs[0]) else inputs[1 + self.n_outs:]
+        return tuple(np.array(v, copy=True) for v in chosen)
+
+    def infer_shape(self, node: Apply, input_shapes) -> list:
+        raise NotImplementedError("which branch's shape is known only at run time")
+
+    def connection_pattern(self, node: Apply) -> list[list[bool]]:
+        n = self.n_outs
+        return [[False] * n] + [[i % n == j for j in range(n)] for i in range(2 * n)]
+
+    def pullback(self, node, inputs, outputs, output_grads) -> list:
+        from theanine.tensor.math import zeros_like
+
+        cond = inputs[0]
+        n = self.n_outs
+        grads_then, grads_else = [], []
+        for i, g in enumerate(output_grads):
+            a, b = inputs[1 + i], inputs[1 + n + i]
+            if g is None:
+                grads_then.append(None)
+                grads_else.append(None)
+                continue
+            grads_then.append(ifelse(cond, g, zeros_like(a)))
+            grads_else.append(ifelse(cond, zeros_like(b), g))
+        return [None, *grads_then, *grads_else]
+
+
+def _truth(c) -> bool:
+    return bool(np.asarray(c))
+
+
+def ifelse(condition, then_branch, else_branch, name: str | None = None):
+    """then_branch if `condition` (a scalar, true when nonzero) else else_branch, evaluating
+    only the chosen branch once compiled. Branches are variables or equal-length lists of
+    them, pairwise of the same dtype and rank."""
+    single = not isinstance(then_branch, (list, tuple))
+    then = [as_tensor_variable(v) for v in ([then_branch] if single else then_branch)]
+    other = [as_tensor_variable(v) for v in
+             ([else_branch] if not isinstance(else_branch, (list, tuple)) else else_branch)]
+    if len(then) != len(other):
+        raise graph_error(f"ifelse: the then branch has {len(then)} values but the else branch "
+                          f"has {len(other)}")
+    outs = IfElse(len(then), name)(condition, *then, *other)
+    outs = outs if isinstance(outs, list) else [outs]
+    return outs[0] if single else outs
+
+
+class Branch:
+    """One branch as an inner graph: `outputs` computed from `inputs`, placeholders of the
+    outer values listed in the LazyIfElse node's inputs."""
+
+    def __init__(self, inputs: Sequence[Variable], outputs: Sequence[Variable]):
+        self.inputs = list(inputs)
+        self.outputs = list(outputs)
+        self._nodes: list[Apply] | None = None
+
+    def nodes(self) -> list[Apply]:
+        if self._nodes is None:
+            self._nodes = toposort(self.outputs)
+        return self._nodes
+
+    def __getstate__(self):
+        return {**self.__dict__, "_nodes": None}
+
+    def run(self, values) -> list:
+        """The outputs' values from the inputs' values, node by node (NumPy)."""
+        env = dict(zip(self.inputs, values))
+        for node in self.nodes():
+            r = node.op.py_fn(node)(*[v.data if isinstance(v, Constant) else env[v]
+                                      for v in node.inputs])
+            env.update(zip(node.outputs, [r] if len(node.outputs) == 1 else r))
+        return [v.data if isinstance(v, Constant) else env[v] for v in self.outputs]
+
+
+class LazyIfElse(Op):
+    """A compiled IfElse: inputs [cond, *then's outer values, *else's outer values]; only the
+    chosen branch's inner graph runs."""
+
+    view_of: dict[int, int] = {}
+
+    def __init__(self, then: Branch, other: Branch, name: str | None = None):
+        self.then = then
+        self.other = other
+        self.name = name
+
+    def __eq__(self, other):
+        return self is other
+
+    def __hash__(self):
+        return id(self)
+
+    def __str__(self):
+        return "lazy_if{}" if self.name is None else f"lazy_if{{{self.name}}}"
+
+    @property
+    def inner_outputs(self) -> list[Variable]:
+        """Both branches' outputs (for printing the inner graphs)."""
+        return self.then.outputs + self.other.outputs
+
+    def make_node(self, cond, *outer) -> Apply:
+        outs = [a.type.clone(shape=tuple(x if x == y else None
+                                         for x, y in zip(a.type.shape, b.type.shape)))()
+                for a, b in zip(self.then.outputs, self.other.outputs)]
+        return Apply(self, [cond, *outer], outs)
+
+    def split(self, values: Sequence) -> tuple[list, list]:
+        """The outer values (all inputs but the condition) as (then's, else's)."""
+        n = len(self.then.inputs)
+        return list(values[:n]), list(values[n:])
+
+    def perform(self, node: Apply, inputs) -> tuple:
+        then_vals, else_vals = self.split(inputs[1:])
+        results = self.then.run(then_vals) if _truth(inputs[0]) else self.other.run(else_vals)
+        return tuple(np.array(r, copy=True) for r in results)
+
+
+def _exclusive(fgraph, node: Apply, branch: slice) -> set[Apply]:
+    """The nodes whose results only the inputs `branch` of IfElse `node` need."""
+    roots = node.inputs[branch]
+    owned: set[Apply] = set()
+    changed = True
+    candidates = toposort(roots)
+    while changed:
+        changed = False
+        for n in reversed(candidates):
+            if n in owned:
+                continue
+            ok = True
+            for o in n.outputs:
+                for client, i in fgraph.clients.get(o, []):
+                    if client == "output":
+                        ok = False
+                    elif client is node:
+                        ok = ok and branch.start <= i < branch.stop
+                    elif client not in owned:
+                        ok = False
+            if ok and any(fgraph.clients.get(o) for o in n.outputs):
+                owned.add(n)
+                changed = True
+    return owned
+
+
+def _branch(fgraph, node: Apply, branch: slice) -> tuple[Branch, list[Variable]]:
+    """The branch's inner graph and the outer values it reads."""
+    from theanine.graph.traversal import clone_graph
+
+    owned = _exclusive(fgraph, node, branch)
+    outputs = node.inputs[branch]
+    read = [v for n in toposort(outputs) if n in owned for v in n.inputs] + list(outputs)
+    free = list(dict.fromkeys(v for v in read if not isinstance(v, Constant)
+                              and (v.owner is None or v.owner not in owned)))
+    holders = {v: v.type(v.name) for v in free}
+    _, inner, _ = clone_graph([], outputs, replace=holders)
+    return Branch([holders[v] for v in free], inner), free
+
+
+def capture_branches(fgraph) -> None:
+    """Make every IfElse of `fgraph` lazy (in place): each becomes a LazyIfElse whose branches
+    hold the nodes only they need."""
+    # innermost first: an IfElse inside another's branch is lazy before it moves there
+    for node in [n for n in fgraph.nodes if isinstance(n.op, IfElse)]:
+        n = node.op.n_outs
+        then, then_free = _branch(fgraph, node, slice(1, 1 + n))
+        other, else_free = _branch(fgraph, node, slice(1 + n, 1 + 2 * n))
+        lazy = LazyIfElse(then, other, node.op.name)
+        new = lazy.make_node(node.inputs[0], *then_free, *else_free)
+        new.trace = node.trace
+        for old, out in zip(node.outputs, new.outputs):
+            fgraph.redirect(old, out)
+        fgraph.rebuild_clients()

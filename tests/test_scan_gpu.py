@@ -1,0 +1,87 @@
+"""Loops and conditionals on the GPU backends (OpenCL here, on PoCL; CUDA shares core/gpu):
+values and gradients equal the reference's, and the loop bodies of an RNN, its BPTT and an
+LSTM-style step run with their states on the device (no node of a loop body runs on host
+copies of device values)."""
+
+import numpy as np
+import pytest
+from test_scan_c import PROGRAMS, rnn_training_step, slicing_program
+
+import theanine as theano
+import theanine.tensor as T
+from theanine.backend import backends
+from theanine.gpu.plans import PlanKind
+from theanine.ifelse import ifelse
+from theanine.scan_module import until
+
+pytestmark = pytest.mark.skipif(not backends()["opencl"].available()[0],
+                                reason="no OpenCL platform")
+
+
+def program_of(f):
+    return f._run.__self__
+
+
+def round_trips(prog) -> list:
+    """The nodes of loop bodies and branches (at any depth) run on host copies."""
+    found = []
+    for sub in prog.sub_programs:
+        found += [s.node for p, s in zip(sub.plans, sub.steps)
+                  if p.kind is PlanKind.HOST and not p.host_values]
+        found += round_trips(sub)
+    return found
+
+
+def check_same(inputs, outputs, *values, rtol=1e-10):
+    fg = theano.function(inputs, outputs, backend="opencl")
+    fn = theano.function(inputs, outputs, backend="numpy")
+    for g, w in zip(fg(*values), fn(*values)):
+        np.testing.assert_allclose(g, w, rtol=rtol, atol=rtol)
+    assert program_of(fg).sub_programs  # the loop body was compiled for the device
+    return fg
+
+
+@pytest.mark.parametrize("program", PROGRAMS, ids=lambda p: p.__name__)
+def test_values_and_gradients_match_the_reference(program):
+    inputs, outputs, values = program()
+    outs = outputs if isinstance(outputs, list) else [outputs]
+    check_same(inputs, outs, *values)
+    cost = sum((o ** 2).sum() for o in outs)
+    floats = [v for v in inputs if v.dtype.startswith("float")]
+    check_same(inputs, T.grad(cost, floats), *values, rtol=1e-9)
+
+
+def test_until_kept_steps_and_no_step():
+    x = T.dscalar("x")
+    out, _ = theano.scan(lambda s: (s * 2, until(s * 2 > x)), outputs_info=T.constant(1.0),
+                         n_steps=50)
+    check_same([x], [out], 100.0)
+    v = T.dvector("v")
+    acc, _ = theano.scan(lambda a, s2, s1: s1 + s2 * 0.5 + a, sequences=v,
+                         outputs_info=dict(initial=T.constant(np.array([1.0, 2.0])),
+                                       taps=[-2, -1]))
+    check_same([v], [acc[-1], acc[-3:]], np.linspace(0, 1, 11))
+    check_same([v], [acc[-1:], acc], np.zeros(0))
+
+
+def test_rnn_and_lstm_loops_stay_on_the_device():
+    inputs, cost, params, grads, values = rnn_training_step()
+    f = theano.function(inputs, [cost, *grads], backend="opencl")
+    ref = theano.function(inputs, [cost, *grads], backend="numpy")
+    for g, w in zip(f(*values), ref(*values)):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+    assert len(program_of(f).sub_programs) == 2 and round_trips(program_of(f)) == []
+    inputs, outputs, values = slicing_program()
+    lstm = T.grad(sum((o ** 2).sum() for o in outputs), [inputs[0], inputs[2]])
+    f = check_same(inputs, lstm, *values)
+    assert round_trips(program_of(f)) == []
+
+
+def test_ifelse_branches_run_on_the_device():
+    a, x = T.dscalar("a"), T.dvector("x")
+    z = ifelse(T.gt(a, 0), [T.exp(x), x], [x * 2, T.sin(x)])
+    f = check_same([a, x], z, 1.0, np.arange(3.0))
+    check_same([a, x], z, -1.0, np.arange(3.0))
+    assert round_trips(program_of(f)) == []
+    got = f(1.0, np.arange(3.0))[1]  # a branch value that is an input comes back a copy
+    np.testing.assert_allclose(np.asarray(got), np.arange(3.0))
