@@ -187,7 +187,8 @@ def _while_loop(x0, limit):
 
 
 register(Case("scan_until", _while_loop,
-              (free(1, name="x0"), Arg((), None, Domain(0.0, 20.0), "limit")), FLOAT, shapes=sized(1, lambda m: [(m,), ()]), label="Scan", extended=False,
+              (free(1, name="x0"), Arg((), None, Domain(0.0, 20.0), "limit")), FLOAT,
+              shapes=sized(1, lambda m: [(m,), ()]), label="Scan", extended=False,
               grad=False, notes="a while loop (until); its gradient is not checked"))
 
 
