@@ -68,7 +68,8 @@ def random_scan_case(seed: int) -> Case:
                      go_backwards=backwards, truncate_gradient=truncate)
 
     return Case(f"scan_random_{seed}", build,
-                (free(2, UNIT, name="x"), free(1, UNIT, name="w"), free(2, UNIT, name="h0")),
+                (free(2, domain=UNIT, name="x"), free(1, domain=UNIT, name="w"),
+                 free(2, domain=UNIT, name="h0")),
                 FLOAT, shapes=sized(2, lambda n, m: [(n + span, m), (m,), (depth, m)]),
                 label="Scan", extended=False,
                 notes=f"seq taps {seq_taps}, state taps {state_taps}, go_backwards "
