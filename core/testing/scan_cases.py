@@ -150,7 +150,7 @@ def finite_difference_problem(cost, grads: list, values: list, wrt: list[int]) -
         for j in range(values[k].size):
             moved = []
             for sign in (1, -1):
-                vals = [np.array(v, copy=True) for v in values]
+                vals = [np.array(v, order="C") for v in values]  # reshape(-1) is a view
                 vals[k].reshape(-1)[j] += sign * eps
                 moved.append(cost(vals))
             numeric.reshape(-1)[j] = (moved[0] - moved[1]) / (2 * eps)
