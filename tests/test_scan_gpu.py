@@ -141,3 +141,13 @@ def test_errors_are_the_references(build, values, message):
         f = theano.function([x], out, backend=backend)
         with pytest.raises(ValueError, match=re.escape(message)):
             f(*values)
+
+
+def test_cuda_runs_loops_and_branches_with_the_shared_code():
+    from theanine.ifelse import LazyIfElse
+    from theanine.scan_module.op import Scan
+
+    for op_class in (Scan, LazyIfElse):
+        cuda = backends()["cuda"].impls.lookup(op_class)
+        opencl = backends()["opencl"].impls.lookup(op_class)
+        assert cuda.fn is opencl.fn and cuda.fn.__module__ == "theanine.gpu.scan"
