@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 THEANINE = "theanine-c"
-COLUMNS = ("numpy", "reference", "numexpr", "pt-default", "pt-c", "c-loop", "jax", "torch",
-           "c-no-mask")
+COLUMNS = ("numpy", "reference", "ref-plain", "numexpr", "pt-default", "pt-c", "c-loop", "jax",
+           "torch", "c-no-mask")
 
 
 @dataclass

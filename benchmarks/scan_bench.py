@@ -6,7 +6,8 @@ dropout off so every implementation runs the same graph).
 
     python benchmarks/scan_bench.py [--quick] [--threads N]
 
-Columns: theanine on C (theanine-c), theanine's NumPy reference backend (reference), a
+Columns: theanine on C (theanine-c), theanine's NumPy reference backend (reference; ref-plain:
+the same without the loop rewrites, so every step's whole body runs in Python), a
 hand-written NumPy step (numpy, RNN only), PyTensor's scan in its default mode and C mode
 (pt-default, pt-c) and JAX's jitted lax.scan with value_and_grad (jax, RNN only). Every
 implementation's cost and new parameters are checked against the NumPy step (RNN) or the
@@ -39,6 +40,7 @@ from harness import (
 
 import theanine
 import theanine.tensor as T
+from theanine.compile.mode import get_mode
 
 LR = 0.01
 RNN_GROUP = "(1) RNN training step: 200 steps, batch 32, 128 hidden, float32"
@@ -138,9 +140,11 @@ def rnn_step(sizes: tuple, settings: Settings) -> Row:
     want = np_step(x, y)
     want_params = [p.copy() for p in np_params]
     runs = {}
-    for col, backend in ((THEANINE, "c"), ("reference", "numpy")):
-        f, params = theano_like_rnn(theanine, T, init, lambda i, o, u, be=backend:
-                                    theanine.function(i, o, updates=u, backend=be,
+    plain = get_mode("FAST_RUN").excluding("scan")
+    for col, backend, mode in ((THEANINE, "c", None), ("reference", "numpy", None),
+                               ("ref-plain", "numpy", plain)):
+        f, params = theano_like_rnn(theanine, T, init, lambda i, o, u, be=backend, m=mode:
+                                    theanine.function(i, o, updates=u, backend=be, mode=m,
                                                       trust_input=True))
         runs[col] = (lambda f=f: f(x, y), lambda ps=params: [p.get_value() for p in ps])
     if rivals.pytensor_module():

@@ -218,9 +218,5 @@ def capture_branches(fgraph) -> None:
         new = lazy.make_node(node.inputs[0], *then_free, *else_free)
         new.trace = node.trace
         for old, out in zip(node.outputs, new.outputs):
-            for client, i in fgraph.clients.get(old, []):
-                if client == "output":
-                    fgraph.outputs[i] = out
-                else:
-                    client.inputs[i] = out
+            fgraph.redirect(old, out)
         fgraph.rebuild_clients()

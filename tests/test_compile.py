@@ -311,3 +311,20 @@ def test_config_on_unused_input_is_functions_default_and_theanos_flags_exist():
     th.config.exception_verbosity = "high"
     th.config.exception_verbosity = "low"
     assert th.config.allow_gc is True and th.config.openmp is False
+
+
+def test_ordered_updates_merge_and_refuse_non_shared_keys():
+    """theanine.OrderedUpdates, as Theano programs build them: shared keys only, `+` merges
+    and keeps the order, a variable updated twice raises; function() applies them."""
+    a, b = th.shared(1.0, name="a"), th.shared(10.0, name="b")
+    ups = th.OrderedUpdates()
+    ups[a] = a + 1
+    more = th.OrderedUpdates([(b, b * 2)])
+    merged = ups + more
+    assert list(merged) == [a, b] and isinstance(merged, th.OrderedUpdates)
+    th.function([], [], updates=merged)()
+    assert (a.get_value(), b.get_value()) == (2.0, 20.0)
+    with pytest.raises(TypeError, match="keys must be shared variables"):
+        ups[T.dscalar("x")] = 1.0
+    with pytest.raises(KeyError, match="updated twice"):
+        ups + {a: a * 3}

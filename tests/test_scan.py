@@ -301,3 +301,24 @@ def test_sum_to_shape_of_a_shape_vector(backend):
     np.testing.assert_array_equal(f(gv, 2, 1), gv.sum(1, keepdims=True))
     with pytest.raises(GraphError, match="must be an int64 vector of static length"):
         SumToShapeOf(from_shape=True)(g, T.lvector())
+
+
+def test_clone_replaces_and_shares_the_other_inputs(rng):
+    """theano.clone: the expression rebuilt on other inputs; the shared variable and the
+    inputs not replaced are the same; strict refuses a replacement of another type."""
+    x, y = T.dvector("x"), T.dvector("y")
+    w = theano.shared(np.array([1.0, 2.0, 3.0]), name="w")
+    cost = T.sum((x * w - y) ** 2)
+    x2 = T.dvector("x2")
+    cost2 = theano.clone(cost, replace={x: x2 * 2})
+    xv, x2v, yv = rng.normal(size=3), rng.normal(size=3), rng.normal(size=3)
+    f = theano.function([x, x2, y], [cost, cost2], backend="numpy")
+    got, got2 = f(xv, x2v, yv)
+    np.testing.assert_allclose(got, np.sum((xv * w.get_value() - yv) ** 2))
+    np.testing.assert_allclose(got2, np.sum((2 * x2v * w.get_value() - yv) ** 2))
+    both = theano.clone([cost, x * 1.0], replace=[(x, x2)])
+    assert isinstance(both, list) and len(both) == 2
+    with pytest.raises(GraphError, match="cannot replace x .* strict=True"):
+        theano.clone(cost, replace={x: T.fvector("f")})
+    loose = theano.clone(cost, replace={x: T.fvector("f")}, strict=False)
+    assert loose.dtype == "float64"

@@ -1,4 +1,4 @@
-"""Loops and conditionals on the GPU backends (OpenCL here, on PoCL; CUDA shares core/gpu):
+"""Loops and conditionals on the GPU backends (OpenCL here, on PoCL; CUDA on a GPU machine):
 values and gradients equal the reference's, and the loop bodies of an RNN, its BPTT and an
 LSTM-style step run with their states on the device (no node of a loop body runs on host
 copies of device values)."""
@@ -16,8 +16,14 @@ from theanine.gpu.plans import PlanKind
 from theanine.ifelse import ifelse
 from theanine.scan_module import until
 
-pytestmark = pytest.mark.skipif(not backends()["opencl"].available()[0],
-                                reason="no OpenCL platform")
+GPUS = [b for b in ("opencl", "cuda") if b in backends() and backends()[b].available()[0]]
+pytestmark = pytest.mark.skipif(not GPUS, reason="no OpenCL platform and no CUDA device")
+
+
+@pytest.fixture(params=GPUS or ["opencl"])
+def gpu(request):
+    """Each available GPU backend (OpenCL on PoCL here; CUDA too on a GPU machine)."""
+    return request.param
 
 
 def program_of(f):
@@ -35,8 +41,8 @@ def round_trips(prog) -> list:
     return found
 
 
-def check_same(inputs, outputs, *values, rtol=1e-10):
-    fg = theano.function(inputs, outputs, backend="opencl")
+def check_same(gpu, inputs, outputs, *values, rtol=1e-10):
+    fg = theano.function(inputs, outputs, backend=gpu)
     fn = theano.function(inputs, outputs, backend="numpy")
     for g, w in zip(fg(*values), fn(*values)):
         assert np.asarray(g).dtype == np.asarray(w).dtype
@@ -46,46 +52,46 @@ def check_same(inputs, outputs, *values, rtol=1e-10):
 
 
 @pytest.mark.parametrize("program", PROGRAMS, ids=lambda p: p.__name__)
-def test_values_and_gradients_match_the_reference(program):
+def test_values_and_gradients_match_the_reference(gpu, program):
     inputs, outputs, values = program()
     outs = outputs if isinstance(outputs, list) else [outputs]
-    check_same(inputs, outs, *values)
+    check_same(gpu, inputs, outs, *values)
     cost = sum((o ** 2).sum() for o in outs)
     floats = [v for v in inputs if v.dtype.startswith("float")]
-    check_same(inputs, T.grad(cost, floats), *values, rtol=1e-9)
+    check_same(gpu, inputs, T.grad(cost, floats), *values, rtol=1e-9)
 
 
-def test_until_kept_steps_and_no_step():
+def test_until_kept_steps_and_no_step(gpu):
     x = T.dscalar("x")
     out, _ = theano.scan(lambda s: (s * 2, until(s * 2 > x)), outputs_info=T.constant(1.0),
                          n_steps=50)
-    check_same([x], [out], 100.0)
+    check_same(gpu, [x], [out], 100.0)
     v = T.dvector("v")
     acc, _ = theano.scan(lambda a, s2, s1: s1 + s2 * 0.5 + a, sequences=v,
                          outputs_info=dict(initial=T.constant(np.array([1.0, 2.0])),
                                        taps=[-2, -1]))
-    check_same([v], [acc[-1], acc[-3:]], np.linspace(0, 1, 11))
-    check_same([v], [acc[-1:], acc], np.zeros(0))
+    check_same(gpu, [v], [acc[-1], acc[-3:]], np.linspace(0, 1, 11))
+    check_same(gpu, [v], [acc[-1:], acc], np.zeros(0))
 
 
-def test_rnn_and_lstm_loops_stay_on_the_device():
+def test_rnn_and_lstm_loops_stay_on_the_device(gpu):
     inputs, cost, params, grads, values = rnn_training_step()
-    f = theano.function(inputs, [cost, *grads], backend="opencl")
+    f = theano.function(inputs, [cost, *grads], backend=gpu)
     ref = theano.function(inputs, [cost, *grads], backend="numpy")
     for g, w in zip(f(*values), ref(*values)):
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
     assert len(program_of(f).sub_programs) == 2 and round_trips(program_of(f)) == []
     inputs, outputs, values = slicing_program()
     lstm = T.grad(sum((o ** 2).sum() for o in outputs), [inputs[0], inputs[2]])
-    f = check_same(inputs, lstm, *values)
+    f = check_same(gpu, inputs, lstm, *values)
     assert round_trips(program_of(f)) == []
 
 
-def test_ifelse_branches_run_on_the_device():
+def test_ifelse_branches_run_on_the_device(gpu):
     a, x = T.dscalar("a"), T.dvector("x")
     z = ifelse(T.gt(a, 0), [T.exp(x), x], [x * 2, T.sin(x)])
-    f = check_same([a, x], z, 1.0, np.arange(3.0))
-    check_same([a, x], z, -1.0, np.arange(3.0))
+    f = check_same(gpu, [a, x], z, 1.0, np.arange(3.0))
+    check_same(gpu, [a, x], z, -1.0, np.arange(3.0))
     assert round_trips(program_of(f)) == []
     got = f(1.0, np.arange(3.0))[1]  # a branch value that is an input comes back a copy
     np.testing.assert_allclose(np.asarray(got), np.arange(3.0))

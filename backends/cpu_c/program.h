@@ -37,7 +37,6 @@ static void th_fail_empty(int step, const char *kind, int nd, npy_intp *shape)
     Py_XDECREF(t);
 }
 
-#include "dot.h"
 
 /* a view of x with axes reordered ('x' axes of length 1 inserted, dropped axes of length 1) */
 static PyObject *th_dimshuffle(int step, PyArrayObject *x, int nd, const int *order,
@@ -103,3 +102,19 @@ static PyArrayObject *th_buffer(PyObject *work, int slot, int nd, npy_intp *shap
     PyList_SetItem(work, slot, a);
     return (PyArrayObject *)a;
 }
+
+/* `dest` (with a new reference) when it is a C-contiguous array of `type` and `shape`, so a
+ * kernel writes its output where the caller wants it; else th_buffer's array */
+static PyArrayObject *th_dest_buffer(PyObject *dest, PyObject *work, int slot, int nd,
+                                     npy_intp *shape, int type)
+{
+    if (dest) {
+        PyArrayObject *d = (PyArrayObject *)dest;
+        int same = PyArray_NDIM(d) == nd && PyArray_TYPE(d) == type && PyArray_IS_C_CONTIGUOUS(d);
+        for (int i = 0; same && i < nd; ++i) same = PyArray_DIM(d, i) == shape[i];
+        if (same) { Py_INCREF(dest); return d; }
+    }
+    return th_buffer(work, slot, nd, shape, NULL, type);
+}
+
+#include "dot.h"  /* (uses th_dest_buffer) */

@@ -79,6 +79,7 @@ class Emitter:
         self.lines: list[str] = []
         self.cuts: list[int] = []  # indices of self.lines between steps
         self.last_use = self._last_uses()
+        self.dest_of: dict[Variable, int] = {}  # output -> its index in a function's `dest`
         self.root = self if parent is None else parent.root
         if parent is None:  # what the whole program shares (a loop's body is a child)
             self.constants: list = []
@@ -129,16 +130,24 @@ class Emitter:
                 s = self.slot[v]
                 self.lines.append(f"    Py_CLEAR(v[{s}]);")
 
-    def emit(self) -> Program:
+    def _render(self, input_expr: str) -> tuple[list[str], str, int, list[str], list[str], int]:
+        """Render the steps: (entry lines taking input i from `input_expr` % i, the output
+        slots as a C list, their count, the part functions, the lines calling them, the
+        number of value slots)."""
         entry = []
         for i, v in enumerate(self.fgraph.inputs):
             s = self.new_slot(v)
-            entry.append(f"    v[{s}] = PyTuple_GET_ITEM(inputs, {i}); Py_INCREF(v[{s}]);")
+            entry.append(f"    v[{s}] = {input_expr % i}; Py_INCREF(v[{s}]);")
+        for j in self.dest_of.values():  # where the caller wants output j written, or NULL
+            s = self.new_slot(("dest", j))
+            entry.append(f"    v[{s}] = dest ? dest[{j}] : NULL; Py_XINCREF(v[{s}]);")
         self.render_steps()
         outs = ", ".join(str(self.slot[v]) for v in self.fgraph.outputs) or "0"
-        n_outs = len(self.fgraph.outputs)
         parts, calls = split_into_parts(self.lines, self.cuts, self.prefix)
-        n_vals = max(len(self.slot), 1)
+        return entry, outs, len(self.fgraph.outputs), parts, calls, max(len(self.slot), 1)
+
+    def emit(self) -> Program:
+        entry, outs, n_outs, parts, calls, n_vals = self._render("PyTuple_GET_ITEM(inputs, %d)")
         body = ["PyObject *th_run(PyObject *state, PyObject *inputs)", "{",
                 f"    PyObject *v[{n_vals}] = {{0}};",
                 "    PyObject *consts = PyTuple_GET_ITEM(state, 0);",
@@ -170,21 +179,20 @@ class Emitter:
                        self.host_nodes, self.loop_host_nodes)
 
     def emit_function(self, name: str) -> None:
-        """Render this (child) emitter's graph as `static int name(state, in, out)`, which
-        reads its inputs from `in`, stores new references to its outputs in `out` and
+        """Render this (child) emitter's graph as `static int name(state, in, out, dest)`,
+        which reads its inputs from `in`, stores new references to its outputs in `out` and
         returns 0 (-1 with an exception set): a loop's body, added to the program's
-        functions."""
-        entry = []
-        for i, v in enumerate(self.fgraph.inputs):
-            s = self.new_slot(v)
-            entry.append(f"    v[{s}] = in[{i}]; Py_INCREF(v[{s}]);")
-        self.render_steps()
-        outs = ", ".join(str(self.slot[v]) for v in self.fgraph.outputs) or "0"
-        n_outs = len(self.fgraph.outputs)
-        parts, calls = split_into_parts(self.lines, self.cuts, self.prefix)
-        n_vals = max(len(self.slot), 1)
+        functions. `dest` (or NULL) holds, per output, an array (or NULL) that a kernel
+        computing that output writes into when its shape and type fit: a loop passes the
+        trace's row for the step, which then needs no copy."""
+        self.dest_of = {}
+        for j, v in enumerate(self.fgraph.outputs):
+            if v.owner is not None:
+                self.dest_of.setdefault(v, j)
+        entry, outs, n_outs, parts, calls, n_vals = self._render("in[%d]")
         self.functions += parts + [
-            f"static int {name}(PyObject *state, PyObject **in, PyObject **out)", "{",
+            f"static int {name}(PyObject *state, PyObject **in, PyObject **out, "
+            "PyObject **dest)", "{",
             f"    PyObject *v[{n_vals}] = {{0}};", *entry, *calls,
             f"    static const int outs[] = {{{outs}}};",
             f"    for (int j = 0; j < {n_outs}; ++j) {{ out[j] = v[outs[j]]; "
@@ -330,12 +338,26 @@ class Emitter:
         s = self.new_slot(v)
         w = self.root.n_work
         self.root.n_work += 1
+        target = self.dest_of.get(v) if isinstance(v, Variable) and strides == "NULL" else None
+        call = (f"th_buffer(work, {w}, {nd}, {shape}, {strides}, {NPY_TYPES[dtype or v.dtype]})"
+                if target is None else
+                f"th_dest_buffer(v[{self.slot[('dest', target)]}], work, {w}, {nd}, {shape}, "
+                f"{NPY_TYPES[dtype or v.dtype]})")
         (self.lines if lines is None else lines).append(
-            f"    v[{s}] = (PyObject *)th_buffer(work, {w}, {nd}, {shape}, {strides}, "
-            f"{NPY_TYPES[dtype or v.dtype]}); if (!v[{s}]) goto fail;")
+            f"    v[{s}] = (PyObject *){call}; if (!v[{s}]) goto fail;")
         return s
 
     # -- what the op table's entries call ------------------------------------------------------
+    def output_buffer(self, v: Variable) -> str:
+        """C arguments `dest, work, slot` for a library call that fills its own output array:
+        where the caller of a loop body wants `v` (or NULL), and a work slot whose array the
+        call reuses across calls and steps once free."""
+        w = self.root.n_work
+        self.root.n_work += 1
+        j = self.dest_of.get(v)
+        dest = "NULL" if j is None else f"v[{self.slot[('dest', j)]}]"
+        return f"{dest}, work, {w}"
+
     def include(self, header: str) -> None:
         """Include `header` (a file beside runtime.h) once, after the SIMD math declarations."""
         if header not in self.includes:

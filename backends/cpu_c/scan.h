@@ -3,16 +3,19 @@
  * sequences and of the recorded states at their taps, and copies the body's results into
  * preallocated traces, [n_steps, ...] or, for an output whose last `keep` steps alone are read,
  * a ring of keep entries (states: at least their depth, plus one so a step never overwrites a
- * value it reads). What the reference checks once per call (lengths, n_steps >= 0) and the
- * rare cases (no step at all) are left to Python callables in `info`; nothing per step is. */
+ * value it reads). The body's kernels write results of the right shape straight into the
+ * step's rows (`dest`), which then need no copy. What the reference checks once per call
+ * (lengths, n_steps >= 0) and the rare cases (no step at all) are left to Python callables in
+ * `info`; nothing per step is. */
 
-typedef int (*th_body_fn)(PyObject *state, PyObject **in, PyObject **out);
+typedef int (*th_body_fn)(PyObject *state, PyObject **in, PyObject **out, PyObject **dest);
 
 typedef struct {
     int n_seqs, n_states, n_nit, n_nonseq, until, n_in;
     const int *seq_ntaps, *seq_offs;      /* taps per sequence; their offsets, flattened */
     const int *state_ntaps, *state_taps;  /* taps per state; the taps, flattened */
     const int *keep;                      /* per output: the last steps kept, -1 for all */
+    int work;                             /* the work slot of output 0's trace; 1 per output */
 } th_scan_layout;
 
 /* entry i of x along axis 0, as an array of one axis fewer viewing x's memory */
@@ -47,13 +50,17 @@ static int th_store_row(PyArrayObject *trace, npy_intp i, PyArrayObject *value)
     return r;
 }
 
-/* a new C-ordered array of `rows` entries shaped like `like` (its first axis: `skip_lead`) */
-static PyArrayObject *th_trace(PyArrayObject *like, int skip_lead, npy_intp rows, int type)
+/* a C-ordered array of `rows` entries shaped like `like` (past its first `skip_lead` axes):
+ * the one kept in work slot `slot` when the last call's result is free again (so a loop's
+ * traces are not page-faulted in on every call), else new; slot < 0: always new */
+static PyArrayObject *th_trace(PyObject *work, int slot, PyArrayObject *like, int skip_lead,
+                               npy_intp rows, int type)
 {
     int nd = PyArray_NDIM(like) - skip_lead;
     npy_intp dims[TH_MAXDIMS + 1];
     dims[0] = rows;
     for (int d = 0; d < nd; ++d) dims[d + 1] = PyArray_DIM(like, d + skip_lead);
+    if (slot >= 0) return th_buffer(work, slot, nd + 1, dims, NULL, type);
     return (PyArrayObject *)PyArray_SimpleNew(nd + 1, dims, type);
 }
 
@@ -89,17 +96,20 @@ static int th_scan(PyObject *state, const th_scan_layout *L, th_body_fn body,
     }
     Py_DECREF(args);
     if (n < 0) return -1;
-    /* one block: in[n_in], out[n_body_out], trace[n_out], then ring[n_out], depth[n_out] */
-    size_t n_ptr = (size_t)L->n_in + n_body_out + n_out;
+    /* one block: in[n_in], out[n_body_out], trace[n_out], dest[n_body_out], then ring[n_out],
+     * depth[n_out] */
+    size_t n_ptr = (size_t)L->n_in + 2 * n_body_out + n_out;
     void **mem = PyMem_Calloc(n_ptr + 2 * (size_t)n_out + 1, sizeof(void *));
     if (!mem) { PyErr_NoMemory(); return -1; }
     PyObject **in = (PyObject **)mem, **out = in + L->n_in;
     PyArrayObject **trace = (PyArrayObject **)(out + n_body_out);
+    PyObject **dest = (PyObject **)(trace + n_out);  /* the step's rows: kernels write there */
     npy_intp *ring = (npy_intp *)(mem + n_ptr), *depth = ring + n_out;
     PyArrayObject **seqs = (PyArrayObject **)outer + 1;
     PyArrayObject **inits = seqs + L->n_seqs;
     PyObject **nonseqs = outer + 1 + L->n_seqs + L->n_states;
     PyObject *types = PyTuple_GET_ITEM(info, 3);
+    PyObject *work = PyTuple_GET_ITEM(state, 2);
     const int *taps = L->state_taps;
     for (int j = 0; j < L->n_states; ++j, taps += L->state_ntaps[j - 1])
         for (int q = 0; q < L->state_ntaps[j]; ++q)
@@ -110,7 +120,8 @@ static int th_scan(PyObject *state, const th_scan_layout *L, th_body_fn body,
         ring[i] = keep < n ? keep : n;
     }
     for (int j = 0; j < L->n_states; ++j) {
-        trace[j] = th_trace(inits[j], 1, ring[j], (int)PyLong_AsLong(PyTuple_GET_ITEM(types, j)));
+        trace[j] = th_trace(work, L->work + j, inits[j], 1, ring[j],
+                            (int)PyLong_AsLong(PyTuple_GET_ITEM(types, j)));
         if (!trace[j]) goto done;
     }
     npy_intp steps = n;
@@ -129,11 +140,13 @@ static int th_scan(PyObject *state, const th_scan_layout *L, th_body_fn body,
                 if (!in[k++]) goto done;
             }
         for (int c = 0; c < L->n_nonseq; ++c) { in[k] = nonseqs[c]; Py_INCREF(in[k++]); }
-        if (body(state, in, out) < 0) goto done;
+        for (int i = 0; i < n_out; ++i)
+            if (trace[i] && !(dest[i] = th_row(trace[i], t % ring[i]))) goto done;
+        if (body(state, in, out, dest) < 0) goto done;
         for (int i = 0; i < n_out; ++i) {
             PyArrayObject *value = (PyArrayObject *)out[i];
             if (!trace[i]) {  /* an output not fed back: its shape is step 0's */
-                trace[i] = th_trace(value, 0, ring[i],
+                trace[i] = th_trace(work, L->work + i, value, 0, ring[i],
                                     (int)PyLong_AsLong(PyTuple_GET_ITEM(types, i)));
                 if (!trace[i]) goto done;
             }
@@ -143,12 +156,12 @@ static int th_scan(PyObject *state, const th_scan_layout *L, th_body_fn body,
                                                  (Py_ssize_t)t));
                 goto done;
             }
-            if (th_store_row(trace[i], t % ring[i], value) < 0) goto done;
+            if (out[i] != dest[i] && th_store_row(trace[i], t % ring[i], value) < 0) goto done;
         }
         int stop = L->until ? PyObject_IsTrue(out[n_out]) : 0;
         if (stop < 0) goto done;
         for (int j = 0; j < k; ++j) Py_CLEAR(in[j]);
-        for (int j = 0; j < n_body_out; ++j) Py_CLEAR(out[j]);
+        for (int j = 0; j < n_body_out; ++j) { Py_CLEAR(out[j]); Py_CLEAR(dest[j]); }
         k = 0;
         if (stop) { steps = t + 1; break; }
     }
@@ -159,7 +172,7 @@ static int th_scan(PyObject *state, const th_scan_layout *L, th_body_fn body,
             continue;
         }
         npy_intp keep = L->keep[i] < 0 || L->keep[i] > steps ? steps : L->keep[i];
-        PyArrayObject *r = th_trace(trace[i], 1, keep, PyArray_TYPE(trace[i]));
+        PyArrayObject *r = th_trace(work, -1, trace[i], 1, keep, PyArray_TYPE(trace[i]));
         if (!(res[i] = (PyObject *)r)) goto done;
         for (npy_intp s = 0; s < keep; ++s) {
             PyObject *row = th_row(trace[i], (steps - keep + s) % ring[i]);
@@ -173,7 +186,7 @@ static int th_scan(PyObject *state, const th_scan_layout *L, th_body_fn body,
 done:
     if (blas_threads >= 0) th_blas_threads(blas_threads);
     for (int j = 0; j < k; ++j) Py_XDECREF(in[j]);
-    for (int j = 0; j < n_body_out; ++j) Py_XDECREF(out[j]);
+    for (int j = 0; j < n_body_out; ++j) { Py_XDECREF(out[j]); Py_XDECREF(dest[j]); }
     for (int i = 0; i < n_out; ++i) {
         Py_XDECREF(trace[i]);
         if (rc < 0) Py_CLEAR(res[i]);

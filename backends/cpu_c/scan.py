@@ -81,8 +81,11 @@ def scan_loop(em: Emitter, k: int, node: Apply) -> None:
     info = em.add_host((_checker(node), _bad_step(node), _no_step(node),
                         tuple(np.dtype(o.dtype).num for o in node.outputs)))
     keep = [-1 if x is None else x for x in op.keep]
+    work = em.root.n_work  # one reused buffer per trace
+    em.root.n_work += len(node.outputs)
     layout = (f"{op.n_seqs}, {op.n_states}, {op.n_nit}, {op.n_nonseq}, {int(op.until)}, "
-              f"{len(op.inner_inputs)}, seq_ntaps, seq_offs, state_ntaps, state_taps, keep")
+              f"{len(op.inner_inputs)}, seq_ntaps, seq_offs, state_ntaps, state_taps, keep, "
+              f"{work}")
     outer = ", ".join(f"(PyObject *){em.ref(v)}" for v in node.inputs)
     slots = [em.new_slot(o) for o in node.outputs]
     em.lines += [

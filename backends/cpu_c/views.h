@@ -115,14 +115,24 @@ static int th_lengths(int n, const long long *pattern, PyObject **entries, npy_i
     return 0;
 }
 
-/* x reshaped (np.reshape: a view when x's layout allows); NULL, cleared, to retry */
-static PyObject *th_reshape(PyArrayObject *x, int n, const long long *pattern, PyObject **entries)
+/* x reshaped: a view of x when it is C-contiguous, else of a C-ordered copy kept in work
+ * slot `slot` (reused across calls once free, as kernel outputs are); NULL, cleared, to retry */
+static PyObject *th_reshape(PyArrayObject *x, int n, const long long *pattern, PyObject **entries,
+                            PyObject *work, int slot)
 {
     npy_intp dims[TH_MAXDIMS + 1];
     if (th_lengths(n, pattern, entries, dims) < 0) return NULL;
     for (int d = 0; d < n; ++d) if (dims[d] < -1) return NULL;
     PyArray_Dims newshape = {dims, n};
-    PyObject *r = PyArray_Newshape(x, &newshape, NPY_CORDER);
+    PyObject *r;
+    if (PyArray_IS_C_CONTIGUOUS(x)) r = PyArray_Newshape(x, &newshape, NPY_CORDER);
+    else {
+        PyArrayObject *c = th_buffer(work, slot, PyArray_NDIM(x), PyArray_DIMS(x), NULL,
+                                     PyArray_TYPE(x));
+        if (!c) { PyErr_Clear(); return NULL; }
+        r = PyArray_CopyInto(c, x) < 0 ? NULL : PyArray_Newshape(c, &newshape, NPY_CORDER);
+        Py_DECREF(c);
+    }
     if (!r) PyErr_Clear();
     return r;
 }

@@ -112,11 +112,14 @@ def _pattern(pattern) -> list:
 
 @c_impl.register(Reshape)
 def reshape(em: Emitter, k: int, node: Apply) -> None:
-    """NumPy's reshape from C (a view when the layout allows)"""
+    """NumPy's reshape from C (a view, of a reused copy when the input is not contiguous)"""
     pattern = node.op.pattern
+    slot = em.root.n_work  # the copy of a non-contiguous input, reused across calls
+    em.root.n_work += 1
     _with_retry(em, node, [f"    {_array('pattern', _pattern(pattern))}",
                            f"    PyObject *entries[] = {_refs(em, node.inputs[1:])};"],
-                f"th_reshape({em.ref(node.inputs[0])}, {len(pattern)}, pattern, entries)")
+                f"th_reshape({em.ref(node.inputs[0])}, {len(pattern)}, pattern, entries, work, "
+                f"{slot})")
 
 
 @c_impl.register(Alloc)

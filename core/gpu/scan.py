@@ -77,7 +77,8 @@ def _run_scan(rt, node: Apply, body, n_steps, *outer) -> list:
             if traces[i] is None:
                 traces[i] = rt.empty((ring[i],) + r.shape, node.outputs[i].dtype)
             if r.shape != traces[i].shape[1:]:
-                op.check_step_value(i, np.empty(r.shape), np.empty(traces[i].shape), t)
+                op.check_step_value(i, np.broadcast_to(0.0, r.shape),
+                                    np.broadcast_to(0.0, traces[i].shape), t)
             rt.copy(r, _row(traces[i], t % ring[i]))
         if op.until:
             stop = results[-1]

@@ -51,6 +51,15 @@ class FunctionGraph:
             if v.owner is None and not isinstance(v, Constant) and v not in given:
                 raise GraphError(f"Output {v} is an input that was not given to the function.")
 
+    def redirect(self, old: Variable, new: Variable) -> None:
+        """Point every user of `old` (nodes and outputs) at `new`; call rebuild_clients after a
+        batch of these."""
+        for client, i in self.clients.get(old, []):
+            if client == "output":
+                self.outputs[i] = new
+            else:
+                client.inputs[i] = new
+
     def rebuild_clients(self) -> None:
         """Recompute node order and the map from each variable to the nodes that use it."""
         self.nodes = toposort(self.outputs)

@@ -101,11 +101,7 @@ class MergeRewriter(GraphRewriter):
             return False
         # One batch edit: a kept variable is never itself substituted, so there are no chains.
         for old, new in subst.items():
-            for client, i in fgraph.clients.get(old, []):
-                if client == "output":
-                    fgraph.outputs[i] = new
-                else:
-                    client.inputs[i] = new
+            fgraph.redirect(old, new)
         fgraph.rebuild_clients()
         return True
 

@@ -2,7 +2,8 @@
 and `foldr`, and `until` for while loops. The Scan op is in op.py, its gradient in grad.py."""
 
 from theanine.scan_module.builder import scan, until
+from theanine.scan_module.clone import clone
 from theanine.scan_module.op import Scan
 from theanine.scan_module.views import foldl, foldr, map, reduce
 
-__all__ = ["Scan", "foldl", "foldr", "map", "reduce", "scan", "until"]
+__all__ = ["Scan", "clone", "foldl", "foldr", "map", "reduce", "scan", "until"]
