@@ -97,13 +97,13 @@ def test_ifelse_branches_run_on_the_device(gpu):
     np.testing.assert_allclose(np.asarray(got), np.arange(3.0))
 
 
-def test_float32_states_stay_float32():
+def test_float32_states_stay_float32(gpu):
     x = T.fmatrix("x")
     out, _ = theano.scan(lambda a, s: s * np.float32(0.5) + T.exp(a), sequences=x,
                          outputs_info=T.zeros(3, dtype="float32"))
-    check_same([x], [out], np.zeros((0, 3), "float32"))
+    check_same(gpu, [x], [out], np.zeros((0, 3), "float32"))
     value = np.linspace(-1, 1, 12).reshape(4, 3).astype("float32")
-    f = check_same([x], [out, T.grad((out ** 2).sum(), x)], value, rtol=1e-5)
+    f = check_same(gpu, [x], [out, T.grad((out ** 2).sum(), x)], value, rtol=1e-5)
     assert round_trips(program_of(f)) == []
     # by hand: s_t = s_{t-1} / 2 + exp(x_t)
     want, s = [], np.zeros(3, "float32")
@@ -113,14 +113,14 @@ def test_float32_states_stay_float32():
     np.testing.assert_allclose(f(value)[0], want, rtol=1e-6)
 
 
-def test_symbolic_n_steps_and_kept_ring():
+def test_symbolic_n_steps_and_kept_ring(gpu):
     n, v = T.iscalar("n"), T.dvector("v")
     acc, _ = theano.scan(lambda a, s: s * 0.5 + a, sequences=v, outputs_info=T.constant(1.0),
                          n_steps=n)
     values = np.linspace(0, 1, 7)
     for steps in (0, 1, 4, 7):
-        check_same([n, v], [acc], steps, values)
-    f = check_same([n, v], [acc[-1], acc[-2:]], 5, values)
+        check_same(gpu, [n, v], [acc], steps, values)
+    f = check_same(gpu, [n, v], [acc[-1], acc[-2:]], 5, values)
     (loop,) = [nd for nd in f.maker.fgraph.nodes if "Scan" in str(nd.op)]
     assert loop.op.keep == (2,)  # only the last two steps are kept: a ring on the device
     s = 1.0
@@ -140,10 +140,10 @@ def test_symbolic_n_steps_and_kept_ring():
      "scan 'grows': state 0 has shape (2,) (its initial state's) but the step function "
      "returned shape (4,) at step 0"),
 ])
-def test_errors_are_the_references(build, values, message):
+def test_errors_are_the_references(gpu, build, values, message):
     x = T.dvector("x")
     out = build(x)
-    for backend in ("opencl", "numpy"):
+    for backend in (gpu, "numpy"):
         f = theano.function([x], out, backend=backend)
         with pytest.raises(ValueError, match=re.escape(message)):
             f(*values)
