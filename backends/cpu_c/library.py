@@ -128,7 +128,8 @@ def dot(em: Emitter, k: int, node: Apply) -> None:
     if not _blas_dtypes(em, node):
         return em.host_call(k, node)
     a, b = (em.ref(v) for v in node.inputs)
-    em.c_call(node, f"th_dot({k}, {a}, {b}, NULL, 1.0, 0.0)")
+    em.c_call(node, f"th_dot({k}, {a}, {b}, NULL, 1.0, 0.0, "
+                    f"{em.into(node.outputs[0])})")
 
 
 @c_impl.register(Gemm)
@@ -138,7 +139,7 @@ def gemm(em: Emitter, k: int, node: Apply) -> None:
         return em.host_call(k, node)
     z, a, b = (em.ref(v) for v in node.inputs)
     op = node.op
-    call = f"th_dot({k}, {a}, {b}, {z}, {op.alpha!r}, {op.beta!r})"
+    call = f"th_dot({k}, {a}, {b}, {z}, {op.alpha!r}, {op.beta!r}, NULL)"
     # z must have the product's shape for an in-place gemm; otherwise NumPy broadcasts it
     same = (f"PyArray_DIM({z}, 0) == PyArray_DIM({a}, 0) && "
             f"PyArray_DIM({z}, 1) == PyArray_DIM({b}, 1)")

@@ -37,6 +37,21 @@ static void th_fail_empty(int step, const char *kind, int nd, npy_intp *shape)
     Py_XDECREF(t);
 }
 
+/* a new reference to `into` when it is a C-contiguous array of `nd` axes of lengths `shape` and
+ * type `type` (where a loop body's output is wanted: a row of its trace), else NULL (no error) */
+static PyArrayObject *th_into(PyObject *into, int nd, npy_intp *shape, int type)
+{
+    if (!into) return NULL;
+    PyArrayObject *a = (PyArrayObject *)into;
+    if (PyArray_NDIM(a) != nd || PyArray_TYPE(a) != type || !PyArray_IS_C_CONTIGUOUS(a) ||
+        !PyArray_ISWRITEABLE(a))
+        return NULL;
+    for (int d = 0; d < nd; ++d)
+        if (PyArray_DIM(a, d) != shape[d]) return NULL;
+    Py_INCREF(into);
+    return a;
+}
+
 #include "dot.h"
 
 /* a view of x with axes reordered ('x' axes of length 1 inserted, dropped axes of length 1) */

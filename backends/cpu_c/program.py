@@ -76,10 +76,12 @@ class Emitter:
         self.steps = steps
         self.prefix = prefix  # of the names of this emitter's kernels and functions
         self.slot: dict[Variable | tuple, int] = {}  # (tuples: a step's temporaries)
+        self._written: list[Variable] = []  # the body outputs an entry asked `into` for
         self.lines: list[str] = []
         self.cuts: list[int] = []  # indices of self.lines between steps
         self.last_use = self._last_uses()
         self.root = self if parent is None else parent.root
+        self.direct: dict[Variable, int] = {}  # a loop body's outputs it may write in place
         if parent is None:  # what the whole program shares (a loop's body is a child)
             self.constants: list = []
             self.host: list = []
@@ -142,6 +144,14 @@ class Emitter:
         parts, calls = split_into_parts(self.lines, self.cuts, self.prefix)
         return entry, outs, len(self.fgraph.outputs), parts, calls, max(len(self.slot), 1)
 
+    def into(self, v: Variable) -> str:
+        """C expression of where a loop body's output `v` is wanted (dst[j], maybe NULL), or
+        NULL: an entry computing `v` into a new array passes it to th_into."""
+        if v not in self.direct:
+            return "NULL"
+        self._written.append(v)
+        return f"dst[{self.direct[v]}]"
+
     def emit(self) -> Program:
         entry, outs, n_outs, parts, calls, n_vals = self._render("PyTuple_GET_ITEM(inputs, %d)")
         body = ["PyObject *th_run(PyObject *state, PyObject *inputs)", "{",
@@ -149,7 +159,8 @@ class Emitter:
                 "    PyObject *consts = PyTuple_GET_ITEM(state, 0);",
                 "    PyObject *fns = PyTuple_GET_ITEM(state, 1);",
                 "    PyObject *work = PyTuple_GET_ITEM(state, 2);",
-                "    (void)consts; (void)fns; (void)work;"]
+                "    PyObject **dst = NULL;",
+                "    (void)consts; (void)fns; (void)work; (void)dst;"]
         body += input_checks(self.fgraph, NPY_TYPES)
         body += entry + calls
         body.append(f"    PyObject *result = PyTuple_New({n_outs});")
@@ -174,14 +185,23 @@ class Emitter:
         return Program(source, tuple(self.constants), tuple(self.host), self.n_work,
                        self.host_nodes, self.loop_host_nodes)
 
-    def emit_function(self, name: str) -> None:
-        """Render this (child) emitter's graph as `static int name(state, in, out)`, which
-        reads its inputs from `in`, stores new references to its outputs in `out` and
+    def emit_function(self, name: str, traced: int) -> list[bool]:
+        """Render this (child) emitter's graph as `static int name(state, in, out, dst)`,
+        which reads its inputs from `in`, stores new references to its outputs in `out` and
         returns 0 (-1 with an exception set): a loop's body, added to the program's
-        functions."""
+        functions. `dst[j]` (or NULL) is where output j is wanted (a row of its trace): a
+        kernel or a product computing it writes there when the shape and type fit, saving the
+        copy; `dst` has an entry for each of the first `traced` outputs. Returns, per output,
+        whether one may."""
+        self.direct = {}
+        for j, v in enumerate(self.fgraph.outputs[:traced]):
+            if v.owner is not None and v not in self.direct and v not in self.fgraph.inputs:
+                self.direct[v] = j
         entry, outs, n_outs, parts, calls, n_vals = self._render("in[%d]")
+        written = {self.direct[v] for v in self._written}
         self.functions += parts + [
-            f"static int {name}(PyObject *state, PyObject **in, PyObject **out)", "{",
+            f"static int {name}(PyObject *state, PyObject **in, PyObject **out, "
+            "PyObject **dst)", "{",
             f"    PyObject *v[{n_vals}] = {{0}};", *entry, *calls,
             f"    static const int outs[] = {{{outs}}};",
             f"    for (int j = 0; j < {n_outs}; ++j) {{ out[j] = v[outs[j]]; "
@@ -190,6 +210,7 @@ class Emitter:
             "    return 0;", "fail:",
             f"    for (int i = 0; i < {n_vals}; ++i) Py_XDECREF(v[i]);",
             "    return -1;", "}"]
+        return [j in written for j in range(n_outs)]
 
     def render_steps(self) -> None:
         """Append every step's lines (and the references of constant outputs)."""
@@ -327,9 +348,12 @@ class Emitter:
         s = self.new_slot(v)
         w = self.root.n_work
         self.root.n_work += 1
+        into = self.into(v) if strides == "NULL" and isinstance(v, Variable) else "NULL"
+        typ = NPY_TYPES[dtype or v.dtype]
         (self.lines if lines is None else lines).append(
-            f"    v[{s}] = (PyObject *)th_buffer(work, {w}, {nd}, {shape}, {strides}, "
-            f"{NPY_TYPES[dtype or v.dtype]}); if (!v[{s}]) goto fail;")
+            f"    v[{s}] = (PyObject *)th_into({into}, {nd}, {shape}, {typ}); if (!v[{s}]) "
+            f"v[{s}] = (PyObject *)th_buffer(work, {w}, {nd}, {shape}, {strides}, {typ}); "
+            f"if (!v[{s}]) goto fail;")
         return s
 
     # -- what the op table's entries call ------------------------------------------------------

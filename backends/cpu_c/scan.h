@@ -6,7 +6,7 @@
  * value it reads). What the reference checks once per call (lengths, n_steps >= 0) and the
  * rare cases (no step at all) are left to Python callables in `info`; nothing per step is. */
 
-typedef int (*th_body_fn)(PyObject *state, PyObject **in, PyObject **out);
+typedef int (*th_body_fn)(PyObject *state, PyObject **in, PyObject **out, PyObject **dst);
 
 typedef struct {
     int n_seqs, n_states, n_nit, n_nonseq, until, n_in;
@@ -14,6 +14,8 @@ typedef struct {
     const int *state_ntaps, *state_taps;  /* taps per state; the taps, flattened */
     const int *keep;                      /* per output: the last steps kept, -1 for all */
     int work;                             /* the work slot of output 0's trace; 1 per output */
+    const int *direct;                    /* per output: the body may compute it in its row */
+    const int *share;                     /* per output: it may be another output's array */
 } th_scan_layout;
 
 /* entry i of x along axis 0, as an array of one axis fewer viewing x's memory */
@@ -37,6 +39,7 @@ static int th_store_row(PyArrayObject *trace, npy_intp i, PyArrayObject *value)
 {
     npy_intp size = PyArray_NBYTES(value);
     char *dst = PyArray_BYTES(trace) + i * PyArray_STRIDE(trace, 0);
+    if (dst == PyArray_BYTES(value) && PyArray_IS_C_CONTIGUOUS(value)) return 0;  /* in place */
     if (PyArray_IS_C_CONTIGUOUS(value) && PyArray_TYPE(value) == PyArray_TYPE(trace)) {
         memmove(dst, PyArray_DATA(value), size);
         return 0;
@@ -94,13 +97,15 @@ static int th_scan(PyObject *state, const th_scan_layout *L, th_body_fn body,
     }
     Py_DECREF(args);
     if (n < 0) return -1;
-    /* one block: in[n_in], out[n_body_out], trace[n_out], then ring[n_out], depth[n_out] */
-    size_t n_ptr = (size_t)L->n_in + n_body_out + n_out;
-    void **mem = PyMem_Calloc(n_ptr + 2 * (size_t)n_out + 1, sizeof(void *));
+    /* one block: in[n_in], out[n_body_out], trace[n_out], dst[n_out], then ring[n_out],
+     * depth[n_out], alias[n_out] (1 + the output whose trace an output shares, else 0) */
+    size_t n_ptr = (size_t)L->n_in + n_body_out + 2 * (size_t)n_out;
+    void **mem = PyMem_Calloc(n_ptr + 3 * (size_t)n_out + 1, sizeof(void *));
     if (!mem) { PyErr_NoMemory(); return -1; }
     PyObject **in = (PyObject **)mem, **out = in + L->n_in;
     PyArrayObject **trace = (PyArrayObject **)(out + n_body_out);
-    npy_intp *ring = (npy_intp *)(mem + n_ptr), *depth = ring + n_out;
+    PyObject **dst = (PyObject **)(trace + n_out);
+    npy_intp *ring = (npy_intp *)(mem + n_ptr), *depth = ring + n_out, *alias = depth + n_out;
     PyArrayObject **seqs = (PyArrayObject **)outer + 1;
     PyArrayObject **inits = seqs + L->n_seqs;
     PyObject **nonseqs = outer + 1 + L->n_seqs + L->n_states;
@@ -136,9 +141,25 @@ static int th_scan(PyObject *state, const th_scan_layout *L, th_body_fn body,
                 if (!in[k++]) goto done;
             }
         for (int c = 0; c < L->n_nonseq; ++c) { in[k] = nonseqs[c]; Py_INCREF(in[k++]); }
-        if (body(state, in, out) < 0) goto done;
+        for (int i = 0; i < n_out; ++i)  /* where the body may write output i */
+            if (L->direct[i] && trace[i] && !(dst[i] = th_row(trace[i], t % ring[i])))
+                goto done;
+        if (body(state, in, out, dst) < 0) goto done;
         for (int i = 0; i < n_out; ++i) {
             PyArrayObject *value = (PyArrayObject *)out[i];
+            if (alias[i] && out[i] == out[alias[i] - 1]) continue;  /* still the same array */
+            if (alias[i]) {  /* no longer: output i gets a trace of its own, a copy so far */
+                PyArrayObject *shared = trace[alias[i] - 1];
+                alias[i] = 0;
+                trace[i] = th_trace(work, L->work + i, shared, 1, ring[i], PyArray_TYPE(shared));
+                if (!trace[i] || PyArray_CopyInto(trace[i], shared) < 0) goto done;
+            }
+            if (!trace[i] && t == 0 && L->share[i])  /* the array an earlier output returned */
+                for (int j = L->n_states; j < i && !alias[i]; ++j)
+                    if (out[j] == out[i] && L->share[j] && !alias[j] && L->keep[j] == L->keep[i] &&
+                        PyArray_TYPE(trace[j]) == PyLong_AsLong(PyTuple_GET_ITEM(types, i)))
+                        alias[i] = j + 1;
+            if (alias[i]) continue;
             if (!trace[i]) {  /* an output not fed back: its shape is step 0's */
                 trace[i] = th_trace(work, L->work + i, value, 0, ring[i],
                                     (int)PyLong_AsLong(PyTuple_GET_ITEM(types, i)));
@@ -156,10 +177,16 @@ static int th_scan(PyObject *state, const th_scan_layout *L, th_body_fn body,
         if (stop < 0) goto done;
         for (int j = 0; j < k; ++j) Py_CLEAR(in[j]);
         for (int j = 0; j < n_body_out; ++j) Py_CLEAR(out[j]);
+        for (int i = 0; i < n_out; ++i) Py_CLEAR(dst[i]);
         k = 0;
         if (stop) { steps = t + 1; break; }
     }
     for (int i = 0; i < n_out; ++i) {
+        if (alias[i]) {  /* the same values as an earlier output's, in the same array */
+            res[i] = res[alias[i] - 1];
+            Py_INCREF(res[i]);
+            continue;
+        }
         if (L->keep[i] < 0 && steps == PyArray_DIM(trace[i], 0)) {
             res[i] = (PyObject *)trace[i];
             trace[i] = NULL;
@@ -183,6 +210,7 @@ done:
     for (int j = 0; j < n_body_out; ++j) Py_XDECREF(out[j]);
     for (int i = 0; i < n_out; ++i) {
         Py_XDECREF(trace[i]);
+        Py_XDECREF(dst[i]);
         if (rc < 0) Py_CLEAR(res[i]);
     }
     PyMem_Free(mem);

@@ -76,7 +76,10 @@ def scan_loop(em: Emitter, k: int, node: Apply) -> None:
     child = Emitter(inner, lower_for_c(em.backend, inner), em.blas, em.vector_math,
                     em.backend, parent=em, prefix=prefix)
     body = f"th_{prefix}body"
-    child.emit_function(body)
+    direct = child.emit_function(body, len(node.outputs))
+    outputs = set(em.fgraph.outputs)
+    # a value the loop's outputs may share with one another (none the caller receives)
+    share = [o not in outputs for o in node.outputs]
     em.include("scan.h")
     info = em.add_host((_checker(node), _bad_step(node), _no_step(node),
                         tuple(np.dtype(o.dtype).num for o in node.outputs)))
@@ -85,7 +88,7 @@ def scan_loop(em: Emitter, k: int, node: Apply) -> None:
     em.root.n_work += len(node.outputs)
     layout = (f"{op.n_seqs}, {op.n_states}, {op.n_nit}, {op.n_nonseq}, {int(op.until)}, "
               f"{len(op.inner_inputs)}, seq_ntaps, seq_offs, state_ntaps, state_taps, keep, "
-              f"{work}")
+              f"{work}, direct, share")
     outer = ", ".join(f"(PyObject *){em.ref(v)}" for v in node.inputs)
     slots = [em.new_slot(o) for o in node.outputs]
     em.lines += [
@@ -94,7 +97,8 @@ def scan_loop(em: Emitter, k: int, node: Apply) -> None:
         f"seq_offs[] = {_ints(o for offs in op.seq_offsets for o in offs)};",
         f"    static const int state_ntaps[] = {_ints(map(len, op.state_taps))}, "
         f"state_taps[] = {_ints(t for taps in op.state_taps for t in taps)};",
-        f"    static const int keep[] = {_ints(keep)};",
+        f"    static const int keep[] = {_ints(keep)}, direct[] = {_ints(direct)}, "
+        f"share[] = {_ints(share)};",
         f"    static const th_scan_layout layout = {{{layout}}};",
         f"    PyObject *outer[] = {{{outer}}};",
         f"    PyObject *res[{len(slots)}];",
