@@ -16,6 +16,7 @@ typedef struct {
     int work;                             /* the work slot of output 0's trace; 1 per output */
     const int *direct;                    /* per output: the body may compute it in its row */
     const int *share;                     /* per output: it may be another output's array */
+    const int *contig;                    /* per non-sequence: passed C-ordered (a copy) */
 } th_scan_layout;
 
 /* entry i of x along axis 0, as an array of one axis fewer viewing x's memory */
@@ -97,14 +98,15 @@ static int th_scan(PyObject *state, const th_scan_layout *L, th_body_fn body,
     }
     Py_DECREF(args);
     if (n < 0) return -1;
-    /* one block: in[n_in], out[n_body_out], trace[n_out], dst[n_out], then ring[n_out],
-     * depth[n_out], alias[n_out] (1 + the output whose trace an output shares, else 0) */
-    size_t n_ptr = (size_t)L->n_in + n_body_out + 2 * (size_t)n_out;
+    /* one block: in[n_in], out[n_body_out], trace[n_out], dst[n_out], ns[n_nonseq], then
+     * ring[n_out], depth[n_out], alias[n_out] (1 + the output whose trace an output shares,
+     * else 0) */
+    size_t n_ptr = (size_t)L->n_in + n_body_out + 2 * (size_t)n_out + L->n_nonseq;
     void **mem = PyMem_Calloc(n_ptr + 3 * (size_t)n_out + 1, sizeof(void *));
     if (!mem) { PyErr_NoMemory(); return -1; }
     PyObject **in = (PyObject **)mem, **out = in + L->n_in;
     PyArrayObject **trace = (PyArrayObject **)(out + n_body_out);
-    PyObject **dst = (PyObject **)(trace + n_out);
+    PyObject **dst = (PyObject **)(trace + n_out), **ns = dst + n_out;
     npy_intp *ring = (npy_intp *)(mem + n_ptr), *depth = ring + n_out, *alias = depth + n_out;
     PyArrayObject **seqs = (PyArrayObject **)outer + 1;
     PyArrayObject **inits = seqs + L->n_seqs;
@@ -125,6 +127,15 @@ static int th_scan(PyObject *state, const th_scan_layout *L, th_body_fn body,
                             (int)PyLong_AsLong(PyTuple_GET_ITEM(types, j)));
         if (!trace[j]) goto done;
     }
+    for (int c = 0; c < L->n_nonseq; ++c) {  /* a product's operand: C-ordered, copied once */
+        PyArrayObject *a = (PyArrayObject *)nonseqs[c];
+        if (L->contig[c] && !PyArray_IS_C_CONTIGUOUS(a)) {
+            if (!(ns[c] = PyArray_NewCopy(a, NPY_CORDER))) goto done;
+        } else {
+            ns[c] = nonseqs[c];
+            Py_INCREF(ns[c]);
+        }
+    }
     npy_intp steps = n;
     if (th_blas_threads) blas_threads = th_blas_threads(1);
     for (npy_intp t = 0; t < n; ++t) {
@@ -140,7 +151,7 @@ static int th_scan(PyObject *state, const th_scan_layout *L, th_body_fn body,
                 in[k] = at < 0 ? th_row(inits[j], depth[j] + at) : th_row(trace[j], at % ring[j]);
                 if (!in[k++]) goto done;
             }
-        for (int c = 0; c < L->n_nonseq; ++c) { in[k] = nonseqs[c]; Py_INCREF(in[k++]); }
+        for (int c = 0; c < L->n_nonseq; ++c) { in[k] = ns[c]; Py_INCREF(in[k++]); }
         for (int i = 0; i < n_out; ++i)  /* where the body may write output i */
             if (L->direct[i] && trace[i] && !(dst[i] = th_row(trace[i], t % ring[i])))
                 goto done;
@@ -213,6 +224,7 @@ done:
         Py_XDECREF(dst[i]);
         if (rc < 0) Py_CLEAR(res[i]);
     }
+    for (int c = 0; c < L->n_nonseq; ++c) Py_XDECREF(ns[c]);
     PyMem_Free(mem);
     return rc;
 }
