@@ -88,6 +88,30 @@ static int th_dims_equal(PyArrayObject *x, const npy_int64 *dims)
     return 1;
 }
 
+/* g (float32/64) summed down to the `nd` lengths `shape` (the inverse of broadcasting) when
+ * that sums exactly one axis, by NumPy's add.reduce as the reference does; NULL with no
+ * exception set for any other case (the caller falls back to the reference) */
+static PyObject *th_sum_to_shape(PyArrayObject *g, int nd, const npy_int64 *shape)
+{
+    int lead = PyArray_NDIM(g) - nd, type = PyArray_TYPE(g), axis = -1, count = lead;
+    if (lead < 0 || nd > TH_MAXDIMS || (type != NPY_FLOAT32 && type != NPY_FLOAT64)) return NULL;
+    if (lead == 1) axis = 0;
+    npy_intp dims[TH_MAXDIMS + 1];
+    for (int i = 0; i < nd; ++i) {
+        npy_intp have = PyArray_DIM(g, lead + i);
+        dims[i] = (npy_intp)shape[i];
+        if (dims[i] == 1 && have != 1) { axis = lead + i; ++count; }
+        else if (dims[i] != have) return NULL;
+    }
+    if (count != 1) return NULL;
+    PyObject *sum = PyArray_Sum(g, axis, NPY_NOTYPE, NULL);
+    if (!sum) return NULL;
+    PyArray_Dims to = {dims, nd};
+    PyObject *r = PyArray_Newshape((PyArrayObject *)sum, &to, NPY_CORDER);
+    Py_DECREF(sum);
+    return r;
+}
+
 /* the length of axis i as a 0-d int64 array */
 static PyObject *th_shape_i(PyArrayObject *x, int i)
 {
