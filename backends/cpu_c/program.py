@@ -185,7 +185,7 @@ class Emitter:
         return Program(source, tuple(self.constants), tuple(self.host), self.n_work,
                        self.host_nodes, self.loop_host_nodes)
 
-    def emit_function(self, name: str, traced: int) -> list[bool]:
+    def emit_function(self, name: str, traced: int = 0) -> list[bool]:
         """Render this (child) emitter's graph as `static int name(state, in, out, dst)`,
         which reads its inputs from `in`, stores new references to its outputs in `out` and
         returns 0 (-1 with an exception set): a loop's body, added to the program's
