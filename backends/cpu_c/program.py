@@ -27,12 +27,17 @@ from theanine.codegen.cstyle import reduce_identity
 from theanine.codegen.fusion import KernelStep, Step
 from theanine.graph.basic import Apply, Constant, Variable
 from theanine.graph.fgraph import FunctionGraph
+from theanine.tensor.elemwise import SumToShapeOf
+from theanine.tensor.shape_ops import SpecifyShape
 
 NPY_TYPES = {"bool": "NPY_BOOL", "int8": "NPY_INT8", "int16": "NPY_INT16", "int32": "NPY_INT32",
              "int64": "NPY_INT64", "uint8": "NPY_UINT8", "uint16": "NPY_UINT16",
              "uint32": "NPY_UINT32", "uint64": "NPY_UINT64", "float16": "NPY_FLOAT16",
              "float32": "NPY_FLOAT32", "float64": "NPY_FLOAT64", "complex64": "NPY_COMPLEX64",
              "complex128": "NPY_COMPLEX128"}
+# ops whose C entries return their first input itself when its shape is the one wanted, so a
+# loop body's output computed through them may be computed in its trace row
+PASS_THROUGH = (SumToShapeOf, SpecifyShape)
 GRAIN = 32768  # elements below which a kernel runs on one thread
 
 # libm functions glibc's libmvec has SIMD versions of; declared so that gcc vectorizes loops
@@ -195,6 +200,8 @@ class Emitter:
         whether one may."""
         self.direct = {}
         for j, v in enumerate(self.fgraph.outputs[:traced]):
+            while v.owner is not None and isinstance(v.owner.op, PASS_THROUGH):
+                v = v.owner.inputs[0]  # the entry returns its input when the shape agrees
             if v.owner is not None and v not in self.direct and v not in self.fgraph.inputs:
                 self.direct[v] = j
         entry, outs, n_outs, parts, calls, n_vals = self._render("in[%d]")
