@@ -104,11 +104,13 @@ static PyObject *th_sum_to_shape(PyArrayObject *g, int nd, const npy_int64 *shap
         else if (dims[i] != have) return NULL;
     }
     if (count != 1) return NULL;
-    PyObject *sum = PyArray_Sum(g, axis, NPY_NOTYPE, NULL);
-    if (!sum) return NULL;
+    PyObject *sum = PyArray_Sum(g, axis, NPY_NOTYPE, NULL);  /* (a NumPy scalar when 0-d) */
+    PyObject *a = sum ? PyArray_FROM_O(sum) : NULL;
+    Py_XDECREF(sum);
+    if (!a) return NULL;
     PyArray_Dims to = {dims, nd};
-    PyObject *r = PyArray_Newshape((PyArrayObject *)sum, &to, NPY_CORDER);
-    Py_DECREF(sum);
+    PyObject *r = PyArray_Newshape((PyArrayObject *)a, &to, NPY_CORDER);
+    Py_DECREF(a);
     return r;
 }
 
