@@ -166,57 +166,97 @@ class LazyIfElse(Op):
         return tuple(np.array(r, copy=True) for r in results)
 
 
-def _exclusive(fgraph, node: Apply, branch: slice) -> set[Apply]:
-    """The nodes whose results only the inputs `branch` of IfElse `node` need."""
-    roots = node.inputs[branch]
-    owned: set[Apply] = set()
-    changed = True
-    candidates = toposort(roots)
-    while changed:
-        changed = False
-        for n in reversed(candidates):
-            if n in owned:
-                continue
-            ok = True
-            for o in n.outputs:
-                for client, i in fgraph.clients.get(o, []):
-                    if client == "output":
-                        ok = False
-                    elif client is node:
-                        ok = ok and branch.start <= i < branch.stop
-                    elif client not in owned:
-                        ok = False
-            if ok and any(fgraph.clients.get(o) for o in n.outputs):
-                owned.add(n)
-                changed = True
-    return owned
+def unconditional(outputs: Sequence[Variable]) -> set[Apply]:
+    """The nodes computing `outputs` runs whichever way its ifelses go (reached without passing
+    through a branch): rewrites that move work (out of a loop) leave the others in place."""
+    seen: set[Apply] = set()
+    stack = list(outputs)
+    while stack:
+        node = stack.pop().owner
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        stack.extend(node.inputs[:1] if isinstance(node.op, (IfElse, LazyIfElse))
+                     else node.inputs)
+    return seen
 
 
-def _branch(fgraph, node: Apply, branch: slice) -> tuple[Branch, list[Variable]]:
-    """The branch's inner graph and the outer values it reads."""
+def shared_outputs(fgraph) -> list[int]:
+    """The indices of a branch's outputs whose memory may be an input's, a constant's or an
+    earlier output's: a compiled branch copies them, as the reference's results are new."""
+    from theanine.graph.traversal import buffer_root
+
+    seen = set(fgraph.inputs)
+    shared = []
+    for j, v in enumerate(fgraph.outputs):
+        root = buffer_root(v)
+        if root in seen or isinstance(root, Constant):
+            shared.append(j)
+        seen.add(root)
+    return shared
+
+
+def _exclusive(fgraph, node: Apply, branch: slice) -> list[Apply]:
+    """The nodes whose results only the inputs `branch` of IfElse `node` need, walking up from
+    the branch's values (a node is rechecked when one of its clients joins)."""
+    owned: dict[Apply, None] = {}
+    todo = [v.owner for v in node.inputs[branch] if v.owner is not None]
+    while todo:
+        n = todo.pop()
+        if n in owned:
+            continue
+        clients = [c for o in n.outputs for c in fgraph.clients.get(o, [])]
+        if clients and all(c in owned if c is not node else branch.start <= i < branch.stop
+                           for c, i in clients):
+            owned[n] = None
+            todo.extend(v.owner for v in n.inputs if v.owner is not None)
+    return list(owned)
+
+
+def _branch(fgraph, node: Apply, branch: slice) -> tuple[Branch, list[Variable], list[Apply]]:
+    """The branch's inner graph, the outer values it reads and the nodes that moved into it."""
     from theanine.graph.traversal import clone_graph
 
     owned = _exclusive(fgraph, node, branch)
+    inside = {o for n in owned for o in n.outputs}
     outputs = node.inputs[branch]
-    read = [v for n in toposort(outputs) if n in owned for v in n.inputs] + list(outputs)
+    read = [v for n in owned for v in n.inputs] + list(outputs)
     free = list(dict.fromkeys(v for v in read if not isinstance(v, Constant)
-                              and (v.owner is None or v.owner not in owned)))
+                              and v not in inside))
     holders = {v: v.type(v.name) for v in free}
     _, inner, _ = clone_graph([], outputs, replace=holders)
-    return Branch([holders[v] for v in free], inner), free
+    return Branch([holders[v] for v in free], inner), free, owned
+
+
+def _unlink(fgraph, gone: Apply) -> None:
+    """Drop node `gone` from `fgraph`'s client map (it moved into a branch or was replaced)."""
+    for i, v in enumerate(gone.inputs):
+        fgraph.clients[v] = [(c, j) for c, j in fgraph.clients.get(v, [])
+                             if not (c is gone and j == i)]
+    for o in gone.outputs:
+        fgraph.clients.pop(o, None)
 
 
 def capture_branches(fgraph) -> None:
     """Make every IfElse of `fgraph` lazy (in place): each becomes a LazyIfElse whose branches
-    hold the nodes only they need."""
+    hold the nodes only they need. The client map is kept up to date node by node and the
+    node order rebuilt once, so many ifelses (a gradient's) compile in linear time."""
     # innermost first: an IfElse inside another's branch is lazy before it moves there
-    for node in [n for n in fgraph.nodes if isinstance(n.op, IfElse)]:
+    found = [n for n in fgraph.nodes if isinstance(n.op, IfElse)]
+    for node in found:
         n = node.op.n_outs
-        then, then_free = _branch(fgraph, node, slice(1, 1 + n))
-        other, else_free = _branch(fgraph, node, slice(1 + n, 1 + 2 * n))
+        then, then_free, then_owned = _branch(fgraph, node, slice(1, 1 + n))
+        other, else_free, else_owned = _branch(fgraph, node, slice(1 + n, 1 + 2 * n))
         lazy = LazyIfElse(then, other, node.op.name)
         new = lazy.make_node(node.inputs[0], *then_free, *else_free)
         new.trace = node.trace
+        for gone in [*then_owned, *else_owned]:
+            _unlink(fgraph, gone)
         for old, out in zip(node.outputs, new.outputs):
             fgraph.redirect(old, out)
+            fgraph.clients[out] = fgraph.clients.get(old, [])
+        _unlink(fgraph, node)
+        for i, v in enumerate(new.inputs):
+            fgraph.clients.setdefault(v, []).append((new, i))
+    if found:
         fgraph.rebuild_clients()

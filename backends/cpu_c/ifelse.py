@@ -1,7 +1,7 @@
 """The C backend's lazy conditional: each branch of a LazyIfElse is lowered and rendered by a
 child emitter as a function of the same C program, and the program calls only the one the
-condition chooses. A branch value that is (a view of) a value from outside is copied, as the
-reference's result is a new array."""
+condition chooses. A branch value that is (a view of) a value from outside, a constant or an
+earlier value of the branch is copied, as the reference's results are new arrays."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ from typing import TYPE_CHECKING
 from theanine.backends.cpu_c.library import c_impl
 from theanine.graph.basic import Apply
 from theanine.graph.fgraph import FunctionGraph
-from theanine.graph.traversal import buffer_root
-from theanine.ifelse import Branch, LazyIfElse
+from theanine.ifelse import Branch, LazyIfElse, shared_outputs
 
 if TYPE_CHECKING:
     from theanine.backends.cpu_c.program import Emitter
 
 
 def _render(em: Emitter, branch: Branch, name: str) -> list[int]:
-    """Render `branch` as function `name`; the indices of its outputs that alias an input."""
+    """Render `branch` as function `name`; the indices of its outputs to copy: those sharing
+    memory with an input, a constant or an earlier output (the reference's are all new)."""
     from theanine.backends.cpu_c.backend import lower_for_c
     from theanine.backends.cpu_c.limits import check_ranks
     from theanine.backends.cpu_c.program import Emitter
@@ -28,8 +28,7 @@ def _render(em: Emitter, branch: Branch, name: str) -> list[int]:
     child = Emitter(fgraph, lower_for_c(em.backend, fgraph), em.blas, em.vector_math,
                     em.backend, parent=em, prefix=name + "_")
     child.emit_function(f"th_{name}")
-    inputs = set(fgraph.inputs)
-    return [j for j, v in enumerate(fgraph.outputs) if buffer_root(v) in inputs]
+    return shared_outputs(fgraph)
 
 
 @c_impl.register(LazyIfElse)
@@ -54,7 +53,7 @@ def lazy_ifelse(em: Emitter, k: int, node: Apply) -> None:
     for j, s in enumerate(slots):
         lines.append(f"    v[{s}] = out[{j}];")
         aliased = [str(int(j in c)) for c in copies]
-        if any(a == "1" for a in aliased):  # a value from outside: copy it, as perform does
+        if any(a == "1" for a in aliased):  # shares memory: copy it, as perform does
             lines += [f"    if (c ? {aliased[0]} : {aliased[1]}) {{",
                       f"        v[{s}] = PyArray_NewCopy((PyArrayObject *)out[{j}], "
                       "NPY_CORDER);",

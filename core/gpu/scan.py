@@ -112,7 +112,8 @@ def _run_ifelse(rt, node: Apply, branches, cond, *outer) -> list:
     chosen = bool(np.asarray(cond.get() if isinstance(cond, DeviceArray) else cond))
     body, copies = branches[0] if chosen else branches[1]
     results = body.run(*(then_vals if chosen else else_vals))
-    # a value from outside is copied, as the reference's result is a new array
+    # a value sharing memory (an outside value's, a constant's, an earlier one's) is copied,
+    # as the reference's results are new arrays
     return [rt.copy(_on_device(rt, r)) if j in copies else r for j, r in enumerate(results)]
 
 
@@ -120,14 +121,12 @@ def _run_ifelse(rt, node: Apply, branches, cond, *outer) -> list:
 def _plan_lazy_ifelse(program, node: Apply, source: ProgramKernels) -> Plan:
     """Each branch one compiled program; only the chosen one runs (the condition read on the
     host)"""
-    from theanine.graph.traversal import buffer_root
+    from theanine.ifelse import shared_outputs
 
     op: LazyIfElse = node.op
     branches = []
     for branch in (op.then, op.other):
         fgraph = FunctionGraph(branch.inputs, branch.outputs)
-        inputs = set(fgraph.inputs)
-        copies = {j for j, v in enumerate(fgraph.outputs) if buffer_root(v) in inputs}
-        branches.append((_sub_program(program, fgraph), copies))
+        branches.append((_sub_program(program, fgraph), set(shared_outputs(fgraph))))
     return Plan(PlanKind.DEVICE, run=_run_ifelse, prepared=tuple(branches),
                 reads=places("hd"))

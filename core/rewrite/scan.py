@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from theanine.graph.basic import Apply, Constant, Variable
 from theanine.graph.traversal import ancestors, clone_graph, toposort
+from theanine.ifelse import unconditional
 from theanine.rewrite.db import node_rewriter, register_rewrite
 from theanine.rewrite.scan_layout import NitPiece, ScanLayout, SeqPiece
 from theanine.scan_module.op import Scan
@@ -53,13 +54,15 @@ def _read_by_others(lay: ScanLayout, st) -> set[Variable]:
 @node_rewriter([Scan])
 def scan_pushout_invariant(fgraph, node):
     """Inner nodes that read only non-sequences and constants run once, before the loop, and
-    their results become non-sequences."""
+    their results become non-sequences (not those only an ifelse branch needs)."""
     lay = ScanLayout.of(node)
     outer_of = {inner: outer for outer, inner in lay.nonseqs}
     invariant = set(outer_of)
     moved = []
+    eager = unconditional(lay.inner_outputs())  # work an ifelse branch holds stays lazy
     for n in toposort(lay.inner_outputs()):
-        if n.inputs and all(isinstance(v, Constant) or v in invariant for v in n.inputs) and \
+        if n in eager and n.inputs and \
+                all(isinstance(v, Constant) or v in invariant for v in n.inputs) and \
                 any(v in invariant for v in n.inputs):
             moved.append(n)
             invariant.update(n.outputs)
@@ -99,7 +102,7 @@ def _mapped(n: Apply, ins: list[Variable], mapped: list[bool]) -> Variable | Non
 def scan_pushout_seq(fgraph, node):
     """Elementwise ops, transposes and products with a non-sequence matrix (x_t @ W) that read
     only sequence slices, non-sequences and constants run over the whole sequence before the
-    loop, and their results become sequences."""
+    loop, and their results become sequences (not those only an ifelse branch needs)."""
     lay = ScanLayout.of(node)
     if lay.until is not None:  # a while loop may stop early: leave its steps' work in it
         return None
@@ -110,9 +113,10 @@ def scan_pushout_seq(fgraph, node):
         for off, v in s.slices:
             over_steps[v] = s.outer[off:n + off]
     moved = []
+    eager = unconditional(lay.inner_outputs())  # work an ifelse branch holds stays lazy
     for a in toposort(lay.inner_outputs()):
         ins = a.inputs
-        if not any(v in over_steps for v in ins) or not all(
+        if a not in eager or not any(v in over_steps for v in ins) or not all(
                 v in over_steps or v in outer_of or isinstance(v, Constant) for v in ins):
             continue
         out = _mapped(a, [over_steps.get(v, outer_of.get(v, v)) for v in ins],
