@@ -32,6 +32,7 @@ from theanine.testing.test_suite import (  # noqa: F401 (run here; the meta-test
     test_every_op_has_a_case,
     test_every_op_has_an_implementation,
     test_random_graph,
+    test_random_scan,
 )
 
 pytest_plugins = ["pytester"]

@@ -317,3 +317,22 @@ def test_mean_takes_a_dtype(in_dtype, dtype):
     got, got0 = function([x], [m, m0])(v)
     np.testing.assert_allclose(got, v.mean(dtype="float64"), rtol=1e-6)
     np.testing.assert_allclose(got0, v.mean(axis=0, dtype="float64"), rtol=1e-6)
+
+
+def test_theanos_other_names():
+    """as_tensor, sgn, iround, largest, smallest and max_and_argmax against NumPy."""
+    x, y, z = T.dvector("x"), T.dvector("y"), T.dvector("z")
+    m = T.dmatrix("m")
+    xv, yv, zv = np.array([-1.5, 0.0, 2.25]), np.array([3.0, -1.0, 0.5]), np.array([0.0, 4, -9])
+    mv = np.array([[1.0, 7.0, 3.0], [9.0, 2.0, 4.0]])
+    mx, am = T.max_and_argmax(m, axis=1)
+    outs = function([x, y, z, m], [T.sgn(x), T.iround(x), T.largest(x, y, z),
+                                   T.smallest(x, y, z), mx, am, T.as_tensor(2.0) * x])(
+        xv, yv, zv, mv)
+    refs = [np.sign(xv), np.round(xv).astype("int64"), np.maximum(np.maximum(xv, yv), zv),
+            np.minimum(np.minimum(xv, yv), zv), mv.max(axis=1), mv.argmax(axis=1), 2 * xv]
+    for got, ref in zip(outs, refs):
+        assert got.dtype == ref.dtype
+        np.testing.assert_array_equal(got, ref)
+    with pytest.raises(TypeError, match="at least one argument"):
+        T.largest()

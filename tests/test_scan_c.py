@@ -4,6 +4,7 @@ the loop rewrites); the errors are the reference's; and loop bodies of RNNs and 
 call no Python (`loop_host_nodes` is empty)."""
 
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -196,3 +197,53 @@ def test_lstm_body_calls_no_python_per_step():
     cost = sum((o ** 2).sum() for o in outputs)
     f = theano.function(inputs, T.grad(cost, [inputs[0], inputs[2]]), backend="c")
     assert f._run.loop_host_nodes == []
+
+
+def python_calls(f, *values) -> int:
+    """How many Python functions run during one call of `f`."""
+    count = 0
+
+    def profile(frame, event, arg):
+        nonlocal count
+        count += event == "call"
+
+    sys.setprofile(profile)
+    try:
+        f(*values)
+    finally:
+        sys.setprofile(None)
+    return count
+
+
+def test_rnn_training_step_calls_python_a_fixed_number_of_times():
+    """No Python runs per step, not even a fallback the C entries take at run time (the bias
+    gradient's sum over the batch): a loop of 32 steps calls Python as often as one of 4."""
+    inputs, cost, params, grads, values = rnn_training_step()
+    f = theano.function(inputs, cost, backend="c",
+                        updates=[(p, p - 0.1 * g) for p, g in zip(params, grads)])
+    rng = np.random.RandomState(0)
+    short, long = ([rng.randn(n, 3, k).astype("float32") for k in (4, 5)] for n in (4, 32))
+    f(*short)
+    assert python_calls(f, *short) == python_calls(f, *long)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("g_shape,x_shape", [((5,), ()), ((4, 3), (1, 3)), ((4, 3), (4, 1)),
+                                              ((2, 4, 3), (4, 3)), ((2, 4, 3), (1, 3)),
+                                              ((4, 3), (4, 3))])
+def test_sum_to_shape_of_matches_numpy(dtype, g_shape, x_shape):
+    """The C sum over one broadcast axis (and the NumPy fallback for several) give NumPy's
+    sum, 0-d results included."""
+    from theanine.tensor.elemwise import SumToShapeOf
+
+    g = T.TensorType(dtype, (None,) * len(g_shape))("g")
+    x = T.TensorType(dtype, (None,) * len(x_shape))("x")
+    f = theano.function([g, x], SumToShapeOf()(g, x), backend="c")
+    gv = np.random.RandomState(1).randn(*g_shape).astype(dtype)
+    lead = len(g_shape) - len(x_shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(x_shape)
+                                      if s == 1 and g_shape[lead + i] != 1)
+    want = gv.sum(axis=axes, keepdims=True).reshape(x_shape) if axes else gv
+    got = f(gv, np.zeros(x_shape, dtype))
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-6)

@@ -3,6 +3,8 @@ values and gradients equal the reference's, and the loop bodies of an RNN, its B
 LSTM-style step run with their states on the device (no node of a loop body runs on host
 copies of device values)."""
 
+import re
+
 import numpy as np
 import pytest
 from test_scan_c import PROGRAMS, rnn_training_step, slicing_program
@@ -35,6 +37,7 @@ def round_trips(prog) -> list:
         found += [s.node for p, s in zip(sub.plans, sub.steps)
                   if p.kind is PlanKind.HOST and not p.host_values]
         found += round_trips(sub)
+    assert found == prog.loop_host_nodes  # what the program reports is what it planned
     return found
 
 
@@ -42,6 +45,7 @@ def check_same(gpu, inputs, outputs, *values, rtol=1e-10):
     fg = theano.function(inputs, outputs, backend=gpu)
     fn = theano.function(inputs, outputs, backend="numpy")
     for g, w in zip(fg(*values), fn(*values)):
+        assert np.asarray(g).dtype == np.asarray(w).dtype
         np.testing.assert_allclose(g, w, rtol=rtol, atol=rtol)
     assert program_of(fg).sub_programs  # the loop body was compiled for the device
     return fg
@@ -91,3 +95,65 @@ def test_ifelse_branches_run_on_the_device(gpu):
     assert round_trips(program_of(f)) == []
     got = f(1.0, np.arange(3.0))[1]  # a branch value that is an input comes back a copy
     np.testing.assert_allclose(np.asarray(got), np.arange(3.0))
+
+
+def test_float32_states_stay_float32(gpu):
+    x = T.fmatrix("x")
+    out, _ = theano.scan(lambda a, s: s * np.float32(0.5) + T.exp(a), sequences=x,
+                         outputs_info=T.zeros(3, dtype="float32"))
+    check_same(gpu, [x], [out], np.zeros((0, 3), "float32"))
+    value = np.linspace(-1, 1, 12).reshape(4, 3).astype("float32")
+    f = check_same(gpu, [x], [out, T.grad((out ** 2).sum(), x)], value, rtol=1e-5)
+    assert round_trips(program_of(f)) == []
+    # by hand: s_t = s_{t-1} / 2 + exp(x_t)
+    want, s = [], np.zeros(3, "float32")
+    for row in value:
+        s = s * np.float32(0.5) + np.exp(row)
+        want.append(s)
+    np.testing.assert_allclose(f(value)[0], want, rtol=1e-6)
+
+
+def test_symbolic_n_steps_and_kept_ring(gpu):
+    n, v = T.iscalar("n"), T.dvector("v")
+    acc, _ = theano.scan(lambda a, s: s * 0.5 + a, sequences=v, outputs_info=T.constant(1.0),
+                         n_steps=n)
+    values = np.linspace(0, 1, 7)
+    for steps in (0, 1, 4, 7):
+        check_same(gpu, [n, v], [acc], steps, values)
+    f = check_same(gpu, [n, v], [acc[-1], acc[-2:]], 5, values)
+    (loop,) = [nd for nd in f.maker.fgraph.nodes if "Scan" in str(nd.op)]
+    assert loop.op.keep == (2,)  # only the last two steps are kept: a ring on the device
+    s = 1.0
+    for a in values[:5]:
+        s = s * 0.5 + a
+    np.testing.assert_allclose(f(5, values)[0], s)
+
+
+@pytest.mark.parametrize("build, values, message", [
+    (lambda x: theano.scan(lambda a, b: a + b, sequences=dict(input=x, taps=[0, 5]),
+                           name="taps")[0], (np.ones(3),),
+     "scan 'taps': n_steps must be >= 0, got -2"),
+    (lambda x: theano.scan(lambda a: a, sequences=x, n_steps=5, name="short")[0],
+     (np.ones(3),), "scan 'short': sequence 0 has 3 entries but 5 steps"),
+    (lambda x: theano.scan(lambda s: T.concatenate([s, s]), outputs_info=x, n_steps=2,
+                           name="grows")[0], (np.ones(2),),
+     "scan 'grows': state 0 has shape (2,) (its initial state's) but the step function "
+     "returned shape (4,) at step 0"),
+])
+def test_errors_are_the_references(gpu, build, values, message):
+    x = T.dvector("x")
+    out = build(x)
+    for backend in (gpu, "numpy"):
+        f = theano.function([x], out, backend=backend)
+        with pytest.raises(ValueError, match=re.escape(message)):
+            f(*values)
+
+
+def test_cuda_runs_loops_and_branches_with_the_shared_code():
+    from theanine.ifelse import LazyIfElse
+    from theanine.scan_module.op import Scan
+
+    for op_class in (Scan, LazyIfElse):
+        cuda = backends()["cuda"].impls.lookup(op_class)
+        opencl = backends()["opencl"].impls.lookup(op_class)
+        assert cuda.fn is opencl.fn and cuda.fn.__module__ == "theanine.gpu.scan"

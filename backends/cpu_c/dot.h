@@ -51,11 +51,10 @@ static void th_as_mat(PyArrayObject *a, int as_row, th_mat *m)
 }
 
 /* out = alpha * a.b (+ beta * z): a and b 1-d or 2-d (np.dot semantics), z NULL or an array
- * of the product's shape. `out` is `dest` when it fits (a loop's trace row), else the array
- * kept in work slot `slot` (reused across calls and steps once free, as kernel outputs are).
- * Returns a new reference to it, or NULL with an exception set. */
+ * of the product's shape; into NULL or where the product is wanted (th_into). Returns a new
+ * reference to the product, or NULL with an exception set. */
 static PyObject *th_dot(int step, PyArrayObject *a, PyArrayObject *b, PyArrayObject *z,
-                        double alpha, double beta, PyObject *dest, PyObject *work, int slot)
+                        double alpha, double beta, PyObject *into)
 {
     int type = PyArray_TYPE(a);
     npy_intp it = PyArray_ITEMSIZE(a);
@@ -74,7 +73,8 @@ static PyObject *th_dot(int step, PyArrayObject *a, PyArrayObject *b, PyArrayObj
     npy_intp dims[2]; int nd = 0;
     if (PyArray_NDIM(a) == 2) dims[nd++] = A.rows;
     if (PyArray_NDIM(b) == 2) dims[nd++] = B.cols;
-    out = (PyObject *)th_dest_buffer(dest, work, slot, nd, dims, type);
+    out = (PyObject *)th_into(into, nd, dims, type);
+    if (!out) out = PyArray_EMPTY(nd, dims, type, 0);
     if (!out) return NULL;
     npy_intp M = A.rows, N = B.cols, K = A.cols;
     char *C = PyArray_BYTES((PyArrayObject *)out);

@@ -48,8 +48,8 @@ def lazy_ifelse(em: Emitter, k: int, node: Apply) -> None:
              f"    int c = PyObject_IsTrue((PyObject *){cond}); if (c < 0) goto fail;",
              f"    PyObject *tin[] = {refs(then_vals)}, *ein[] = {refs(else_vals)};",
              f"    PyObject *out[{len(slots)}];",
-             f"    if ((c ? th_{prefix}_then(state, tin, out, NULL) : th_{prefix}_else(state, "
-             f"ein, out, NULL)) < 0) goto fail;"]
+             f"    if ((c ? th_{prefix}_then(state, tin, out, NULL) : th_{prefix}_else(state, ein, "
+             f"out, NULL)) < 0) goto fail;"]
     for j, s in enumerate(slots):
         lines.append(f"    v[{s}] = out[{j}];")
         aliased = [str(int(j in c)) for c in copies]

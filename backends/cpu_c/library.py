@@ -88,14 +88,16 @@ def softmax_lines(em: Emitter, k: int, node: Apply) -> None:
 
 
 def _c_unless_numpy(em: Emitter, node: Apply, condition: str, c_expr: str,
-                    args: list[str]) -> None:
+                    args: list[str], otherwise: str | None = None) -> None:
     """The output is C expression `c_expr` (a new reference) when `condition` holds at run
-    time, else the op's NumPy implementation called on `args`."""
+    time, else C expression `otherwise` when given and not NULL (with no exception set), else
+    the op's NumPy implementation called on `args`."""
     call = em.add_host(node.op.py_fn(node))
     s = em.new_slot(node.outputs[0])
     em.lines += [
         f"    if ({condition}) {{",
         f"        v[{s}] = {c_expr};",
+        *([f"    }} else if ((v[{s}] = {otherwise}) || PyErr_Occurred()) {{"] if otherwise else []),
         "    } else {",
         f"        v[{s}] = PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(fns, {call}), "
         f"{', '.join(args)}, NULL);",
@@ -105,15 +107,20 @@ def _c_unless_numpy(em: Emitter, node: Apply, condition: str, c_expr: str,
 
 @c_impl.register(SumToShapeOf)
 def sum_to_shape(em: Emitter, k: int, node: Apply) -> None:
-    """the gradient itself when it has the input's shape, else NumPy's sum over broadcast axes"""
+    """the gradient itself when it has the input's shape, NumPy's C sum over the one broadcast
+    axis (a target shape given as a vector), else NumPy's sum over broadcast axes"""
     g, x = (em.ref(v) for v in node.inputs)
     if node.op.from_shape:  # x: the target shape, an int64 vector
         same = (f"PyArray_IS_C_CONTIGUOUS({x}) && PyArray_NDIM({g}) == PyArray_DIM({x}, 0) "
                 f"&& th_dims_equal({g}, (const npy_int64 *)PyArray_DATA({x}))")
+        total = (f"(PyArray_IS_C_CONTIGUOUS({x}) ? th_sum_to_shape({g}, (int)PyArray_DIM({x}, "
+                 f"0), (const npy_int64 *)PyArray_DATA({x})) : NULL)")
     else:
         same = (f"PyArray_NDIM({g}) == PyArray_NDIM({x}) && PyArray_CompareLists("
                 f"PyArray_DIMS({g}), PyArray_DIMS({x}), PyArray_NDIM({g}))")
-    _c_unless_numpy(em, node, same, f"(Py_INCREF({g}), (PyObject *){g})", [g, x])
+        total = (f"th_sum_to_shape({g}, PyArray_NDIM({x}), "
+                 f"(const npy_int64 *)PyArray_DIMS({x}))")
+    _c_unless_numpy(em, node, same, f"(Py_INCREF({g}), (PyObject *){g})", [g, x], total)
 
 
 def _blas_dtypes(em: Emitter, node: Apply) -> bool:
@@ -128,7 +135,8 @@ def dot(em: Emitter, k: int, node: Apply) -> None:
     if not _blas_dtypes(em, node):
         return em.host_call(k, node)
     a, b = (em.ref(v) for v in node.inputs)
-    em.c_call(node, f"th_dot({k}, {a}, {b}, NULL, 1.0, 0.0, {em.output_buffer(node.outputs[0])})")
+    em.c_call(node, f"th_dot({k}, {a}, {b}, NULL, 1.0, 0.0, "
+                    f"{em.into(node.outputs[0])})")
 
 
 @c_impl.register(Gemm)
@@ -138,8 +146,7 @@ def gemm(em: Emitter, k: int, node: Apply) -> None:
         return em.host_call(k, node)
     z, a, b = (em.ref(v) for v in node.inputs)
     op = node.op
-    call = (f"th_dot({k}, {a}, {b}, {z}, {op.alpha!r}, {op.beta!r}, "
-            f"{em.output_buffer(node.outputs[0])})")
+    call = f"th_dot({k}, {a}, {b}, {z}, {op.alpha!r}, {op.beta!r}, NULL)"
     # z must have the product's shape for an in-place gemm; otherwise NumPy broadcasts it
     same = (f"PyArray_DIM({z}, 0) == PyArray_DIM({a}, 0) && "
             f"PyArray_DIM({z}, 1) == PyArray_DIM({b}, 1)")

@@ -37,6 +37,22 @@ static void th_fail_empty(int step, const char *kind, int nd, npy_intp *shape)
     Py_XDECREF(t);
 }
 
+/* a new reference to `into` when it is a C-contiguous array of `nd` axes of lengths `shape` and
+ * type `type` (where a loop body's output is wanted: a row of its trace), else NULL (no error) */
+static PyArrayObject *th_into(PyObject *into, int nd, npy_intp *shape, int type)
+{
+    if (!into) return NULL;
+    PyArrayObject *a = (PyArrayObject *)into;
+    if (PyArray_NDIM(a) != nd || PyArray_TYPE(a) != type || !PyArray_IS_C_CONTIGUOUS(a) ||
+        !PyArray_ISWRITEABLE(a))
+        return NULL;
+    for (int d = 0; d < nd; ++d)
+        if (PyArray_DIM(a, d) != shape[d]) return NULL;
+    Py_INCREF(into);
+    return a;
+}
+
+#include "dot.h"
 
 /* a view of x with axes reordered ('x' axes of length 1 inserted, dropped axes of length 1) */
 static PyObject *th_dimshuffle(int step, PyArrayObject *x, int nd, const int *order,
@@ -72,6 +88,32 @@ static int th_dims_equal(PyArrayObject *x, const npy_int64 *dims)
     return 1;
 }
 
+/* g (float32/64) summed down to the `nd` lengths `shape` (the inverse of broadcasting) when
+ * that sums exactly one axis, by NumPy's add.reduce as the reference does; NULL with no
+ * exception set for any other case (the caller falls back to the reference) */
+static PyObject *th_sum_to_shape(PyArrayObject *g, int nd, const npy_int64 *shape)
+{
+    int lead = PyArray_NDIM(g) - nd, type = PyArray_TYPE(g), axis = -1, count = lead;
+    if (lead < 0 || nd > TH_MAXDIMS || (type != NPY_FLOAT32 && type != NPY_FLOAT64)) return NULL;
+    if (lead == 1) axis = 0;
+    npy_intp dims[TH_MAXDIMS + 1];
+    for (int i = 0; i < nd; ++i) {
+        npy_intp have = PyArray_DIM(g, lead + i);
+        dims[i] = (npy_intp)shape[i];
+        if (dims[i] == 1 && have != 1) { axis = lead + i; ++count; }
+        else if (dims[i] != have) return NULL;
+    }
+    if (count != 1) return NULL;
+    PyObject *sum = PyArray_Sum(g, axis, NPY_NOTYPE, NULL);  /* (a NumPy scalar when 0-d) */
+    PyObject *a = sum ? PyArray_FROM_O(sum) : NULL;
+    Py_XDECREF(sum);
+    if (!a) return NULL;
+    PyArray_Dims to = {dims, nd};
+    PyObject *r = PyArray_Newshape((PyArrayObject *)a, &to, NPY_CORDER);
+    Py_DECREF(a);
+    return r;
+}
+
 /* the length of axis i as a 0-d int64 array */
 static PyObject *th_shape_i(PyArrayObject *x, int i)
 {
@@ -102,19 +144,3 @@ static PyArrayObject *th_buffer(PyObject *work, int slot, int nd, npy_intp *shap
     PyList_SetItem(work, slot, a);
     return (PyArrayObject *)a;
 }
-
-/* `dest` (with a new reference) when it is a C-contiguous array of `type` and `shape`, so a
- * kernel writes its output where the caller wants it; else th_buffer's array */
-static PyArrayObject *th_dest_buffer(PyObject *dest, PyObject *work, int slot, int nd,
-                                     npy_intp *shape, int type)
-{
-    if (dest) {
-        PyArrayObject *d = (PyArrayObject *)dest;
-        int same = PyArray_NDIM(d) == nd && PyArray_TYPE(d) == type && PyArray_IS_C_CONTIGUOUS(d);
-        for (int i = 0; same && i < nd; ++i) same = PyArray_DIM(d, i) == shape[i];
-        if (same) { Py_INCREF(dest); return d; }
-    }
-    return th_buffer(work, slot, nd, shape, NULL, type);
-}
-
-#include "dot.h"  /* (uses th_dest_buffer) */

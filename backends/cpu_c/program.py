@@ -27,12 +27,17 @@ from theanine.codegen.cstyle import reduce_identity
 from theanine.codegen.fusion import KernelStep, Step
 from theanine.graph.basic import Apply, Constant, Variable
 from theanine.graph.fgraph import FunctionGraph
+from theanine.tensor.elemwise import SumToShapeOf
+from theanine.tensor.shape_ops import SpecifyShape
 
 NPY_TYPES = {"bool": "NPY_BOOL", "int8": "NPY_INT8", "int16": "NPY_INT16", "int32": "NPY_INT32",
              "int64": "NPY_INT64", "uint8": "NPY_UINT8", "uint16": "NPY_UINT16",
              "uint32": "NPY_UINT32", "uint64": "NPY_UINT64", "float16": "NPY_FLOAT16",
              "float32": "NPY_FLOAT32", "float64": "NPY_FLOAT64", "complex64": "NPY_COMPLEX64",
              "complex128": "NPY_COMPLEX128"}
+# ops whose C entries return their first input itself when its shape is the one wanted, so a
+# loop body's output computed through them may be computed in its trace row
+PASS_THROUGH = (SumToShapeOf, SpecifyShape)
 GRAIN = 32768  # elements below which a kernel runs on one thread
 
 # libm functions glibc's libmvec has SIMD versions of; declared so that gcc vectorizes loops
@@ -76,11 +81,12 @@ class Emitter:
         self.steps = steps
         self.prefix = prefix  # of the names of this emitter's kernels and functions
         self.slot: dict[Variable | tuple, int] = {}  # (tuples: a step's temporaries)
+        self._written: list[Variable] = []  # the body outputs an entry asked `into` for
         self.lines: list[str] = []
         self.cuts: list[int] = []  # indices of self.lines between steps
         self.last_use = self._last_uses()
-        self.dest_of: dict[Variable, int] = {}  # output -> its index in a function's `dest`
         self.root = self if parent is None else parent.root
+        self.direct: dict[Variable, int] = {}  # a loop body's outputs it may write in place
         if parent is None:  # what the whole program shares (a loop's body is a child)
             self.constants: list = []
             self.host: list = []
@@ -138,13 +144,18 @@ class Emitter:
         for i, v in enumerate(self.fgraph.inputs):
             s = self.new_slot(v)
             entry.append(f"    v[{s}] = {input_expr % i}; Py_INCREF(v[{s}]);")
-        for j in self.dest_of.values():  # where the caller wants output j written, or NULL
-            s = self.new_slot(("dest", j))
-            entry.append(f"    v[{s}] = dest ? dest[{j}] : NULL; Py_XINCREF(v[{s}]);")
         self.render_steps()
         outs = ", ".join(str(self.slot[v]) for v in self.fgraph.outputs) or "0"
         parts, calls = split_into_parts(self.lines, self.cuts, self.prefix)
         return entry, outs, len(self.fgraph.outputs), parts, calls, max(len(self.slot), 1)
+
+    def into(self, v: Variable) -> str:
+        """C expression of where a loop body's output `v` is wanted (dst[j], maybe NULL), or
+        NULL: an entry computing `v` into a new array passes it to th_into."""
+        if v not in self.direct:
+            return "NULL"
+        self._written.append(v)
+        return f"dst[{self.direct[v]}]"
 
     def emit(self) -> Program:
         entry, outs, n_outs, parts, calls, n_vals = self._render("PyTuple_GET_ITEM(inputs, %d)")
@@ -153,7 +164,8 @@ class Emitter:
                 "    PyObject *consts = PyTuple_GET_ITEM(state, 0);",
                 "    PyObject *fns = PyTuple_GET_ITEM(state, 1);",
                 "    PyObject *work = PyTuple_GET_ITEM(state, 2);",
-                "    (void)consts; (void)fns; (void)work;"]
+                "    PyObject **dst = NULL;",
+                "    (void)consts; (void)fns; (void)work; (void)dst;"]
         body += input_checks(self.fgraph, NPY_TYPES)
         body += entry + calls
         body.append(f"    PyObject *result = PyTuple_New({n_outs});")
@@ -178,21 +190,25 @@ class Emitter:
         return Program(source, tuple(self.constants), tuple(self.host), self.n_work,
                        self.host_nodes, self.loop_host_nodes)
 
-    def emit_function(self, name: str) -> None:
-        """Render this (child) emitter's graph as `static int name(state, in, out, dest)`,
+    def emit_function(self, name: str, traced: int = 0) -> list[bool]:
+        """Render this (child) emitter's graph as `static int name(state, in, out, dst)`,
         which reads its inputs from `in`, stores new references to its outputs in `out` and
         returns 0 (-1 with an exception set): a loop's body, added to the program's
-        functions. `dest` (or NULL) holds, per output, an array (or NULL) that a kernel
-        computing that output writes into when its shape and type fit: a loop passes the
-        trace's row for the step, which then needs no copy."""
-        self.dest_of = {}
-        for j, v in enumerate(self.fgraph.outputs):
-            if v.owner is not None:
-                self.dest_of.setdefault(v, j)
+        functions. `dst[j]` (or NULL) is where output j is wanted (a row of its trace): a
+        kernel or a product computing it writes there when the shape and type fit, saving the
+        copy; `dst` has an entry for each of the first `traced` outputs. Returns, per output,
+        whether one may."""
+        self.direct = {}
+        for j, v in enumerate(self.fgraph.outputs[:traced]):
+            while v.owner is not None and isinstance(v.owner.op, PASS_THROUGH):
+                v = v.owner.inputs[0]  # the entry returns its input when the shape agrees
+            if v.owner is not None and v not in self.direct and v not in self.fgraph.inputs:
+                self.direct[v] = j
         entry, outs, n_outs, parts, calls, n_vals = self._render("in[%d]")
+        written = {self.direct[v] for v in self._written}
         self.functions += parts + [
             f"static int {name}(PyObject *state, PyObject **in, PyObject **out, "
-            "PyObject **dest)", "{",
+            "PyObject **dst)", "{",
             f"    PyObject *v[{n_vals}] = {{0}};", *entry, *calls,
             f"    static const int outs[] = {{{outs}}};",
             f"    for (int j = 0; j < {n_outs}; ++j) {{ out[j] = v[outs[j]]; "
@@ -201,6 +217,7 @@ class Emitter:
             "    return 0;", "fail:",
             f"    for (int i = 0; i < {n_vals}; ++i) Py_XDECREF(v[i]);",
             "    return -1;", "}"]
+        return [j in written for j in range(n_outs)]
 
     def render_steps(self) -> None:
         """Append every step's lines (and the references of constant outputs)."""
@@ -338,26 +355,15 @@ class Emitter:
         s = self.new_slot(v)
         w = self.root.n_work
         self.root.n_work += 1
-        target = self.dest_of.get(v) if isinstance(v, Variable) and strides == "NULL" else None
-        call = (f"th_buffer(work, {w}, {nd}, {shape}, {strides}, {NPY_TYPES[dtype or v.dtype]})"
-                if target is None else
-                f"th_dest_buffer(v[{self.slot[('dest', target)]}], work, {w}, {nd}, {shape}, "
-                f"{NPY_TYPES[dtype or v.dtype]})")
+        into = self.into(v) if strides == "NULL" and isinstance(v, Variable) else "NULL"
+        typ = NPY_TYPES[dtype or v.dtype]
         (self.lines if lines is None else lines).append(
-            f"    v[{s}] = (PyObject *){call}; if (!v[{s}]) goto fail;")
+            f"    v[{s}] = (PyObject *)th_into({into}, {nd}, {shape}, {typ}); if (!v[{s}]) "
+            f"v[{s}] = (PyObject *)th_buffer(work, {w}, {nd}, {shape}, {strides}, {typ}); "
+            f"if (!v[{s}]) goto fail;")
         return s
 
     # -- what the op table's entries call ------------------------------------------------------
-    def output_buffer(self, v: Variable) -> str:
-        """C arguments `dest, work, slot` for a library call that fills its own output array:
-        where the caller of a loop body wants `v` (or NULL), and a work slot whose array the
-        call reuses across calls and steps once free."""
-        w = self.root.n_work
-        self.root.n_work += 1
-        j = self.dest_of.get(v)
-        dest = "NULL" if j is None else f"v[{self.slot[('dest', j)]}]"
-        return f"{dest}, work, {w}"
-
     def include(self, header: str) -> None:
         """Include `header` (a file beside runtime.h) once, after the SIMD math declarations."""
         if header not in self.includes:

@@ -3,12 +3,10 @@
  * sequences and of the recorded states at their taps, and copies the body's results into
  * preallocated traces, [n_steps, ...] or, for an output whose last `keep` steps alone are read,
  * a ring of keep entries (states: at least their depth, plus one so a step never overwrites a
- * value it reads). The body's kernels write results of the right shape straight into the
- * step's rows (`dest`), which then need no copy. What the reference checks once per call
- * (lengths, n_steps >= 0) and the rare cases (no step at all) are left to Python callables in
- * `info`; nothing per step is. */
+ * value it reads). What the reference checks once per call (lengths, n_steps >= 0) and the
+ * rare cases (no step at all) are left to Python callables in `info`; nothing per step is. */
 
-typedef int (*th_body_fn)(PyObject *state, PyObject **in, PyObject **out, PyObject **dest);
+typedef int (*th_body_fn)(PyObject *state, PyObject **in, PyObject **out, PyObject **dst);
 
 typedef struct {
     int n_seqs, n_states, n_nit, n_nonseq, until, n_in;
@@ -16,6 +14,9 @@ typedef struct {
     const int *state_ntaps, *state_taps;  /* taps per state; the taps, flattened */
     const int *keep;                      /* per output: the last steps kept, -1 for all */
     int work;                             /* the work slot of output 0's trace; 1 per output */
+    const int *direct;                    /* per output: the body may compute it in its row */
+    const int *share;                     /* per output: it may be another output's array */
+    const int *contig;                    /* per non-sequence: passed C-ordered (a copy) */
 } th_scan_layout;
 
 /* entry i of x along axis 0, as an array of one axis fewer viewing x's memory */
@@ -39,6 +40,7 @@ static int th_store_row(PyArrayObject *trace, npy_intp i, PyArrayObject *value)
 {
     npy_intp size = PyArray_NBYTES(value);
     char *dst = PyArray_BYTES(trace) + i * PyArray_STRIDE(trace, 0);
+    if (dst == PyArray_BYTES(value) && PyArray_IS_C_CONTIGUOUS(value)) return 0;  /* in place */
     if (PyArray_IS_C_CONTIGUOUS(value) && PyArray_TYPE(value) == PyArray_TYPE(trace)) {
         memmove(dst, PyArray_DATA(value), size);
         return 0;
@@ -96,15 +98,16 @@ static int th_scan(PyObject *state, const th_scan_layout *L, th_body_fn body,
     }
     Py_DECREF(args);
     if (n < 0) return -1;
-    /* one block: in[n_in], out[n_body_out], trace[n_out], dest[n_body_out], then ring[n_out],
-     * depth[n_out] */
-    size_t n_ptr = (size_t)L->n_in + 2 * n_body_out + n_out;
-    void **mem = PyMem_Calloc(n_ptr + 2 * (size_t)n_out + 1, sizeof(void *));
+    /* one block: in[n_in], out[n_body_out], trace[n_out], dst[n_out], ns[n_nonseq], then
+     * ring[n_out], depth[n_out], alias[n_out] (1 + the output whose trace an output shares,
+     * else 0) */
+    size_t n_ptr = (size_t)L->n_in + n_body_out + 2 * (size_t)n_out + L->n_nonseq;
+    void **mem = PyMem_Calloc(n_ptr + 3 * (size_t)n_out + 1, sizeof(void *));
     if (!mem) { PyErr_NoMemory(); return -1; }
     PyObject **in = (PyObject **)mem, **out = in + L->n_in;
     PyArrayObject **trace = (PyArrayObject **)(out + n_body_out);
-    PyObject **dest = (PyObject **)(trace + n_out);  /* the step's rows: kernels write there */
-    npy_intp *ring = (npy_intp *)(mem + n_ptr), *depth = ring + n_out;
+    PyObject **dst = (PyObject **)(trace + n_out), **ns = dst + n_out;
+    npy_intp *ring = (npy_intp *)(mem + n_ptr), *depth = ring + n_out, *alias = depth + n_out;
     PyArrayObject **seqs = (PyArrayObject **)outer + 1;
     PyArrayObject **inits = seqs + L->n_seqs;
     PyObject **nonseqs = outer + 1 + L->n_seqs + L->n_states;
@@ -124,6 +127,15 @@ static int th_scan(PyObject *state, const th_scan_layout *L, th_body_fn body,
                             (int)PyLong_AsLong(PyTuple_GET_ITEM(types, j)));
         if (!trace[j]) goto done;
     }
+    for (int c = 0; c < L->n_nonseq; ++c) {  /* a product's operand: C-ordered, copied once */
+        PyArrayObject *a = (PyArrayObject *)nonseqs[c];
+        if (L->contig[c] && !PyArray_IS_C_CONTIGUOUS(a)) {
+            if (!(ns[c] = PyArray_NewCopy(a, NPY_CORDER))) goto done;
+        } else {
+            ns[c] = nonseqs[c];
+            Py_INCREF(ns[c]);
+        }
+    }
     npy_intp steps = n;
     if (th_blas_threads) blas_threads = th_blas_threads(1);
     for (npy_intp t = 0; t < n; ++t) {
@@ -139,12 +151,26 @@ static int th_scan(PyObject *state, const th_scan_layout *L, th_body_fn body,
                 in[k] = at < 0 ? th_row(inits[j], depth[j] + at) : th_row(trace[j], at % ring[j]);
                 if (!in[k++]) goto done;
             }
-        for (int c = 0; c < L->n_nonseq; ++c) { in[k] = nonseqs[c]; Py_INCREF(in[k++]); }
-        for (int i = 0; i < n_out; ++i)
-            if (trace[i] && !(dest[i] = th_row(trace[i], t % ring[i]))) goto done;
-        if (body(state, in, out, dest) < 0) goto done;
+        for (int c = 0; c < L->n_nonseq; ++c) { in[k] = ns[c]; Py_INCREF(in[k++]); }
+        for (int i = 0; i < n_out; ++i)  /* where the body may write output i */
+            if (L->direct[i] && trace[i] && !(dst[i] = th_row(trace[i], t % ring[i])))
+                goto done;
+        if (body(state, in, out, dst) < 0) goto done;
         for (int i = 0; i < n_out; ++i) {
             PyArrayObject *value = (PyArrayObject *)out[i];
+            if (alias[i] && out[i] == out[alias[i] - 1]) continue;  /* still the same array */
+            if (alias[i]) {  /* no longer: output i gets a trace of its own, a copy so far */
+                PyArrayObject *shared = trace[alias[i] - 1];
+                alias[i] = 0;
+                trace[i] = th_trace(work, L->work + i, shared, 1, ring[i], PyArray_TYPE(shared));
+                if (!trace[i] || PyArray_CopyInto(trace[i], shared) < 0) goto done;
+            }
+            if (!trace[i] && t == 0 && L->share[i])  /* the array an earlier output returned */
+                for (int j = L->n_states; j < i && !alias[i]; ++j)
+                    if (out[j] == out[i] && L->share[j] && !alias[j] && L->keep[j] == L->keep[i] &&
+                        PyArray_TYPE(trace[j]) == PyLong_AsLong(PyTuple_GET_ITEM(types, i)))
+                        alias[i] = j + 1;
+            if (alias[i]) continue;
             if (!trace[i]) {  /* an output not fed back: its shape is step 0's */
                 trace[i] = th_trace(work, L->work + i, value, 0, ring[i],
                                     (int)PyLong_AsLong(PyTuple_GET_ITEM(types, i)));
@@ -156,16 +182,22 @@ static int th_scan(PyObject *state, const th_scan_layout *L, th_body_fn body,
                                                  (Py_ssize_t)t));
                 goto done;
             }
-            if (out[i] != dest[i] && th_store_row(trace[i], t % ring[i], value) < 0) goto done;
+            if (th_store_row(trace[i], t % ring[i], value) < 0) goto done;
         }
         int stop = L->until ? PyObject_IsTrue(out[n_out]) : 0;
         if (stop < 0) goto done;
         for (int j = 0; j < k; ++j) Py_CLEAR(in[j]);
-        for (int j = 0; j < n_body_out; ++j) { Py_CLEAR(out[j]); Py_CLEAR(dest[j]); }
+        for (int j = 0; j < n_body_out; ++j) Py_CLEAR(out[j]);
+        for (int i = 0; i < n_out; ++i) Py_CLEAR(dst[i]);
         k = 0;
         if (stop) { steps = t + 1; break; }
     }
     for (int i = 0; i < n_out; ++i) {
+        if (alias[i]) {  /* the same values as an earlier output's, in the same array */
+            res[i] = res[alias[i] - 1];
+            Py_INCREF(res[i]);
+            continue;
+        }
         if (L->keep[i] < 0 && steps == PyArray_DIM(trace[i], 0)) {
             res[i] = (PyObject *)trace[i];
             trace[i] = NULL;
@@ -186,11 +218,13 @@ static int th_scan(PyObject *state, const th_scan_layout *L, th_body_fn body,
 done:
     if (blas_threads >= 0) th_blas_threads(blas_threads);
     for (int j = 0; j < k; ++j) Py_XDECREF(in[j]);
-    for (int j = 0; j < n_body_out; ++j) { Py_XDECREF(out[j]); Py_XDECREF(dest[j]); }
+    for (int j = 0; j < n_body_out; ++j) Py_XDECREF(out[j]);
     for (int i = 0; i < n_out; ++i) {
         Py_XDECREF(trace[i]);
+        Py_XDECREF(dst[i]);
         if (rc < 0) Py_CLEAR(res[i]);
     }
+    for (int c = 0; c < L->n_nonseq; ++c) Py_XDECREF(ns[c]);
     PyMem_Free(mem);
     return rc;
 }

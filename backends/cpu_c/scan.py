@@ -17,7 +17,10 @@ import numpy as np
 from theanine.backends.cpu_c.library import c_impl
 from theanine.compile.inner import inner_fgraph
 from theanine.graph.basic import Apply
+from theanine.graph.fgraph import FunctionGraph
 from theanine.scan_module.op import Scan
+from theanine.tensor.blas import Gemm
+from theanine.tensor.linalg import Dot
 
 if TYPE_CHECKING:
     from theanine.backends.cpu_c.program import Emitter
@@ -58,6 +61,16 @@ def _no_step(node: Apply):
     return no_step
 
 
+def _blas_operands(inner: FunctionGraph, n_nonseq: int) -> list[bool]:
+    """Per non-sequence: whether a product reads it as a matrix (BLAS runs a C-ordered one
+    much faster than a transposed view: no packing per call)."""
+    flags = []
+    for v in inner.inputs[len(inner.inputs) - n_nonseq:]:
+        flags.append(v.ndim == 2 and any(not isinstance(c, str) and isinstance(c.op, (Dot, Gemm))
+                                         for c, _ in inner.clients.get(v, [])))
+    return flags
+
+
 def _ints(values) -> str:
     return "{" + (", ".join(str(int(v)) for v in values) or "0") + "}"
 
@@ -76,7 +89,10 @@ def scan_loop(em: Emitter, k: int, node: Apply) -> None:
     child = Emitter(inner, lower_for_c(em.backend, inner), em.blas, em.vector_math,
                     em.backend, parent=em, prefix=prefix)
     body = f"th_{prefix}body"
-    child.emit_function(body)
+    direct = child.emit_function(body, len(node.outputs))
+    outputs = set(em.fgraph.outputs)
+    # a value the loop's outputs may share with one another (none the caller receives)
+    share = [o not in outputs for o in node.outputs]
     em.include("scan.h")
     info = em.add_host((_checker(node), _bad_step(node), _no_step(node),
                         tuple(np.dtype(o.dtype).num for o in node.outputs)))
@@ -85,7 +101,7 @@ def scan_loop(em: Emitter, k: int, node: Apply) -> None:
     em.root.n_work += len(node.outputs)
     layout = (f"{op.n_seqs}, {op.n_states}, {op.n_nit}, {op.n_nonseq}, {int(op.until)}, "
               f"{len(op.inner_inputs)}, seq_ntaps, seq_offs, state_ntaps, state_taps, keep, "
-              f"{work}")
+              f"{work}, direct, share, contig")
     outer = ", ".join(f"(PyObject *){em.ref(v)}" for v in node.inputs)
     slots = [em.new_slot(o) for o in node.outputs]
     em.lines += [
@@ -94,7 +110,8 @@ def scan_loop(em: Emitter, k: int, node: Apply) -> None:
         f"seq_offs[] = {_ints(o for offs in op.seq_offsets for o in offs)};",
         f"    static const int state_ntaps[] = {_ints(map(len, op.state_taps))}, "
         f"state_taps[] = {_ints(t for taps in op.state_taps for t in taps)};",
-        f"    static const int keep[] = {_ints(keep)};",
+        f"    static const int keep[] = {_ints(keep)}, direct[] = {_ints(direct)}, "
+        f"share[] = {_ints(share)}, contig[] = {_ints(_blas_operands(inner, op.n_nonseq))};",
         f"    static const th_scan_layout layout = {{{layout}}};",
         f"    PyObject *outer[] = {{{outer}}};",
         f"    PyObject *res[{len(slots)}];",

@@ -240,6 +240,18 @@ class GpuProgram:
             H[j] = h
         return h
 
+    @property
+    def host_nodes(self) -> list[Apply]:
+        """The nodes this program runs on host copies of device values (HOST plans)."""
+        return [s.node for p, s in zip(self.plans, self.steps)
+                if p.kind is PlanKind.HOST and not p.host_values]
+
+    @property
+    def loop_host_nodes(self) -> list[Apply]:
+        """The nodes of loop bodies and branches (at any depth) run on host copies of device
+        values: what would cross to the host at every step (the C program's namesake)."""
+        return [n for sub in self.sub_programs for n in sub.host_nodes + sub.loop_host_nodes]
+
     def run(self, *inputs) -> list:
         """Run with host arrays or DeviceArrays as inputs; outputs are DeviceArrays where the
         value was computed on the device, else host arrays."""

@@ -13,6 +13,7 @@ from theanine.tensor.math import *  # noqa: F403
 from theanine.tensor.reduction import *  # noqa: F403
 from theanine.tensor.shape_ops import *  # noqa: F403
 from theanine.tensor.subtensor import *  # noqa: F403
+from theanine.tensor.theano_names import *  # noqa: F403
 from theanine.tensor.type import TensorType as TensorType
 from theanine.tensor.variable import TensorConstant as TensorConstant
 from theanine.tensor.variable import TensorVariable as TensorVariable

@@ -7,8 +7,9 @@ Run it against a backend (a third party's too, once its plugin is installed):
 Modules: `strategies` (hypothesis strategies: dtypes, broadcastable shapes, arrays with value
 domains and strided / reversed / transposed / zero-stride layouts, random expression graphs),
 `cases` (the registry of conformance cases; `elemwise_cases`, `tensor_cases`, `shape_cases`,
-`kernel_cases` and `random_cases` fill it for the built-in library; `random_cases` also holds
-the checks of random draws against Philox's bits and their distributions), `compare` (compile
+`kernel_cases`, `random_cases`, `loop_cases` and `scan_cases` fill it for the built-in library;
+`random_cases` also holds the checks of random draws against Philox's bits and their
+distributions, `scan_cases` the strategy of random scans), `compare` (compile
 one graph on a backend and on the reference and compare outputs and gradients), `meta` (which
 ops and functions have no case, which library ops a backend's op table does not implement),
 `prewarm` (compile the case graphs in parallel first), `pytest_plugin` (options,

@@ -4,8 +4,8 @@ and whether to check its gradient.
 
 A case is built once per dtype with inputs of mostly unknown static shape, so one compiled graph
 serves many drawn shapes, layouts and values. Cases of the built-in library live in
-`elemwise_cases`, `tensor_cases`, `shape_cases`, `kernel_cases`, `random_cases` and
-`loop_cases`; a plugin
+`elemwise_cases`, `tensor_cases`, `shape_cases`, `kernel_cases`, `random_cases`,
+`loop_cases` and `scan_cases`; a plugin
 adding ops registers its own with `register`.
 """
 
@@ -163,6 +163,7 @@ def all_cases() -> list[Case]:
         kernel_cases,
         loop_cases,
         random_cases,
+        scan_cases,
         shape_cases,
         tensor_cases,
     )

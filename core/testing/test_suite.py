@@ -34,6 +34,7 @@ from theanine.testing.random_cases import (
     identity_problem,
     sample_problem,
 )
+from theanine.testing.scan_cases import finite_difference_problem, scan_programs
 from theanine.testing.strategies import FLOATS, expression_graphs
 
 pytest_plugins = ["theanine.testing.pytest_plugin"]
@@ -87,6 +88,32 @@ def test_random_graph(conformance_backend: str, conformance_dtype: str, data) ->
         problem = mismatch(e, np.asarray(r), graph.outputs[k].dtype, scaled=True)
         assert problem is None, f"reference backend vs NumPy on {graph.text}: {problem}"
     prepared.check(graph.values, np.random.default_rng(data.draw(_SEEDS, label="seed")))
+
+
+@pytest.mark.parametrize("conformance_dtype", FLOATS)
+@settings(**SUITE_SETTINGS, max_examples=4)  # each example compiles a loop and its BPTT
+@given(data=st.data())
+def test_random_scan(conformance_backend: str, conformance_dtype: str, data) -> None:
+    """A random scan (drawn taps, step, go_backwards, truncate_gradient, n_steps) and its
+    gradient: the reference matches a NumPy loop and, in float64 without truncation, finite
+    differences; the backend matches the reference."""
+    scan = data.draw(scan_programs(conformance_dtype), label="scan")
+    prepared = _prepare(conformance_backend, scan.inputs, scan.outputs,
+                        label=f"random {scan.text} [{conformance_dtype}]")
+    reference = prepared.ref_forward(*scan.values)
+    for k, (e, r) in enumerate(zip(scan.expected, reference)):
+        problem = mismatch(e, np.asarray(r), scan.outputs[k].dtype, scaled=False)
+        assert problem is None, f"reference backend vs a NumPy loop on {scan.text}: {problem}"
+    rng = np.random.default_rng(data.draw(_SEEDS, label="seed"))
+    if conformance_dtype == "float64" and scan.exact_gradient:
+        projs = [rng.uniform(0.5, 1.5, np.shape(r)) for r in reference]
+        grads = prepared.ref_full(*scan.values, *projs)[len(reference):]
+        problem = finite_difference_problem(
+            lambda vals: sum(float((np.asarray(o) * p).sum())
+                             for o, p in zip(prepared.ref_forward(*vals), projs)),
+            grads, scan.values, prepared.wrt)
+        assert problem is None, f"reference backend on {scan.text}: {problem}"
+    prepared.check(scan.values, rng)
 
 
 _bad_call_functions: dict = {}
