@@ -9,30 +9,12 @@ import time
 
 import numpy as np
 import pytest
+from test_ifelse import BACKENDS, explode
 
 import theanine as theano
 import theanine.tensor as T
-from theanine.backend import backends
 from theanine.compile.mode import Mode
-from theanine.graph.basic import Apply, Op
 from theanine.ifelse import ifelse
-
-BACKENDS = ["numpy", "c"] + (["opencl"] if backends()["opencl"].available()[0] else [])
-
-
-class Explode(Op):
-    """An op whose perform raises: running it means the branch holding it ran."""
-
-    def make_node(self, x):
-        x = T.as_tensor_variable(x)
-        return Apply(self, [x], [x.type()])
-
-    def perform(self, node, inputs):
-        raise RuntimeError("the branch that was not chosen ran")
-
-
-def explode(x):
-    return Explode()(x)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

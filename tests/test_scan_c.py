@@ -141,7 +141,7 @@ def test_no_step_and_float32():
     assert fc(np.ones((4, 3), "float32"))[0].dtype == np.float32
 
 
-@pytest.mark.parametrize("build, values, message", [
+ERRORS = [
     (lambda x: theano.scan(lambda a, b: a + b, sequences=dict(input=x, taps=[0, 5]),
                            name="taps")[0], (np.ones(3),),
      "scan 'taps': n_steps must be >= 0, got -2"),
@@ -151,7 +151,10 @@ def test_no_step_and_float32():
                            name="grows")[0], (np.ones(2),),
      "scan 'grows': state 0 has shape (2,) (its initial state's) but the step function "
      "returned shape (4,) at step 0"),
-])
+]
+
+
+@pytest.mark.parametrize("build, values, message", ERRORS)
 def test_errors_are_the_references(build, values, message):
     x = T.dvector("x")
     out = build(x)

@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 import pytest
-from test_scan_c import PROGRAMS, rnn_training_step, slicing_program
+from test_scan_c import ERRORS, PROGRAMS, rnn_training_step, slicing_program
 
 import theanine as theano
 import theanine.tensor as T
@@ -129,17 +129,7 @@ def test_symbolic_n_steps_and_kept_ring(gpu):
     np.testing.assert_allclose(f(5, values)[0], s)
 
 
-@pytest.mark.parametrize("build, values, message", [
-    (lambda x: theano.scan(lambda a, b: a + b, sequences=dict(input=x, taps=[0, 5]),
-                           name="taps")[0], (np.ones(3),),
-     "scan 'taps': n_steps must be >= 0, got -2"),
-    (lambda x: theano.scan(lambda a: a, sequences=x, n_steps=5, name="short")[0],
-     (np.ones(3),), "scan 'short': sequence 0 has 3 entries but 5 steps"),
-    (lambda x: theano.scan(lambda s: T.concatenate([s, s]), outputs_info=x, n_steps=2,
-                           name="grows")[0], (np.ones(2),),
-     "scan 'grows': state 0 has shape (2,) (its initial state's) but the step function "
-     "returned shape (4,) at step 0"),
-])
+@pytest.mark.parametrize("build, values, message", ERRORS)
 def test_errors_are_the_references(gpu, build, values, message):
     x = T.dvector("x")
     out = build(x)
