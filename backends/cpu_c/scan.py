@@ -32,10 +32,6 @@ def _checker(node: Apply):
 
     def check(n_steps, *outer):
         n = int(n_steps)
-        if n < 0:
-            raise ValueError(f"{op.describe()}: n_steps must be >= 0, got {n} (with n_steps "
-                             f"taken from the sequences: one is shorter than the span of its "
-                             f"taps)")
         op.check_lengths(n, [np.shape(s)[0] for s in outer[:op.n_seqs]],
                          [np.shape(s)[0] for s in outer[op.n_seqs:op.n_seqs + op.n_states]])
         return n

@@ -49,10 +49,10 @@ def _run_scan(rt, node: Apply, body, n_steps, *outer) -> list:
     seqs = outer[:op.n_seqs]
     inits = outer[op.n_seqs:op.n_seqs + op.n_states]
     nonseqs = outer[op.n_seqs + op.n_states:]
-    if n <= 0:  # the reference raises (n < 0) or shapes the empty traces (it probes the step)
+    op.check_lengths(n, [s.shape[0] for s in seqs], [s.shape[0] for s in inits])
+    if n == 0:  # the reference shapes the empty traces (it probes the step)
         host = [a.get() if isinstance(a, DeviceArray) else a for a in outer]
         return list(op.perform(node, [n, *host]))
-    op.check_lengths(n, [s.shape[0] for s in seqs], [s.shape[0] for s in inits])
     n_out = op.n_states + op.n_nit
     ring = []
     for i in range(n_out):

@@ -141,10 +141,6 @@ class Scan(Op):
     def perform(self, node: Apply, inputs) -> tuple:
         n_steps, *outer = inputs
         n_steps = int(n_steps)
-        if n_steps < 0:
-            raise ValueError(f"{self.describe()}: n_steps must be >= 0, got {n_steps} (with "
-                             f"n_steps taken from the sequences: one is shorter than the span "
-                             f"of its taps)")
         seqs = outer[:self.n_seqs]
         inits = outer[self.n_seqs:self.n_seqs + self.n_states]
         nonseqs = outer[self.n_seqs + self.n_states:]
@@ -210,8 +206,13 @@ class Scan(Op):
 
     def check_lengths(self, n_steps: int, seq_lengths: Sequence[int],
                       init_lengths: Sequence[int]) -> None:
-        """Raise naming the scan when a sequence is too short for n_steps or an initial state
-        does not hold the past values its taps read."""
+        """Raise naming the scan when n_steps is negative, a sequence is too short for it, or
+        an initial state does not hold the past values its taps read (every backend checks
+        a call through this before its first step)."""
+        if n_steps < 0:
+            raise ValueError(f"{self.describe()}: n_steps must be >= 0, got {n_steps} (with "
+                             f"n_steps taken from the sequences: one is shorter than the span "
+                             f"of its taps)")
         for i, (n, offs) in enumerate(zip(seq_lengths, self.seq_offsets)):
             need = n_steps + max(offs)
             if n < need:
