@@ -106,37 +106,36 @@ def shape(em: Emitter, k: int, node: Apply) -> None:
     em.c_call(node, f"th_shape({em.ref(node.inputs[0])})")
 
 
-def _pattern(pattern) -> list:
+def _with_lengths(em: Emitter, node: Apply, fn: str, pattern: list, extra: str = "") -> None:
+    """The output of C call `fn(x, n, pattern, entries{extra})`: x is input 0, `pattern` the
+    lengths (views.h's TH_ENTRY/TH_ANY codes) and `entries` the other inputs, the symbolic
+    lengths."""
+    _with_retry(em, node, [f"    {_array('pattern', pattern)}",
+                           f"    PyObject *entries[] = {_refs(em, node.inputs[1:])};"],
+                f"{fn}({em.ref(node.inputs[0])}, {len(pattern)}, pattern, entries{extra})")
+
+
+def _entries(pattern) -> list:
     return [ENTRY if p is None or p == "?" else p for p in pattern]
 
 
 @c_impl.register(Reshape)
 def reshape(em: Emitter, k: int, node: Apply) -> None:
     """NumPy's reshape from C (a view, of a reused copy when the input is not contiguous)"""
-    pattern = node.op.pattern
     slot = em.root.n_work  # the copy of a non-contiguous input, reused across calls
     em.root.n_work += 1
-    _with_retry(em, node, [f"    {_array('pattern', _pattern(pattern))}",
-                           f"    PyObject *entries[] = {_refs(em, node.inputs[1:])};"],
-                f"th_reshape({em.ref(node.inputs[0])}, {len(pattern)}, pattern, entries, work, "
-                f"{slot})")
+    _with_lengths(em, node, "th_reshape", _entries(node.op.pattern), f", work, {slot}")
 
 
 @c_impl.register(Alloc)
 def alloc(em: Emitter, k: int, node: Apply) -> None:
     """a new array filled with the value broadcast, in C"""
-    pattern = node.op.pattern
-    _with_retry(em, node, [f"    {_array('pattern', _pattern(pattern))}",
-                           f"    PyObject *entries[] = {_refs(em, node.inputs[1:])};"],
-                f"th_alloc({em.ref(node.inputs[0])}, {len(pattern)}, pattern, entries, "
-                f"{node.outputs[0].type.numpy_dtype.num})")
+    _with_lengths(em, node, "th_alloc", _entries(node.op.pattern),
+                  f", {node.outputs[0].type.numpy_dtype.num}")
 
 
 @c_impl.register(SpecifyShape)
 def specify_shape(em: Emitter, k: int, node: Apply) -> None:
     """the input itself once its lengths are checked in C"""
-    pattern = [ANY if p is None else ENTRY if p == "?" else p for p in node.op.pattern]
-    _with_retry(em, node, [f"    {_array('pattern', pattern)}",
-                           f"    PyObject *entries[] = {_refs(em, node.inputs[1:])};"],
-                f"th_specify_shape({em.ref(node.inputs[0])}, {len(pattern)}, pattern, "
-                f"entries)")
+    _with_lengths(em, node, "th_specify_shape",
+                  [ANY if p is None else ENTRY if p == "?" else p for p in node.op.pattern])
