@@ -108,6 +108,7 @@ class Branch:
         self.inputs = list(inputs)
         self.outputs = list(outputs)
         self._nodes: list[Apply] | None = None
+        self._steps: list | None = None  # (node, its NumPy callable), made on the first run
 
     def nodes(self) -> list[Apply]:
         if self._nodes is None:
@@ -115,14 +116,15 @@ class Branch:
         return self._nodes
 
     def __getstate__(self):
-        return {**self.__dict__, "_nodes": None}
+        return {**self.__dict__, "_nodes": None, "_steps": None}
 
     def run(self, values) -> list:
         """The outputs' values from the inputs' values, node by node (NumPy)."""
+        if self._steps is None:
+            self._steps = [(n, n.op.py_fn(n)) for n in self.nodes()]
         env = dict(zip(self.inputs, values))
-        for node in self.nodes():
-            r = node.op.py_fn(node)(*[v.data if isinstance(v, Constant) else env[v]
-                                      for v in node.inputs])
+        for node, fn in self._steps:
+            r = fn(*[v.data if isinstance(v, Constant) else env[v] for v in node.inputs])
             env.update(zip(node.outputs, [r] if len(node.outputs) == 1 else r))
         return [v.data if isinstance(v, Constant) else env[v] for v in self.outputs]
 
