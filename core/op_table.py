@@ -53,10 +53,11 @@ _TABLES: weakref.WeakSet[OpTable] = weakref.WeakSet()
 @functools.cache
 def library_op_classes() -> frozenset[type]:
     """The Op classes of theanine's own op library: every Op subclass the modules of
-    theanine.tensor and theanine.gradient, the loops and the conditional hold."""
+    theanine.tensor (its subpackages too: nnet, signal) and theanine.gradient, the loops and
+    the conditional hold."""
     import theanine.tensor
 
-    names = [f"theanine.tensor.{m.name}" for m in pkgutil.iter_modules(theanine.tensor.__path__)]
+    names = [m.name for m in pkgutil.walk_packages(theanine.tensor.__path__, "theanine.tensor.")]
     modules = [importlib.import_module(n) for n in [*names, "theanine.gradient",
                                                     "theanine.scan_module.op",
                                                     "theanine.ifelse"]]

@@ -21,10 +21,12 @@ from theanine.tensor.elemwise import DimShuffle, Elemwise, SumToShapeOf
 from theanine.tensor.join import Join, Split
 from theanine.tensor.linalg import Dot, MatMul, TensorDot
 from theanine.tensor.nnet import CrossentropyCategorical1Hot, LogSoftmax, OneHot, Softmax
+from theanine.tensor.nnet.conv_ops import Conv2d, Conv2dGradInputs, Conv2dGradWeights
 from theanine.tensor.random import FlatIndex
 from theanine.tensor.random_ops import CheckParam, Choice, Multinomial, Permutation
 from theanine.tensor.reduction import ArgReduce, Reduce
 from theanine.tensor.shape_ops import MakeVector, Reshape, Shape, ShapeI, SpecifyShape
+from theanine.tensor.signal.pool import AveragePoolGrad, MaxPoolGrad, MaxPoolGradGrad, Pool
 from theanine.tensor.subtensor import (
     AdvancedIncSubtensor,
     AdvancedSubtensor,
@@ -47,7 +49,9 @@ numpy_impl.register(Elemwise, Reduce, ArgReduce, DimShuffle, SumToShapeOf, Dot, 
                     Join, Split, Subtensor, AdvancedSubtensor, IncSubtensor,
                     AdvancedIncSubtensor, Softmax, LogSoftmax, OneHot,
                     CrossentropyCategorical1Hot, StopGradient, FlatIndex,
-                    Permutation, Multinomial, Choice, CheckParam, IfElse,
+                    Permutation, Multinomial, Choice, CheckParam, IfElse, Conv2d,
+                    Conv2dGradInputs, Conv2dGradWeights, Pool, MaxPoolGrad, MaxPoolGradGrad,
+                    AveragePoolGrad,
                     how="its NumPy implementation (the reference that defines the op)")(reference)
 numpy_impl.register(Scan, how="its reference: the inner graph walked node by node each step")(
     reference)

@@ -5,7 +5,7 @@ and whether to check its gradient.
 A case is built once per dtype with inputs of mostly unknown static shape, so one compiled graph
 serves many drawn shapes, layouts and values. Cases of the built-in library live in
 `elemwise_cases`, `tensor_cases`, `shape_cases`, `kernel_cases`, `random_cases`,
-`loop_cases` and `scan_cases`; a plugin
+`loop_cases`, `scan_cases` and `conv_cases`; a plugin
 adding ops registers its own with `register`.
 """
 
@@ -159,6 +159,7 @@ def all_cases() -> list[Case]:
     """Every registered case, the built-in library's first, then those of plugins
     (`theanine_register_cases`), in registration order."""
     from theanine.testing import (  # noqa: F401 (they register)
+        conv_cases,
         elemwise_cases,
         kernel_cases,
         loop_cases,

@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # (the cases need hypothesis; the op-table helpers work witho
 
 # the modules whose public functions build ops (their `__all__`), plus theanine.gradient's helpers
 FUNCTION_MODULES = ("math", "reduction", "linalg", "shape_ops", "join", "allocation", "subtensor",
-                    "nnet")
+                    "nnet", "nnet.bn", "signal.pool")
 GRADIENT_FUNCTIONS = ("zero_grad", "disconnected_grad", "jacobian", "hessian")
 # public functions that build no op, with the reason
 NO_OP_FUNCTIONS = {"ndim": "returns a Python int; the number of dimensions is always static"}

@@ -1,5 +1,6 @@
 """Neural-network functions (`theanine.tensor.nnet`, Theano's `T.nnet`): activations, softmax
-and log-softmax ops, and cross-entropy losses.
+and log-softmax ops, and cross-entropy losses; convolutions (`conv2d`, from `abstract_conv`)
+and batch normalization (`bn`) in submodules.
 
 Softmax and log-softmax are ops of their own (max-shifted, so large inputs do not overflow) with
 symbolic gradients; the stabilize rewrites turn `log(softmax(x))` into `log_softmax(x)`.
@@ -268,6 +269,15 @@ def categorical_crossentropy(coding_dist, true_dist) -> TensorVariable:
     return neg(sum_(true_dist * log(coding_dist), axis=-1))
 
 
-__all__ = ["sigmoid", "softplus", "relu", "softmax", "log_softmax", "hard_sigmoid",
+# the submodules build on the functions above
+from theanine.tensor.nnet import bn as bn  # noqa: E402
+from theanine.tensor.nnet import abstract_conv as abstract_conv  # noqa: E402
+from theanine.tensor.nnet.abstract_conv import (  # noqa: E402
+    conv2d,
+    conv2d_grad_wrt_inputs,
+    conv2d_grad_wrt_weights,
+)
+
+__all__ = ["conv2d", "conv2d_grad_wrt_inputs", "conv2d_grad_wrt_weights", "sigmoid", "softplus", "relu", "softmax", "log_softmax", "hard_sigmoid",
            "binary_crossentropy", "categorical_crossentropy", "to_one_hot", "Softmax",
            "LogSoftmax", "OneHot", "CrossentropyCategorical1Hot"]
