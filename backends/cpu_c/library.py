@@ -154,6 +154,7 @@ def gemm(em: Emitter, k: int, node: Apply) -> None:
 
 
 # entries in modules of their own (they import c_impl from here)
+from theanine.backends.cpu_c import conv as _conv  # noqa: E402, F401
 from theanine.backends.cpu_c import ifelse as _ifelse  # noqa: E402, F401
 from theanine.backends.cpu_c import scan as _scan  # noqa: E402, F401
 from theanine.backends.cpu_c import views as _views  # noqa: E402, F401
