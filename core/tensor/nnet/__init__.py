@@ -270,14 +270,15 @@ def categorical_crossentropy(coding_dist, true_dist) -> TensorVariable:
 
 
 # the submodules build on the functions above
-from theanine.tensor.nnet import bn as bn  # noqa: E402
 from theanine.tensor.nnet import abstract_conv as abstract_conv  # noqa: E402
+from theanine.tensor.nnet import bn as bn  # noqa: E402
 from theanine.tensor.nnet.abstract_conv import (  # noqa: E402
     conv2d,
     conv2d_grad_wrt_inputs,
     conv2d_grad_wrt_weights,
 )
 
-__all__ = ["conv2d", "conv2d_grad_wrt_inputs", "conv2d_grad_wrt_weights", "sigmoid", "softplus", "relu", "softmax", "log_softmax", "hard_sigmoid",
-           "binary_crossentropy", "categorical_crossentropy", "to_one_hot", "Softmax",
-           "LogSoftmax", "OneHot", "CrossentropyCategorical1Hot"]
+__all__ = ["conv2d", "conv2d_grad_wrt_inputs", "conv2d_grad_wrt_weights", "sigmoid", "softplus",
+           "relu", "softmax", "log_softmax", "hard_sigmoid", "binary_crossentropy",
+           "categorical_crossentropy", "to_one_hot", "Softmax", "LogSoftmax", "OneHot",
+           "CrossentropyCategorical1Hot"]

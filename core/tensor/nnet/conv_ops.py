@@ -20,8 +20,8 @@ import numpy as np
 
 from theanine.graph.basic import Apply, Op, graph_error
 from theanine.tensor.basic import as_tensor_variable
-from theanine.tensor.shape_ops import Entry, as_entry, const_int, entry_op, entry_variable
 from theanine.tensor.scalar_ops import _upcast
+from theanine.tensor.shape_ops import Entry, as_entry, const_int, entry_op, entry_variable
 from theanine.tensor.type import TensorType
 from theanine.tensor.variable import TensorVariable
 
