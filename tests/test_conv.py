@@ -200,3 +200,33 @@ def test_run_time_shape_errors(backend, rng):
         f(rng.normal(size=(1, 3, 5, 5)), rng.normal(size=(2, 2, 3, 3)))
     with pytest.raises(ValueError, match="larger than the padded input"):
         f(rng.normal(size=(1, 2, 2, 5)), rng.normal(size=(2, 2, 3, 3)))
+
+
+def _fused_ops(f) -> list[str]:
+    from theanine.graph.traversal import toposort
+    from theanine.tensor.nnet.conv_fused import Conv2dBiasAct
+
+    return [n.op.activation for n in toposort(f.maker.fgraph.outputs)
+            if isinstance(n.op, Conv2dBiasAct)]
+
+
+def test_c_fuses_bias_and_activation_into_the_convolution(rng):
+    from theanine.tensor.nnet import relu, sigmoid
+
+    x, w, b = T.ftensor4("x"), T.ftensor4("w"), T.fvector("b")
+    bias = b.dimshuffle("x", 0, "x", "x")
+    outs = [relu(conv2d(x, w) + bias), T.tanh(conv2d(x, w, border_mode="half") + bias),
+            sigmoid(bias + conv2d(x, w, subsample=(2, 2))), conv2d(x, w, border_mode=1) + bias]
+    fc = function([x, w, b], outs, backend="c")
+    assert sorted(_fused_ops(fc)) == ["identity", "relu", "sigmoid", "tanh"]
+    fr = function([x, w, b], outs, backend="numpy")
+    assert _fused_ops(fr) == []
+    args = [rng.normal(size=(3, 2, 9, 8)).astype("f"), rng.normal(size=(4, 2, 3, 3)).astype("f"),
+            rng.normal(size=4).astype("f")]
+    for got, want in zip(fc(*args), fr(*args)):
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5)
+    # the convolution read elsewhere too: no fusion, the same numbers
+    y = conv2d(x, w)
+    f2 = function([x, w, b], [relu(y + bias), y], backend="c")
+    assert _fused_ops(f2) == []
+    np.testing.assert_allclose(f2(*args)[0], fr(*args)[0], rtol=2e-5, atol=2e-5)

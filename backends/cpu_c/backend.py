@@ -42,7 +42,8 @@ class CBackend(Backend):
     name = "c"
     devices = ("cpu", "c")
     priority = 10
-    rewrite_tags = ("gemm",)  # Gemm nodes become one BLAS call
+    # Gemm nodes become one BLAS call; a convolution's bias and activation run per image
+    rewrite_tags = ("gemm", "conv_epilogue")
     impls = c_impl
 
     def __init__(self):

@@ -50,7 +50,32 @@ static int th_conv_resolve(const th_conv_geom *g, npy_intp n, npy_intp c, npy_in
     return 1;
 }
 
-#define TH_DEF_CONV(T, GEMM) \
+/* the epilogue a fused convolution applies to each image's output block */
+enum { TH_ACT_NONE, TH_ACT_BIAS, TH_ACT_RELU, TH_ACT_TANH, TH_ACT_SIGMOID };
+
+#define TH_DEF_CONV(T, GEMM, SFX) \
+/* rows of p outputs, one per filter: o = act(o + b[f]) */ \
+static void th_epilogue_##T(T *o, npy_intp rows, npy_intp p, const T *b, int act) \
+{ \
+    for (npy_intp f = 0; f < rows; ++f) { \
+        T bb = b[f], *r = o + f * p; \
+        if (act == TH_ACT_RELU) { \
+            _Pragma("omp simd") \
+            for (npy_intp q = 0; q < p; ++q) { \
+                T v = r[q] + bb; r[q] = (v > 0 || v != v) ? v : 0; \
+            } \
+        } else if (act == TH_ACT_TANH) { \
+            _Pragma("omp simd") \
+            for (npy_intp q = 0; q < p; ++q) r[q] = tanh##SFX(r[q] + bb); \
+        } else if (act == TH_ACT_SIGMOID) { \
+            _Pragma("omp simd") \
+            for (npy_intp q = 0; q < p; ++q) r[q] = (T)1 / ((T)1 + exp##SFX(-(r[q] + bb))); \
+        } else { \
+            _Pragma("omp simd") \
+            for (npy_intp q = 0; q < p; ++q) r[q] += bb; \
+        } \
+    } \
+} \
 /* col (cg*kh*kw, oh*ow) of image plane xs (channels of one group; strides in elements) */ \
 static void th_im2col_##T(const th_conv_dims *d, const T *xs, npy_intp sc, npy_intp sy, \
                           npy_intp sx, T *col) \
@@ -115,7 +140,7 @@ static void th_pack_filters_##T(const th_conv_dims *d, const T *w, const npy_int
 } \
 /* each of `nt` threads has k*p elements of `scratch` for its column matrix */ \
 static void th_conv_fwd_##T(const th_conv_dims *d, const T *x, const npy_intp *xs, \
-                            const T *wp, T *out, int nt, T *scratch) \
+                            const T *wp, T *out, int nt, T *scratch, const T *bias, int act) \
 { \
     npy_intp k = d->cg * d->kh * d->kw, p = d->oh * d->ow, fg = d->f / d->groups; \
     _Pragma("omp parallel num_threads(nt)") \
@@ -128,6 +153,8 @@ static void th_conv_fwd_##T(const th_conv_dims *d, const T *x, const npy_intp *x
             th_im2col_##T(d, x + n * xs[0] + g * d->cg * xs[1], xs[1], xs[2], xs[3], col); \
             GEMM(101, 111, 111, fg, p, k, (T)1, wp + g * fg * k, k, col, p, (T)0, \
                  out + (n * d->f + g * fg) * p, p); \
+            if (act != TH_ACT_NONE) \
+                th_epilogue_##T(out + (n * d->f + g * fg) * p, fg, p, bias + g * fg, act); \
         } \
         if (bt >= 0) th_blas_threads(bt); \
     } \
@@ -174,8 +201,8 @@ static void th_conv_gw_##T(const th_conv_dims *d, const T *x, const npy_intp *xs
         if (bt >= 0) th_blas_threads(bt); \
     } \
 }
-TH_DEF_CONV(float, th_sgemm)
-TH_DEF_CONV(double, th_dgemm)
+TH_DEF_CONV(float, th_sgemm, f)
+TH_DEF_CONV(double, th_dgemm, )
 
 /* threads for a call over `tasks` images doing `work` multiply-adds: one for small work */
 static int th_conv_threads(npy_intp tasks, npy_intp work)
@@ -225,7 +252,9 @@ static PyArrayObject *th_packed_filters(const th_conv_dims *d, PyArrayObject *w)
     return out;
 }
 
-static PyObject *th_conv2d(PyArrayObject *x, PyArrayObject *w, int type, const th_conv_geom *g)
+/* conv2d(x, w), then act(... + b) when act is not TH_ACT_NONE (b: one value per filter) */
+static PyObject *th_conv2d(PyArrayObject *x, PyArrayObject *w, PyArrayObject *b, int act,
+                           int type, const th_conv_geom *g)
 {
     th_conv_dims d;
     npy_intp xs[4];
@@ -234,24 +263,29 @@ static PyObject *th_conv2d(PyArrayObject *x, PyArrayObject *w, int type, const t
                          PyArray_DIM(x, 3), PyArray_DIM(w, 0), PyArray_DIM(w, 1),
                          PyArray_DIM(w, 2), PyArray_DIM(w, 3), &d))
         return NULL;
+    if (act != TH_ACT_NONE && (PyArray_TYPE(b) != type || PyArray_NDIM(b) != 1 ||
+                               PyArray_DIM(b, 0) != d.f))
+        return NULL;
+    PyArrayObject *bc = act != TH_ACT_NONE ? (PyArrayObject *)PyArray_GETCONTIGUOUS(b) : NULL;
+    if (act != TH_ACT_NONE && !bc) return NULL;
     npy_intp dims[4] = {d.n, d.f, d.oh, d.ow};
     PyArrayObject *wp = th_packed_filters(&d, w);
-    if (!wp) return NULL;
     npy_intp k = d.cg * d.kh * d.kw, p = d.oh * d.ow;
     int nt = th_conv_threads(d.n * d.groups, d.n * d.f * p * k);
-    PyArrayObject *sc = th_conv_scratch(nt, k * p, type);
+    PyArrayObject *sc = wp ? th_conv_scratch(nt, k * p, type) : NULL;
     PyArrayObject *out = sc ? (PyArrayObject *)PyArray_EMPTY(4, dims, type, 0) : NULL;
+    void *bias = bc ? PyArray_DATA(bc) : NULL;
     if (out) {
         if (type == NPY_FLOAT32)
             th_conv_fwd_float(&d, (const float *)PyArray_DATA(x), xs,
                               (const float *)PyArray_DATA(wp), (float *)PyArray_DATA(out), nt,
-                              (float *)PyArray_DATA(sc));
+                              (float *)PyArray_DATA(sc), (const float *)bias, act);
         else
             th_conv_fwd_double(&d, (const double *)PyArray_DATA(x), xs,
                                (const double *)PyArray_DATA(wp), (double *)PyArray_DATA(out),
-                               nt, (double *)PyArray_DATA(sc));
+                               nt, (double *)PyArray_DATA(sc), (const double *)bias, act);
     }
-    Py_DECREF(wp); Py_XDECREF(sc);
+    Py_XDECREF(wp); Py_XDECREF(sc); Py_XDECREF(bc);
     return (PyObject *)out;
 }
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from theanine.backends.cpu_c.library import FLOATS, c_impl
 from theanine.graph.basic import Apply
+from theanine.tensor.nnet.conv_fused import Conv2dBiasAct
 from theanine.tensor.nnet.conv_ops import Conv2d, Conv2dGradInputs, Conv2dGradWeights
 from theanine.tensor.signal.pool import (
     AveragePoolGrad,
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from theanine.backends.cpu_c.program import Emitter
 
 NPY = {"float32": "NPY_FLOAT32", "float64": "NPY_FLOAT64"}
+ACTIVATIONS = {"identity": "TH_ACT_BIAS", "relu": "TH_ACT_RELU", "tanh": "TH_ACT_TANH",
+               "sigmoid": "TH_ACT_SIGMOID"}
 POOL_MODES = {"max": "TH_POOL_MAX", "sum": "TH_POOL_SUM", "average_inc_pad": "TH_POOL_AVG_INC",
               "average_exc_pad": "TH_POOL_AVG_EXC"}
 
@@ -62,7 +65,17 @@ def conv2d(em: Emitter, k: int, node: Apply) -> None:
     """im2col and BLAS gemm per image across OpenMP threads (float32/64), else NumPy"""
     x, w = (em.ref(v) for v in node.inputs)
     _c_or_numpy(em, k, node, "conv.h", _conv_geometry(node),
-                f"th_conv2d({x}, {w}, {NPY.get(node.outputs[0].dtype)}, &g)")
+                f"th_conv2d({x}, {w}, NULL, TH_ACT_NONE, {NPY.get(node.outputs[0].dtype)}, &g)")
+
+
+@c_impl.register(Conv2dBiasAct)
+def conv2d_bias_act(em: Emitter, k: int, node: Apply) -> None:
+    """conv2d's C, with the bias and activation applied to each image's output block after
+    its gemm (float32/64), else NumPy"""
+    x, w, b = (em.ref(v) for v in node.inputs)
+    act = ACTIVATIONS[node.op.activation]
+    _c_or_numpy(em, k, node, "conv.h", _conv_geometry(node),
+                f"th_conv2d({x}, {w}, {b}, {act}, {NPY.get(node.outputs[0].dtype)}, &g)")
 
 
 @c_impl.register(Conv2dGradInputs)

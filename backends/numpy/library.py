@@ -21,6 +21,7 @@ from theanine.tensor.elemwise import DimShuffle, Elemwise, SumToShapeOf
 from theanine.tensor.join import Join, Split
 from theanine.tensor.linalg import Dot, MatMul, TensorDot
 from theanine.tensor.nnet import CrossentropyCategorical1Hot, LogSoftmax, OneHot, Softmax
+from theanine.tensor.nnet.conv_fused import Conv2dBiasAct
 from theanine.tensor.nnet.conv_ops import Conv2d, Conv2dGradInputs, Conv2dGradWeights
 from theanine.tensor.random import FlatIndex
 from theanine.tensor.random_ops import CheckParam, Choice, Multinomial, Permutation
@@ -51,7 +52,7 @@ numpy_impl.register(Elemwise, Reduce, ArgReduce, DimShuffle, SumToShapeOf, Dot, 
                     CrossentropyCategorical1Hot, StopGradient, FlatIndex,
                     Permutation, Multinomial, Choice, CheckParam, IfElse, Conv2d,
                     Conv2dGradInputs, Conv2dGradWeights, Pool, MaxPoolGrad, MaxPoolGradGrad,
-                    AveragePoolGrad,
+                    AveragePoolGrad, Conv2dBiasAct,
                     how="its NumPy implementation (the reference that defines the op)")(reference)
 numpy_impl.register(Scan, how="its reference: the inner graph walked node by node each step")(
     reference)

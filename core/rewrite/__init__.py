@@ -9,6 +9,7 @@ callback handed to the `theanine_register_rewrites` hook).
 from theanine.rewrite import (  # noqa: F401  (importing registers the rewrites)
     basic,
     canonicalize,
+    conv,
     scan,
     shape,
     specialize,

@@ -58,6 +58,23 @@ for _case in [
     register(_case)
 
 
+def _fused(x, w, b):
+    """The convolution with its bias and activation fused (the C backend's epilogue rewrite
+    makes this op from conv2d + bias and an activation)."""
+    from theanine.tensor.nnet.conv_fused import Conv2dBiasAct
+    from theanine.tensor.nnet.conv_ops import ConvGeometry
+
+    g = ConvGeometry.build(border_mode="half", subsample=(2, 1))
+    return [Conv2dBiasAct(g, act)(x, w, b) for act in ("identity", "relu", "tanh", "sigmoid")]
+
+
+register(Case("conv2d_bias_activation", _fused,
+              (free(4, domain=SMALL, name="x"), free(4, domain=SMALL, name="w"),
+               free(1, name="b")), FLOAT, accumulates=True, extended=False,
+              shapes=sized(5, lambda n, c, f, k, a: [(n, c, k + a, k + 2), (f, c, k, k), (f,)],
+                           min_side=1)))
+
+
 def _conv_grads(x, w, top):
     nnet = _nnet()
     geometry = dict(border_mode=1, subsample=(2, 2))
