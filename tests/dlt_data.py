@@ -1,7 +1,8 @@
 """Synthetic stand-ins for the DeepLearningTutorials' datasets (nothing can be downloaded here),
 each laid out exactly as the tutorial's own loader reads it, and learnable, so that training
-visibly lowers the cost: MNIST (`mnist.pkl.gz`), ATIS (`atis.foldN.pkl.gz`), IMDB (`imdb.pkl`)
-and Nottingham piano-rolls (read through MIDI_STUB, see there)."""
+visibly lowers the cost: MNIST (`mnist.pkl.gz`; shifted strokes for the convolutional net),
+ATIS (`atis.foldN.pkl.gz`), IMDB (`imdb.pkl`) and Nottingham piano-rolls (read through
+MIDI_STUB, see there)."""
 
 import gzip
 import pickle
@@ -18,6 +19,35 @@ def synthetic_mnist(path, n_train=60, n_valid=20, n_test=20, seed=0) -> None:
         y = rng.randint(0, 10, size=n)
         x = protos[y] * rng.uniform(0.6, 1.0, (n, 784)) + 0.1 * rng.rand(n, 784)
         return np.clip(x, 0, 1).astype(np.float32), y.astype(np.int64)
+
+    with gzip.open(path, "wb") as f:
+        pickle.dump((split(n_train), split(n_valid), split(n_test)), f)
+
+
+def synthetic_digits(path, n_train=400, n_valid=200, n_test=200, seed=0) -> None:
+    """A gzipped pickle laid out as mnist.pkl.gz, for the convolutional tutorial: ten classes
+    of 28x28 images, each class a fixed set of three thick strokes drawn anywhere within 3
+    pixels of its place, with random contrast, speckle and background noise. A pixel-mask
+    prototype (synthetic_mnist) is matched by a linear model at once; strokes that move from
+    image to image are what convolution and pooling are for, and are learnt over epochs."""
+    rng = np.random.RandomState(seed)
+    templates = np.zeros((10, 28, 28), np.float32)
+    for digit in range(10):
+        for _ in range(3):
+            (r0, c0), (r1, c1) = rng.randint(7, 21, size=(2, 2))
+            for t in np.linspace(0, 1, 40):
+                r, c = int(round(r0 + t * (r1 - r0))), int(round(c0 + t * (c1 - c0)))
+                templates[digit, r - 1:r + 1, c - 1:c + 1] = 1
+
+    def split(n):
+        y = rng.randint(0, 10, size=n)
+        x = np.empty((n, 28, 28), np.float32)
+        for i, digit in enumerate(y):
+            shift = rng.randint(-3, 4, size=2)
+            moved = np.roll(templates[digit], tuple(shift), axis=(0, 1))
+            speckle = rng.rand(28, 28) < 0.85
+            x[i] = moved * speckle * rng.uniform(0.5, 1.0) + 0.3 * rng.rand(28, 28)
+        return np.clip(x, 0, 1).reshape(n, 784), y.astype(np.int64)
 
     with gzip.open(path, "wb") as f:
         pickle.dump((split(n_train), split(n_valid), split(n_test)), f)

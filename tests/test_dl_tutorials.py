@@ -1,5 +1,5 @@
-"""The classic DeepLearningTutorials (dA, SdA and the six that loop: rnnslu, lstm, rbm, DBN, hmc,
-rnnrbm), run with only their imports changed.
+"""The classic DeepLearningTutorials (dA, SdA, the LeNet convolutional net and the six that loop:
+rnnslu, lstm, rbm, DBN, hmc, rnnrbm), run with only their imports changed.
 
 The tutorials are not part of this repository: point THEANINE_DLT_DIR at a checkout of
 lisa-lab/DeepLearningTutorials (the folder holding code/) to run these tests; without it they
@@ -23,6 +23,7 @@ import pytest
 from dlt_data import (
     MIDI_STUB,
     synthetic_atis,
+    synthetic_digits,
     synthetic_imdb,
     synthetic_mnist,
     synthetic_nottingham,
@@ -39,6 +40,8 @@ IMPORTS = {
     "from theano import tensor as T": "from theanine import tensor as T",
     "from theano import tensor as TT": "from theanine import tensor as TT",
     "from theano import config": "from theanine import config",
+    "from theano.tensor.signal import pool": "from theanine.tensor.signal import pool",
+    "from theano.tensor.nnet import conv2d": "from theanine.tensor.nnet import conv2d",
     "from theano import function, shared": "from theanine import function, shared",
     "import theano.sandbox.rng_mrg": "import theanine.sandbox.rng_mrg",
     "from theano.sandbox.rng_mrg import MRG_RandomStreams":
@@ -129,6 +132,28 @@ def test_SdA(tmp_path, flags):
     assert all(costs[i + 1] < costs[i] for i in (0, 2, 4)), costs
     best = re.search(r"^Optimization complete with best validation score of (\S+) %", out, re.M)
     assert best is not None and float(best.group(1)) <= 20.0, out
+
+
+@pytest.mark.parametrize("flags", ["device=numpy", "device=c", "device=c,floatX=float32"])
+def test_lenet5(tmp_path, flags):
+    """convolutional_mlp.py's LeNet (conv2d, max pool_2d, conv2d, max pool_2d, tanh hidden
+    layer, softmax; SGD on all eight parameters) with the tutorial's 20 and 50 kernels but
+    minibatches of 20, five epochs on 400 synthetic stroke images (dlt_data.synthetic_digits):
+    the validation error it prints after each epoch starts near chance (90%) and falls."""
+    code = tmp_path / "code"
+    code.mkdir()
+    synthetic_digits(code / "digits.pkl.gz")
+    call = ("import convolutional_mlp as c; c.evaluate_lenet5(learning_rate=0.1, n_epochs=5, "
+            "dataset='digits.pkl.gz', nkerns=[20, 50], batch_size=20)")
+    run = run_tutorial(tmp_path, ("convolutional_mlp.py", "logistic_sgd.py", "mlp.py"), call,
+                       flags)
+    assert run.returncode == 0, run.stderr[-3000:]
+    errors = numbers(r"^epoch \d+, minibatch 20/20, validation error (\S+) %$", run.stdout)
+    assert len(errors) == 5, run.stdout[-2000:]
+    assert errors[0] > 60 and errors[-1] < 0.6 * errors[0] and errors[-1] < 50, errors
+    test = numbers(r"^Best validation score of \S+ % obtained at iteration \d+, with test "
+                   r"performance (\S+) %$", run.stdout)
+    assert len(test) == 1 and test[0] < 50, run.stdout[-2000:]
 
 
 @pytest.mark.parametrize("flags", FLAGS)
