@@ -131,15 +131,18 @@ for _case in [
     register(_case)
 
 
-def _max_pool_grad_grad(x, gg):
-    """The second derivative of max pooling (MaxPoolGradGrad) through its op."""
+def _pool_gradient_ops(x, gg):
+    """The second derivative of max pooling (MaxPoolGradGrad) and average pooling's gradient
+    through their ops, and max_pool_2d_same_size (a MaxPoolGrad)."""
     pool = _pool()
     g = pool.pool_geometry((2, 2), True, (1, 2), (1, 0), "max")
-    z = pool.Pool(g)(x)
-    return [pool.MaxPoolGradGrad(g)(x, z, gg), pool.max_pool_2d_same_size(x, (2, 3))]
+    avg = pool.pool_geometry((3, 2), True, (2, 1), (1, 1), "average_exc_pad")
+    return [pool.MaxPoolGradGrad(g)(x, pool.Pool(g)(x), gg),
+            pool.AveragePoolGrad(avg)(x, pool.Pool(avg)(gg)),
+            pool.max_pool_2d_same_size(x, (2, 3))]
 
 
-register(Case("max_pool_grad_grad", _max_pool_grad_grad,
+register(Case("pool_gradient_ops", _pool_gradient_ops,
               (free(4, domain=TIES, name="x"), free(4, domain=SMALL, name="gg")), FLOAT,
               functions=("max_pool_2d_same_size",), min_side=1, extended=False,
               shapes=sized(4, lambda n, c, h, w: [(n, c, h + 1, w + 1)] * 2, min_side=1)))
