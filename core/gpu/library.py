@@ -350,4 +350,5 @@ _round_trips({
 })
 
 
+from theanine.gpu import conv as _conv  # noqa: E402, F401 (registers convolution and pooling)
 from theanine.gpu import scan as _scan  # noqa: E402, F401 (registers Scan and LazyIfElse)

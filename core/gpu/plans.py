@@ -92,6 +92,11 @@ class ProgramKernels:
         """The name of the tiled GEMM kernel for `dtype`."""
         return self._add(lambda name: self.r.gemm(name, dtype), f"gemm_{dtype}")
 
+    def hand_written(self, render: Callable[..., KernelSource], kind: str, *args: Any) -> str:
+        """The name of the kernel `render(renderer, name, *args)` prints (a hand-written
+        kernel such as codegen/conv_kernels.py's), named `th_<kind>_<hash>`."""
+        return self._add(lambda name: render(self.r, name, *args), kind)
+
 
 def resolve(prepared: Any, kernels: dict) -> Any:
     """`prepared` with its kernel names replaced by the built kernels."""

@@ -178,6 +178,11 @@ class Runtime:
         groups = -(-n // wg) if self.renderer.cpu else min(-(-n // wg), self.elementwise_groups)
         return (wg * max(1, groups),), (wg,)
 
+    def launch_items(self, kernel: Any, n: int, args: list) -> None:
+        """Launch a grid-stride kernel (one loop over `n` items) with `args`; nothing if n is 0."""
+        if n:
+            self.launch(kernel, *self._grid(n), args)
+
     def elementwise(self, k: Kernel, kc: Any, ks: Any, outs: list[DeviceArray],
                     ins: list[DeviceArray], params: list) -> None:
         """Run elementwise kernel `k` (compiled versions kc, ks) writing `outs`."""
