@@ -258,3 +258,23 @@ def test_switch_on_a_float_condition_in_a_fused_kernel(backend):
     xv = np.array([1.0, -2.0, 4.0])
     for fv in (0.0, 1.0, 0.25, -2.0):
         np.testing.assert_allclose(f(fv, xv), np.where(fv, xv * 3.0, xv * 0.5) + 1.0)
+
+
+@pytest.mark.parametrize("bias_first", [False, True])
+def test_c_runs_with_one_input_fixed_along_the_run(rng, bias_first):
+    """A per-channel bias broadcast over an image's pixels is read once per run (the kernel's
+    one-input-fixed loop), with the same values as NumPy, as the first or second operand."""
+    import theanine.tensor as T
+    from theanine.compile.function import function
+
+    x, b = T.ftensor4("x"), T.fvector("b")
+    bias = b.dimshuffle("x", 0, "x", "x")
+    f = function([x, b], [T.tanh(bias + x if bias_first else x + bias), x * bias - bias],
+                 backend="c")
+    xv = rng.normal(size=(3, 4, 5, 7)).astype("float32")
+    bv = rng.normal(size=4).astype("float32")
+    b4 = bv[None, :, None, None]
+    got = f(xv, bv)
+    np.testing.assert_allclose(got[0], np.tanh(xv + b4), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(got[1], xv * b4 - b4, rtol=1e-6, atol=1e-6)
+    assert "I0[0]" in f._run.source and "I1[0]" in f._run.source  # a loop for each input

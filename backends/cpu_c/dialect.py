@@ -26,6 +26,9 @@ class CDialect(Dialect):
         return text + '\n#include "philox.h"\n' if "th_philox_block" in text else text
 
 
+MAX_FIXED = 4  # the most array inputs a kernel gets one-input-fixed loops for
+
+
 class CKernelRenderer(SkeletonRenderer):
     """Renders kernel IR as C inner-loop functions for runtime.h.
 
@@ -69,10 +72,13 @@ class CKernelRenderer(SkeletonRenderer):
                 for b, (dt, _) in enumerate(k.inputs) if b in k.scalar_inputs]
 
     def _body(self, k: Kernel, n_out: int, contiguous: bool,
-              overrides: dict | None = None) -> tuple[list[str], list[str]]:
+              overrides: dict | None = None, fixed: int | None = None
+              ) -> tuple[list[str], list[str]]:
         t = self.d.type
         if contiguous:
             def load(b, dt):
+                if b == fixed:  # the same element for the whole run (stride 0)
+                    return f"I{b}[0]"
                 return f"S{b}" if b in k.scalar_inputs else f"I{b}[i]"
 
             def index(b):
@@ -98,6 +104,28 @@ class CKernelRenderer(SkeletonRenderer):
             size = "1" if b in k.index_inputs else f"sizeof({self.d.type(dt)})"
             tests.append(f"s[{first + j}] == {size}")
         return " && ".join(tests) or "1"
+
+    def _fixed_input_loops(self, k: Kernel, n_out: int) -> list[str]:
+        """Vectorized loops for runs along which one array input stays put (stride 0, as a
+        bias broadcast over an image's pixels), the other operands contiguous: that input is
+        read once instead of sending the run to the strided loop. For kernels of 2 to
+        MAX_FIXED array inputs, one loop each."""
+        arrays = [b for b in range(len(k.inputs))
+                  if b not in k.scalar_inputs and b not in k.index_inputs]
+        if not 2 <= len(arrays) <= MAX_FIXED:
+            return []
+        lines = []
+        for b in arrays:
+            dtypes = k.output_dtypes + [dt for dt, _ in k.inputs]
+            unit = self._unit_strides(k, dtypes, 0).split(" && ")
+            test = " && ".join(u for u in unit if u != f"s[{n_out + b}] == "
+                               f"sizeof({self.d.type(k.inputs[b][0])})")
+            lines.append(f"    }} else if (s[{n_out + b}] == 0 && {test or '1'}) {{")
+            lines += self._pointers(k, n_out, k.output_dtypes)
+            body, outs = self._body(k, n_out, True, fixed=b)
+            lines += self._loop(body, self.stores(outs, lambda j: f"O{j}[i]"), "        ",
+                                "#pragma omp simd")
+        return lines
 
     def _loop(self, body: list[str], tail: list[str], indent: str, simd: str,
               bound: str = "n") -> list[str]:
@@ -125,6 +153,7 @@ class CKernelRenderer(SkeletonRenderer):
             body, outs = self._body(k, n_out, True)
             lines += self._loop(body, self.stores(outs, lambda j: f"O{j}[i]"), "        ",
                                 "#pragma omp simd")
+            lines += self._fixed_input_loops(k, n_out)
         lines.append("    } else {")
         body, outs = self._body(k, n_out, False)
         dts = k.output_dtypes
