@@ -282,6 +282,44 @@ def epoch_row(batch: int, n_images: int, settings: Settings) -> Row:
                times)
 
 
+def epilogue_row(batch: int, settings: Settings) -> Row:
+    """relu(conv2d(x, W, 'half') + b), 3x3 filters 32 -> 64 channels on 32x32 images: the C
+    backend's fused epilogue (bias and relu applied to each image's block after its gemm)
+    against the same graph with the conv_epilogue rewrite excluded, and JAX; each checked
+    against the reference backend first."""
+    from theanine.compile.mode import get_mode
+    from theanine.tensor.nnet import relu
+
+    rng = np.random.default_rng(0)
+    x, W, b = T.ftensor4("x"), T.ftensor4("W"), T.fvector("b")
+    out = relu(conv2d(x, W, border_mode="half") + b.dimshuffle("x", 0, "x", "x"))
+    args = [rng.standard_normal((batch, 32, 32, 32)).astype("float32"),
+            (rng.standard_normal((64, 32, 3, 3)) * 0.1).astype("float32"),
+            rng.standard_normal(64).astype("float32")]
+    unfused = get_mode("FAST_RUN").excluding("conv_epilogue")
+    fns = {THEANINE: theanine.function([x, W, b], out, backend="c"),
+           "c-unfused": theanine.function([x, W, b], out, backend="c", mode=unfused),
+           "reference": theanine.function([x, W, b], out, backend="numpy")}
+    calls = {col: (lambda f=f: [f(*args)]) for col, f in fns.items()}
+    jax = rivals.jax_module()
+    if jax is not None:
+        def conv_relu(x, W, b):
+            y = jax.lax.conv_general_dilated(x, W[:, :, ::-1, ::-1], (1, 1), "SAME",
+                                             dimension_numbers=("NCHW", "OIHW", "NCHW"))
+            return jax.nn.relu(y + b[None, :, None, None])
+
+        jitted = jax.jit(conv_relu)
+        calls["jax"] = lambda: [jitted(*args).block_until_ready()]
+    want = calls["reference"]()
+    for col, fn in calls.items():
+        if col != "reference":
+            close(f"conv + bias + relu [{col}]", fn(), want)
+    del calls["reference"]
+    times = best_times(calls, settings)
+    return Row(f"conv + bias + relu, {batch}x32x32x32 -> 64 channels, 3x3, float32",
+               "fused epilogue", times.pop(THEANINE), times)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
@@ -298,12 +336,15 @@ def main(argv=None) -> None:
     print(f"theanine {theanine.__version__} | numpy {np.__version__} | {os.cpu_count()} cores"
           f" | {threads.describe(args.threads)}"
           + (" | QUICK: small sizes" if args.quick else ""))
+    rivals.NOTES.append("c-unfused = theanine-c with the conv_epilogue rewrite excluded (bias "
+                        "and relu as a separate elementwise kernel)")
     rivals.NOTES.append("numpy = the layers by hand: im2col (sliding_window_view) and "
                         "tensordot, max pooling and its masks by reshapes")
     if args.threads is not None:
         rivals.NOTES.append("--threads sets OpenMP's and OpenBLAS's threads; JAX's XLA thread "
                             "pool keeps every core")
     rows = layer_rows(batch, layer_settings)
+    rows.append(epilogue_row(batch // 4 if args.quick else 128, layer_settings))
     rows.append(epoch_row(batch, n_images, epoch_settings))
     print_table(rows)
     rivals.print_notes(started)

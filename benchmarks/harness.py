@@ -18,7 +18,7 @@ import numpy as np
 
 THEANINE = "theanine-c"
 COLUMNS = ("numpy", "reference", "ref-plain", "numexpr", "pt-default", "pt-c", "c-loop", "jax",
-           "torch", "c-no-mask")
+           "torch", "c-no-mask", "c-unfused")
 
 
 @dataclass
