@@ -16,6 +16,7 @@ from theanine.compile import (  # noqa: E402
     In,
     MissingInputError,
     Mode,
+    Out,
     Param,
     SharedVariable,
     function,
@@ -34,7 +35,7 @@ from theanine.sandbox import rng_mrg  # noqa: E402, F401
 from theanine.scan_module import clone, foldl, foldr, map, reduce, scan  # noqa: E402, A004
 
 __all__ = ["DebugModeError", "Function", "In", "MissingInputError", "Mode", "OrderedUpdates",
-           "Param", "SharedVariable", "clone", "config",
+           "Out", "Param", "SharedVariable", "clone", "config",
            "debugprint", "dot", "function", "grad", "gradient", "hessian", "jacobian", "pp",
            "pydotprint", "sandbox", "scalar", "scan", "map", "reduce", "foldl", "foldr", "shared",
            "tensor", "verify_grad", "__version__"]

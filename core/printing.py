@@ -109,10 +109,12 @@ def _letters(n: int) -> str:
     return out
 
 
-def debugprint(obj, file: IO | str | None = None, print_type: bool = False) -> str:
-    """Print (to `file`, default stdout; "str" to only return) and return an indented tree of
-    `obj`: a Variable, a list of them, a FunctionGraph, or a compiled function (its rewritten
-    graph, with each node's position in the execution order).
+def debugprint(obj, depth: int = -1, print_type: bool = False, file: IO | str | None = None
+               ) -> str | IO | None:
+    """Print an indented tree of `obj`: a Variable, a list of them, a FunctionGraph, or a
+    compiled function (its rewritten graph, with each node's position in the execution
+    order). As Theano: to stdout by default, returning None; to `file`, returning it; with
+    file="str", returning the text only. `depth` (if > 0) prints that many levels.
 
     Each line is `op [id X]`, then the name in quotes, the type if `print_type`, and the
     execution-order index for graphs. A node already shown is repeated without its inputs.
@@ -152,7 +154,8 @@ def debugprint(obj, file: IO | str | None = None, print_type: bool = False) -> s
             v, indent = stack.pop()
             lines.append(indent + label(v))
             node = v.owner
-            if node is None or node in done:
+            if node is None or node in done or \
+                    0 <= depth <= (len(indent) - len(prefix)) // 2 + 1:
                 continue
             done.add(node)
             if getattr(node.op, "inner_outputs", None) is not None:
@@ -168,9 +171,10 @@ def debugprint(obj, file: IO | str | None = None, print_type: bool = False) -> s
         lines.extend(["", label(node.outputs[0])])
         loops.extend(tree(list(node.op.inner_outputs), " >"))
     text = "\n".join(lines)
-    if file != "str":
-        print(text, file=file if file is not None else sys.stdout)
-    return text
+    if file == "str":
+        return text
+    print(text, file=file if file is not None else sys.stdout)
+    return file
 
 
 def _dot_quote(text: str) -> str:

@@ -1,5 +1,6 @@
 """pp, debugprint and pydotprint: the text a user reads to understand a graph."""
 
+import io
 import shutil
 
 import numpy as np
@@ -73,14 +74,26 @@ def test_debugprint_prints_and_shows_types_and_names(capsys):
     x = T.fvector("x")
     out = x * 2
     out.name = "doubled"
-    text = debugprint([out], print_type=True)
-    assert capsys.readouterr().out == text + "\n"
+    assert debugprint([out], print_type=True) is None  # printed, not returned, as Theano
+    text = capsys.readouterr().out
+    assert debugprint([out], print_type=True, file="str") + "\n" == text
     assert text.splitlines() == [
         "mul [id A] 'doubled' <TensorType(float32, shape=(?,))>",
         " |x [id B] <TensorType(float32, shape=(?,))>",
         " |DimShuffle{x} [id C] <TensorType(float32, shape=(1,))>",
         " | |2 [id D] <TensorType(float32, shape=())>",
     ]
+
+
+def test_debugprint_depth_and_file():
+    x = T.dscalar("x")
+    y = T.exp(x * 2) + 1
+    assert debugprint(y, depth=1, file="str") == "add [id A]"
+    assert debugprint(y, depth=2, file="str").splitlines() == [
+        "add [id A]", " |exp [id B]", " |1 [id C]"]
+    buffer = io.StringIO()
+    assert debugprint(y, file=buffer) is buffer
+    assert buffer.getvalue() == debugprint(y, file="str") + "\n"
 
 
 def test_debugprint_of_a_compiled_function_shows_the_rewritten_graph():

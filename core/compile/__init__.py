@@ -1,11 +1,11 @@
-"""Compiling graphs into callables: function, shared variables, In/Param, modes."""
+"""Compiling graphs into callables: function, shared variables, In/Out/Param, modes."""
 
 from theanine.compile.debugmode import DebugModeError
 from theanine.compile.function import Function, UnusedInputError, function
-from theanine.compile.io import In, Param
+from theanine.compile.io import In, Out, Param
 from theanine.compile.mode import Mode, get_mode
 from theanine.compile.shared import SharedVariable, shared
 from theanine.graph.basic import MissingInputError
 
-__all__ = ["DebugModeError", "Function", "In", "MissingInputError", "Mode", "Param",
+__all__ = ["DebugModeError", "Function", "In", "MissingInputError", "Mode", "Out", "Param",
            "SharedVariable", "UnusedInputError", "function", "get_mode", "shared"]

@@ -18,7 +18,7 @@ import numpy as np
 
 from theanine.backend import Backend, get_backend
 from theanine.compile.errors import input_labels, located_error, unlocated_error
-from theanine.compile.io import In
+from theanine.compile.io import In, Out
 from theanine.compile.mode import Mode, get_mode
 from theanine.compile.shared import LockSet, SharedVariable
 from theanine.config import config
@@ -368,6 +368,33 @@ class Function:
     def __repr__(self) -> str:
         return f"<theanine Function {self._names()} on {self.backend.name}, {self.mode.name}>"
 
+    def copy(self, share_memory: bool = False, swap: dict | None = None,
+             delete_updates: bool = False, name: str | None = None) -> Function:
+        """A new function computing the same (Theano's Function.copy). `swap` maps shared
+        variables to others of the same type used instead; the rest are shared with this
+        function when `share_memory`, else copies holding their current values (updates then
+        change only the copy's). `delete_updates` drops the updates."""
+        from theanine.compile.shared import shared as make_shared
+
+        args = dict(self._pickled_args)
+        swap = dict(swap or {})
+        for old, new in swap.items():
+            if not isinstance(old, SharedVariable) or not isinstance(new, SharedVariable) \
+                    or old.type != new.type:
+                raise TypeError(f"Function.copy: swap must map shared variables to shared "
+                                f"variables of the same type, got {old} -> {new}")
+        if not share_memory:
+            for v in self.shared:
+                if v not in swap:
+                    swap[v] = make_shared(v.get_value(borrow=False), name=v.name)
+        args["givens"] = {**args["givens"], **swap}
+        args["updates"] = [] if delete_updates else \
+            [(swap.get(t, t), v) for t, v in args["updates"]]
+        if delete_updates:  # inputs only the updates read stay inputs, as in Theano
+            args["on_unused_input"] = "ignore"
+        args["name"] = name if name is not None else self.name
+        return Function(backend=self.backend, **args)
+
     def __reduce__(self):
         """Pickle the graph, options and backend name; loading compiles again (or takes the
         compiled code from the cache), on the CPU if the backend is missing there."""
@@ -432,7 +459,7 @@ def function(inputs: Sequence, outputs=None, mode=None, updates=None, givens=Non
         ins.append(inp)
     return_list = isinstance(outputs, (list, tuple))
     outs = [] if outputs is None else list(outputs) if return_list else [outputs]
-    outs = [as_tensor_variable(o) for o in outs]
+    outs = [as_tensor_variable(o.variable if isinstance(o, Out) else o) for o in outs]
     trace = user_trace()
     try:
         updates = _check_updates(updates)

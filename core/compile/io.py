@@ -52,3 +52,15 @@ class In:
 
 
 Param = In
+
+
+class Out:
+    """Describe one output of `function` (Theano's Out): the variable, and `borrow`, which
+    allows returning memory the function may reuse. Outputs here are always new arrays, so
+    both settings return the same thing."""
+
+    def __init__(self, variable: Variable, borrow: bool = False):
+        if not isinstance(variable, Variable):
+            raise TypeError(f"Out() expects a symbolic variable, got {type(variable).__name__}")
+        self.variable = variable
+        self.borrow = borrow

@@ -51,6 +51,11 @@ class FunctionGraph:
             if v.owner is None and not isinstance(v, Constant) and v not in given:
                 raise GraphError(f"Output {v} is an input that was not given to the function.")
 
+    def toposort(self) -> list[Apply]:
+        """The graph's nodes, each after the nodes computing its inputs (Theano's
+        FunctionGraph.toposort)."""
+        return toposort(self.outputs)
+
     def redirect(self, old: Variable, new: Variable) -> None:
         """Point every user of `old` (nodes and outputs) at `new`; call rebuild_clients after a
         batch of these."""

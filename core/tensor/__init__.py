@@ -35,6 +35,8 @@ from theanine.tensor import extra_ops as extra_ops
 from theanine.tensor import nnet as nnet
 from theanine.tensor import xlogx as xlogx
 from theanine.tensor.extra_ops import *  # noqa: F403
+from theanine.tensor.grids import mgrid as mgrid
+from theanine.tensor.grids import ogrid as ogrid
 
 
 def _op_key(op) -> str:

@@ -110,12 +110,13 @@ _KINDS = {"scalar": (0, None), "vector": (1, None), "matrix": (2, None), "row": 
           "tensor5": (5, None)}
 
 for _kind, (_nd, _pat) in _KINDS.items():
-    for _p in (None, *_PREFIX):
-        globals()[(_p or "") + _kind] = _constructor(_nd, _pat, _p, _kind)
+    globals()[_kind] = _constructor(_nd, _pat, None, _kind)  # floatX, read at each call
+    for _p in _PREFIX:  # as Theano: the type itself, so `T.dscalar('x').type is T.dscalar`
+        globals()[_p + _kind] = TensorType(_PREFIX[_p], _pat or (None,) * _nd)
 
 
 
-def _plural(single):
+def _plural(single, name: str):
     def make(*names) -> TensorVariable | list[TensorVariable]:
         """Several inputs at once, as Theano's: T.dscalars('x', 'y') names each; T.dscalars(3)
         makes three unnamed; one string names one per character (T.dscalars('xy')), and a
@@ -128,15 +129,15 @@ def _plural(single):
             return single(names if isinstance(names, str) else names[0])
         return [single(n) for n in names]
 
-    make.__name__ = single.__name__ + "s"
+    make.__name__ = name
     return make
 
 
 for _kind in _KINDS:
     for _p in (None, *_PREFIX):
         _name = (_p or "") + _kind
-        globals()[_name[:-2] + "ices" if _kind == "matrix" else _name + "s"] = \
-            _plural(globals()[_name])
+        _many = _name[:-2] + "ices" if _kind == "matrix" else _name + "s"
+        globals()[_many] = _plural(globals()[_name], _many)
 
 _PLURALS = [(p or "") + ("matrices" if k == "matrix" else k + "s")
             for k in _KINDS for p in (None, *_PREFIX)]

@@ -1,7 +1,9 @@
-"""Joining and cutting tensors: concatenate and stack (Join, MakeVector) and split (Split)."""
+"""Joining and cutting tensors: concatenate, join, stack and stacklists (Join, MakeVector) and
+split (Split)."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -98,8 +100,26 @@ def concatenate(tensors: Sequence, axis: int = 0) -> TensorVariable:
     return Join(axis)(*tensors)
 
 
-def stack(tensors: Sequence, axis: int = 0) -> TensorVariable:
-    """Join tensors of the same shape along a new axis (numpy.stack)."""
+def join(axis: int, *tensors) -> TensorVariable:
+    """Theano's `join(axis, *tensors)`: concatenate(tensors, axis)."""
+    return concatenate(list(tensors), axis=axis)
+
+
+def stack(*tensors, axis: int | None = None) -> TensorVariable:
+    """Join tensors of the same shape along a new axis (numpy.stack): `stack(tensors,
+    axis=0)`, `stack(tensors, axis)`, or Theano's deprecated `stack(a, b, c)` (axis 0)."""
+    if not tensors:
+        raise graph_error("stack: needs at least one tensor")
+    if isinstance(tensors[0], (list, tuple)):
+        if len(tensors) > 2 or (len(tensors) == 2 and axis is not None):
+            raise graph_error("stack: give the tensors as one list, then the axis")
+        if len(tensors) == 2:
+            axis = tensors[1]
+        tensors = tensors[0]
+    elif axis is None:
+        warnings.warn("stack(*tensors) is deprecated, as in Theano: use stack(tensors, "
+                      "axis=0)", DeprecationWarning, stacklevel=2)
+    axis = 0 if axis is None else axis
     tensors = [as_tensor_variable(t) for t in tensors]
     if not tensors:
         raise graph_error("stack: needs at least one tensor")
@@ -200,4 +220,12 @@ def _int_vector(entries: Sequence[Entry]) -> TensorVariable:
     return MakeVector("int64")(*[entry_variable(e) for e in entries])
 
 
-__all__ = ["Join", "Split", "concatenate", "stack", "split"]
+def stacklists(arg) -> TensorVariable:
+    """Nested lists of tensors stacked into one tensor, the nesting becoming leading axes
+    (Theano's stacklists: [[a, b], [c, d]] of matrices gives shape (2, 2, m, n))."""
+    if isinstance(arg, (list, tuple)):
+        return stack([stacklists(a) for a in arg])
+    return as_tensor_variable(arg)
+
+
+__all__ = ["Join", "Split", "concatenate", "join", "stack", "stacklists", "split"]

@@ -37,13 +37,17 @@ class TensorType:
     """The type of an n-dimensional array: a dtype and a static shape.
 
     `shape[i]` is an int when the length of axis i is known when the graph is built, else None.
-    `broadcastable[i]` is True exactly when shape[i] == 1 (Theano's broadcastable pattern).
+    `broadcastable[i]` is True exactly when shape[i] == 1 (Theano's broadcastable pattern); a
+    tuple of bools given as the shape is read as that pattern, as Theano reads it.
     """
 
     __slots__ = ("dtype", "shape", "_np_dtype")
 
     def __init__(self, dtype, shape: Sequence[int | None] = (), broadcastable=None):
         self.dtype = normalize_dtype(dtype)
+        if broadcastable is None and len(shape) and all(
+                isinstance(s, (bool, np.bool_)) for s in shape):
+            broadcastable = shape  # Theano's form: TensorType('float64', (False, True))
         if broadcastable is not None:
             shape = tuple(1 if b else None for b in broadcastable)
         shape = tuple(None if s is None else int(s) for s in shape)
@@ -80,10 +84,15 @@ class TensorType:
 
     __repr__ = __str__
 
-    def __call__(self, name: str | None = None):
-        """A new symbolic variable of this type."""
+    def __call__(self, name: str | None = None, shape: Sequence[int | None] | None = None):
+        """A new symbolic variable of this type (of this dtype and `shape` when given)."""
         from theanine.tensor.variable import TensorVariable
 
+        if shape is not None:
+            if len(shape) != self.ndim:
+                raise ValueError(f"{self} has {self.ndim} dims; shape={shape} has "
+                                 f"{len(shape)}")
+            return TensorType(self.dtype, shape)(name)
         return TensorVariable(self, name=name)
 
     def clone(self, dtype=None, shape=None) -> TensorType:

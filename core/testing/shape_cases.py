@@ -74,13 +74,15 @@ register(Case("concatenate", _concatenate,
 
 def _stack(x, y, s, t):
     stack = _T("stack")
-    return [stack([x, y]), stack([x, y], axis=2), stack([s, t]), stack([s, t, s], axis=-1)]
+    return [stack([x, y]), stack([x, y], axis=2), stack([s, t]), stack([s, t, s], axis=-1),
+            stack((x, y), -1), _T("stacklists")([[x, y], [y, x]]), _T("join")(1, x, y, x)]
 
 
 register(Case("stack", _stack,
               (free(2, domain=RS, name="x"), free(2, domain=RS, name="y"),
                free(0, domain=RS, name="s"), free(0, domain=RS, name="t")), MOVE,
-              functions=("stack",), shapes=sized(2, lambda a, b: [(a, b), (a, b), (), ()])))
+              functions=("stack", "stacklists", "join"),
+              shapes=sized(2, lambda a, b: [(a, b), (a, b), (), ()])))
 
 
 def _split(x):
