@@ -106,7 +106,10 @@ class Config:
         "floatX": ("float64", _check_floatx, "dtype of T.scalar()/T.matrix() and friends"),
         "device": ("cpu", _check_device, "where compiled functions run"),
         "mode": ("FAST_RUN", _check_mode, "default compile mode"),
-        "compute_test_value": ("off", str, "kept for Theano compatibility; ignored"),
+        "compute_test_value": ("off", _check_choice("compute_test_value", "off", "ignore",
+                                                    "warn", "raise", "pdb"),
+                               "compute each new node's value from its inputs' "
+                               "tag.test_value as the graph is built ('pdb' acts as 'raise')"),
         "on_unused_input": ("raise", _check_choice("on_unused_input", "raise", "warn", "ignore"),
                             "function()'s default for an input no output uses"),
         "exception_verbosity": ("low", _check_choice("exception_verbosity", "low", "high"),

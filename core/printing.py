@@ -94,10 +94,12 @@ def _outputs_of(obj) -> tuple[list[Variable], list[Apply] | None]:
         return list(fgraph.outputs), list(fgraph.nodes)
     if isinstance(obj, Variable):
         return [obj], None
+    if isinstance(obj, Apply):  # a node (as MonitorMode's functions receive): its outputs
+        return list(obj.outputs), None
     if isinstance(obj, (list, tuple)) and all(isinstance(v, Variable) for v in obj):
         return list(obj), None
-    raise TypeError(f"expected a Variable, a list of Variables, a FunctionGraph or a compiled "
-                    f"function, got {type(obj).__name__}")
+    raise TypeError(f"expected a Variable, a list of Variables, an Apply node, a FunctionGraph "
+                    f"or a compiled function, got {type(obj).__name__}")
 
 
 def _letters(n: int) -> str:

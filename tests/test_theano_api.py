@@ -80,3 +80,81 @@ def test_out_toposort_and_types():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert T.TensorType("int8", (2, 3)).shape == (2, 3)
+
+
+def test_monitor_mode_calls_the_users_functions_around_each_node(capsys):
+    """The debugging FAQ's inspect_inputs / inspect_outputs and detect_nan examples."""
+
+    def inspect_inputs(i, node, fn):
+        print(i, node, "input(s) value(s):", [input[0] for input in fn.inputs], end="")
+
+    def inspect_outputs(i, node, fn):
+        print(" output(s) value(s):", [output[0] for output in fn.outputs])
+
+    x = T.dscalar("x")
+    mode = theano.compile.MonitorMode(pre_func=inspect_inputs, post_func=inspect_outputs)
+    f = theano.function([x], [5 * x], mode=mode)
+    assert f(3) == [15.0]
+    assert capsys.readouterr().out == ("0 mul(5.0, x) input(s) value(s): [array(5.), array(3.)] "
+                                       "output(s) value(s): [array(15.)]\n")
+    found = []
+
+    def detect_nan(i, node, fn):
+        for output in fn.outputs:
+            if np.isnan(output[0]).any():
+                theano.printing.debugprint(node)
+                found.append(([input[0] for input in fn.inputs], output[0]))
+                break
+
+    g = theano.function([x], [T.log(x) * x], mode=theano.compile.MonitorMode(post_func=detect_nan))
+    with np.errstate(all="ignore"):
+        g(0)
+    (inputs, output), = found
+    assert inputs[0] == -np.inf and inputs[1] == 0 and np.isnan(output)
+    assert capsys.readouterr().out.splitlines()[0] == "mul [id A]"
+
+
+def test_nan_guard_mode_names_the_node_and_line():
+    x = T.dscalar("x")
+    f = theano.function([x], T.log(x) * x, mode=theano.compile.NanGuardMode())
+    assert f(2.0) == pytest.approx(2 * np.log(2))
+    with np.errstate(all="ignore"), pytest.raises(AssertionError,
+                                                  match="(?s)Inf in an output .*log.*test_theano"):
+        f(0.0)
+    big = theano.function([x], x * 1e12, mode=theano.compile.NanGuardMode(inf_is_error=False))
+    with pytest.raises(AssertionError, match="above 1e\\+10"):
+        big(1.0)
+    quiet = theano.compile.NanGuardMode(nan_is_error=False, inf_is_error=False,
+                                        big_is_error=False)
+    with np.errstate(all="ignore"):
+        assert np.isnan(theano.function([x], T.log(x) * x, mode=quiet)(0.0))
+
+
+@pytest.fixture
+def test_values():
+    """Set config.compute_test_value for one test."""
+    old = theano.config.compute_test_value
+    yield lambda mode: setattr(theano.config, "compute_test_value", mode)
+    theano.config.compute_test_value = old
+
+
+def test_test_values_catch_a_shape_error_where_the_graph_is_built(test_values):
+    """The debugging FAQ's example: the dot with the wrong shapes fails at its own line."""
+    test_values("warn")
+    W1 = theano.shared(np.random.rand(2, 10, 10), "W1")
+    x = T.dmatrix("x")
+    x.tag.test_value = np.random.rand(5, 10)
+    func_of_W1 = W1.dimshuffle(2, 0, 1).flatten(2).T
+    assert func_of_W1.tag.test_value.shape == (20, 10)
+    with pytest.raises(ValueError, match="(?s)not aligned.*test_theano_api.py"):
+        T.dot(x, func_of_W1)
+    y = T.dmatrix("y")
+    with pytest.warns(UserWarning, match="input 0 \\(y\\) has no test value"):
+        y * 2
+    test_values("raise")
+    with pytest.raises(ValueError, match="has no test value"):
+        y * 2
+    test_values("ignore")
+    assert "test_value" not in (y * 2).tag
+    test_values("off")
+    assert "test_value" not in (x * 2).tag

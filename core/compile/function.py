@@ -177,7 +177,7 @@ class Function:
             capture_branches(self.original_fgraph)
         self.fgraph = fgraph
         self.maker = SimpleNamespace(fgraph=fgraph, mode=mode, backend=backend)
-        run = backend.compile(fgraph)
+        run = mode.executor(fgraph) or backend.compile(fgraph)
         if mode.debug:
             from theanine.compile.debugmode import debug_executor
 
@@ -464,8 +464,11 @@ def function(inputs: Sequence, outputs=None, mode=None, updates=None, givens=Non
     try:
         updates = _check_updates(updates)
         updates += _check_updates(default_updates(outs, updates, givens, no_default_updates))
+        mode = get_mode(mode)
+        if type(mode).executor is not Mode.executor:  # monitoring: the reference, on the host
+            backend = "numpy"
         return Function(ins, outs, return_list or outputs is None, updates,
-                        _check_givens(givens), get_mode(mode), get_backend(backend),
+                        _check_givens(givens), mode, get_backend(backend),
                         allow_input_downcast,
                         config.on_unused_input if on_unused_input is None else on_unused_input,
                         trust_input, name, return_device)

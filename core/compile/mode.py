@@ -41,6 +41,11 @@ class Mode:
         default = rewrites if isinstance(rewrites, str) else str(rewrites)
         self.name = name or ("DebugMode" if debug else default)
 
+    def executor(self, fgraph):
+        """A run function replacing the backend's compiled one (None: compile as usual); the
+        monitoring modes (theanine.compile.monitor) run the reference node by node."""
+        return None
+
     def including(self, *tags: str) -> Mode:
         """This mode, also running the rewrites with any of `tags`."""
         return self._derived(self.query.including(*tags), "including", tags)

@@ -109,6 +109,26 @@ def graph_error(message: str, trace: tuple | None = None,
     return located(kind(f"{message}\nBuilt at:\n{format_trace(trace)}"))
 
 
+class Tag(dict):
+    """A variable's or node's scratch space (Theano's `tag`): a dict whose entries are also
+    attributes (`x.tag.test_value = ...`)."""
+
+    def __getattr__(self, name: str):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"tag has no {name!r}") from None
+
+    def __setattr__(self, name: str, value) -> None:
+        self[name] = value
+
+    def __delattr__(self, name: str) -> None:
+        try:
+            del self[name]
+        except KeyError:
+            raise AttributeError(f"tag has no {name!r}") from None
+
+
 class Variable:
     """A symbolic value: the output of an Apply node (`owner`), an input, or a Constant.
 
@@ -121,7 +141,7 @@ class Variable:
         self.index = index
         self.name = name
         self.trace = owner.trace if owner is not None else user_trace()
-        self.tag: dict[str, Any] = {}
+        self.tag = Tag()
 
     def __repr__(self) -> str:
         return self.__str__()
@@ -139,7 +159,7 @@ class Variable:
     def clone(self) -> Variable:
         """A new ownerless Variable of the same type and name."""
         v = type(self)(self.type, name=self.name)
-        v.tag = dict(self.tag)
+        v.tag = Tag(self.tag)
         v.trace = self.trace
         return v
 
@@ -221,7 +241,7 @@ class Apply:
         for i, out in enumerate(outputs):
             out.owner, out.index, out.trace = self, i, self.trace
             self.outputs.append(out)
-        self.tag: dict[str, Any] = {}
+        self.tag = Tag()
 
     @property
     def out(self) -> Variable:
@@ -284,6 +304,12 @@ class Op:
 
     def __call__(self, *inputs, **kwargs):
         node = self.make_node(*inputs, **kwargs)
+        from theanine.config import config
+
+        if config.compute_test_value != "off":
+            from theanine.graph.test_values import compute_test_values
+
+            compute_test_values(node, config.compute_test_value)
         return node.outputs[0] if len(node.outputs) == 1 else node.outputs
 
     def perform(self, node: Apply, inputs: Sequence[Any]) -> tuple:

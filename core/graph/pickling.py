@@ -66,7 +66,7 @@ def _ancestry(owner) -> _Ancestry:
 def picklable_tag(tag: dict) -> dict:
     """`tag` without caches of compiled code (rebuilt on demand, never pickled)."""
     if any(k in tag for k in _TAG_CACHES):
-        return {k: v for k, v in tag.items() if k not in _TAG_CACHES}
+        return type(tag)((k, v) for k, v in tag.items() if k not in _TAG_CACHES)
     return tag
 
 
