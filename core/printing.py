@@ -241,4 +241,6 @@ def pydotprint(obj, outfile: str | Path = "theanine.dot") -> Path:
     return outfile
 
 
-__all__ = ["Print", "pp", "debugprint", "pydotprint", "dot_source", "format_constant"]
+pprint = pp  # Theano's theano.printing.pprint
+
+__all__ = ["Print", "pp", "pprint", "debugprint", "pydotprint", "dot_source", "format_constant"]

@@ -54,7 +54,7 @@ def test_seed_000_tutorial_and_mlp(capsys, tmp_path):
     out = capsys.readouterr().out
     lines = out.splitlines()
     assert lines[0] == "<class 'theanine.tensor.variable.TensorVariable'>"
-    assert lines[1] == "TensorType(float64, shape=())"
+    assert lines[1] == "TensorType(float64, scalar)"
     assert "foo" in lines[2] and "**" in lines[2]
     assert lines[3] == "9.0" and lines[4] == "9.0" and lines[5] == "9.0"
     assert "[array([18., 37.]), array(91.)]" in out
@@ -65,7 +65,7 @@ def test_seed_000_tutorial_and_mlp(capsys, tmp_path):
     assert "[[9. 8. 7.]\n [4. 5. 6.]]" in out  # the Jacobian of A x + b is A
     assert "\n5.0\nnan\nDebugMode raised: DebugModeError\n" in out
     assert "\ncpu\nfloat64\n" in out
-    assert "TensorType(float64, shape=(?,))" in out and "TensorType(float32, shape=(?,))" in out
+    assert "TensorType(float64, vector)" in out and "TensorType(float32, vector)" in out
     # the MLP learns to separate the two clouds ...
     assert ns["accuracy"] > 0.8
     assert len(list(tmp_path.glob("figure_*.png"))) == 21

@@ -373,7 +373,8 @@ class Function:
         """A new function computing the same (Theano's Function.copy). `swap` maps shared
         variables to others of the same type used instead; the rest are shared with this
         function when `share_memory`, else copies holding their current values (updates then
-        change only the copy's). `delete_updates` drops the updates."""
+        change only the copy's). `delete_updates` drops the updates. Like Theano's, the copy
+        returns its outputs as a list, even a single one."""
         from theanine.compile.shared import shared as make_shared
 
         args = dict(self._pickled_args)
@@ -393,6 +394,7 @@ class Function:
         if delete_updates:  # inputs only the updates read stay inputs, as in Theano
             args["on_unused_input"] = "ignore"
         args["name"] = name if name is not None else self.name
+        args["return_list"] = True  # as Theano's copies, which return a list of outputs
         return Function(backend=self.backend, **args)
 
     def __reduce__(self):

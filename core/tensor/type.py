@@ -33,6 +33,10 @@ def normalize_dtype(dtype) -> str:
     return name
 
 
+_PATTERN_NAMES = {(): "scalar", (None,): "vector", (None, None): "matrix", (1, None): "row",
+                  (None, 1): "col"}
+
+
 class TensorType:
     """The type of an n-dimensional array: a dtype and a static shape.
 
@@ -80,7 +84,12 @@ class TensorType:
         return type(self), (self.dtype, self.shape)
 
     def __str__(self) -> str:
-        return f"TensorType({self.dtype}, shape={format_shape(self.shape)})"
+        """Theano's names for the common patterns (`TensorType(float64, matrix)`), else the
+        static shape (`TensorType(float64, shape=(3, ?))`)."""
+        name = _PATTERN_NAMES.get(self.shape)
+        if name is None and self.ndim >= 3 and all(s is None for s in self.shape):
+            name = f"{self.ndim}D"
+        return f"TensorType({self.dtype}, {name or 'shape=' + format_shape(self.shape)})"
 
     __repr__ = __str__
 
