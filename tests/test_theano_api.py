@@ -158,3 +158,21 @@ def test_test_values_catch_a_shape_error_where_the_graph_is_built(test_values):
     assert "test_value" not in (y * 2).tag
     test_values("off")
     assert "test_value" not in (x * 2).tag
+
+
+def test_sigmoid_binary_crossentropy_and_theanos_module_names(capsys):
+    from theanine.compile.monitormode import MonitorMode, detect_nan
+    from theanine.compile.nanguardmode import NanGuardMode
+
+    x, y = T.dvectors("x", "y")
+    f = theano.function([x, y], T.nnet.sigmoid_binary_crossentropy(x, y))
+    xv, yv = np.array([-50.0, 0.0, 3.0, 800.0]), np.array([0.2, 0.5, 1.0, 0.0])
+    np.testing.assert_allclose(f(xv, yv), yv * np.logaddexp(0, -xv) +
+                               (1 - yv) * np.logaddexp(0, xv))
+    assert NanGuardMode is theano.compile.NanGuardMode
+    g = theano.function([x], T.log(x) * x, mode=MonitorMode(post_func=detect_nan))
+    with np.errstate(all="ignore"):
+        g(np.array([0.0, 1.0]))
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "*** NaN detected ***" and out[1] == "mul [id A]"
+    assert out[-1].replace(" ", "").startswith("Outputs:[array([nan,")

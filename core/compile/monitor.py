@@ -101,4 +101,21 @@ class NanGuardMode(MonitorMode):
         return None
 
 
-__all__ = ["MonitorMode", "NanGuardMode", "NanGuardError"]
+
+
+def detect_nan(i: int, node: Apply, fn) -> None:
+    """A MonitorMode post_func printing the node, its inputs and outputs when an output holds
+    NaN (Theano's theano.compile.monitormode.detect_nan)."""
+    from theanine.printing import debugprint
+
+    for output in fn.outputs:
+        value = np.asarray(output[0])
+        if value.dtype.kind in "fc" and np.isnan(value).any():
+            print("*** NaN detected ***")
+            debugprint(node)
+            print(f"Inputs : {[cell[0] for cell in fn.inputs]}")
+            print(f"Outputs: {[cell[0] for cell in fn.outputs]}")
+            break
+
+
+__all__ = ["MonitorMode", "NanGuardMode", "NanGuardError", "detect_nan"]

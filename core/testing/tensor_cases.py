@@ -147,10 +147,12 @@ register(_softmax_case("softmax"))
 register(_softmax_case("log_softmax"))
 
 PROBABILITY = Domain(0.01, 0.99)
-register(Case("binary_crossentropy", lambda o, t: _nnet("binary_crossentropy")(o, t),
+register(Case("binary_crossentropy",
+              lambda o, t: [_nnet("binary_crossentropy")(o, t),
+                            _nnet("sigmoid_binary_crossentropy")((o - 0.5) * 8, t)],
               (free(2, domain=PROBABILITY, name="output"),
                free(2, domain=PROBABILITY, name="target")),
-              FLOAT, functions=("binary_crossentropy",)))
+              FLOAT, functions=("binary_crossentropy", "sigmoid_binary_crossentropy")))
 
 
 def _crossentropy(coding, true, labels):

@@ -152,6 +152,13 @@ def binary_crossentropy(output, target) -> TensorVariable:
     return neg(target * log(output) + (1 - target) * log(1 - output))
 
 
+def sigmoid_binary_crossentropy(output, target) -> TensorVariable:
+    """binary_crossentropy(sigmoid(output), target) computed from the logits `output` without
+    forming the sigmoid: target * softplus(-output) + (1 - target) * softplus(output)."""
+    output, target = _as_float(output), as_tensor_variable(target)
+    return target * softplus(neg(output)) + (1 - target) * softplus(output)
+
+
 class OneHot(Op):
     """to_one_hot(y, n): out[..., k] = (y[...] == k), of shape y.shape + (n,).
 
@@ -280,5 +287,5 @@ from theanine.tensor.nnet.abstract_conv import (  # noqa: E402
 
 __all__ = ["conv2d", "conv2d_grad_wrt_inputs", "conv2d_grad_wrt_weights", "sigmoid", "softplus",
            "relu", "softmax", "log_softmax", "hard_sigmoid", "binary_crossentropy",
-           "categorical_crossentropy", "to_one_hot", "Softmax", "LogSoftmax", "OneHot",
-           "CrossentropyCategorical1Hot"]
+           "sigmoid_binary_crossentropy", "categorical_crossentropy", "to_one_hot", "Softmax",
+           "LogSoftmax", "OneHot", "CrossentropyCategorical1Hot"]
