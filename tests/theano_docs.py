@@ -82,7 +82,20 @@ def blocks(text: str):
 
 
 def run_page(path: str) -> PageResult:
-    """Run one documentation page (a .txt file of Theano's doc/)."""
+    """Run one documentation page (a .txt file of Theano's doc/) in a temporary directory
+    (pages save files)."""
+    import tempfile
+
+    path, here = os.path.abspath(path), os.getcwd()
+    with tempfile.TemporaryDirectory() as scratch:
+        os.chdir(scratch)
+        try:
+            return _run_page(path)
+        finally:
+            os.chdir(here)
+
+
+def _run_page(path: str) -> PageResult:
     from theanine import config
 
     alias_theano()
