@@ -13,9 +13,21 @@ from collections.abc import Callable
 
 import numpy as np
 
+from theanine.compile.mode import Mode
 from theanine.config import config
 from theanine.graph.basic import Apply, Constant, format_trace, located
 from theanine.graph.fgraph import FunctionGraph
+
+
+class DebugMode(Mode):
+    """Theano's DebugMode class: the 'DebugMode' mode (every node checked against the
+    reference). Theano's check_* options are accepted; theanine always runs every check."""
+
+    def __init__(self, optimizer="default", check_c_code: bool = True,
+                 check_py_code: bool = True, check_isfinite: bool = True,
+                 check_preallocated_output=(), require_matching_strides: int = 0,
+                 linker: str | None = None):
+        super().__init__(debug=True, name="DebugMode", optimizer=optimizer, linker=linker)
 
 
 class DebugModeError(FloatingPointError):
