@@ -176,3 +176,14 @@ def test_sigmoid_binary_crossentropy_and_theanos_module_names(capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "*** NaN detected ***" and out[1] == "mul [id A]"
     assert out[-1].replace(" ", "").startswith("Outputs:[array([nan,")
+
+
+def test_debug_mode_class():
+    from theanine.compile.debugmode import DebugMode, DebugModeError
+
+    x = T.dscalar("x")
+    f = theano.function([x], 10 * x, mode=DebugMode(check_c_code=False))
+    assert f(5) == 50 and f.mode.debug
+    g = theano.function([x], T.log(x), mode=DebugMode())
+    with np.errstate(all="ignore"), pytest.raises(DebugModeError, match="Inf"):
+        g(0.0)
