@@ -121,6 +121,8 @@ class Config:
                                 "seconds one rewrite pass may take before it stops"),
         "debug_rtol": (1e-5, _check_positive_float, "DebugMode relative tolerance (float64)"),
         "debug_check_nan": (True, _check_bool, "DebugMode raises on NaN/Inf outputs"),
+        "profile": (False, _check_bool, "profile every compiled function (f.profile) and "
+                    "print each profile's summary at exit"),
     }
 
     def __init__(self):

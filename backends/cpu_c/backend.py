@@ -29,8 +29,10 @@ from theanine.backends.cpu_c.limits import (
     check_ranks,
 )
 from theanine.backends.cpu_c.program import render_program
+from theanine.backends.cpu_c.step_timer import TIMER_NAME, timer_arrays
 from theanine.codegen.cstyle import CStyleRenderer
 from theanine.codegen.fusion import lower
+from theanine.compile.profiling import StepTable, compiling_profile, phase, step_entries
 from theanine.graph.basic import Apply
 from theanine.graph.fgraph import FunctionGraph
 from theanine.tensor.reduction import Reduce
@@ -73,23 +75,34 @@ class CBackend(Backend):
 
     def compile(self, fgraph: FunctionGraph):
         check_ranks(fgraph)
-        steps = lower_for_c(self, fgraph)
-        sgemm, dgemm, ilp64, _ = gemm_pointers()
-        blas = bool(sgemm and dgemm and ilp64)
-        program = render_program(fgraph, steps, blas, vector_math(), self)
-        lib = load(build_shared_object(program.source))
-        pin_openmp_runtime()
-        if lib.th_init() != 0:
-            raise RuntimeError("theanine: the C backend could not initialise NumPy's C API")
-        if blas:
-            lib.th_init_blas(ctypes.c_void_p(sgemm), ctypes.c_void_p(dgemm))
-            if blas_threads_pointer():
-                lib.th_init_blas_threads(ctypes.c_void_p(blas_threads_pointer()))
+        profile = compiling_profile(fgraph)
+        with phase("codegen"):
+            steps = lower_for_c(self, fgraph)
+            sgemm, dgemm, ilp64, _ = gemm_pointers()
+            blas = bool(sgemm and dgemm and ilp64)
+            program = render_program(fgraph, steps, blas, vector_math(), self,
+                                     timed=profile is not None)
+        with phase("compiler", "gcc"):
+            built = build_shared_object(program.source)
+        with phase("load"):
+            lib = load(built)
+            pin_openmp_runtime()
+            if lib.th_init() != 0:
+                raise RuntimeError("theanine: the C backend could not initialise NumPy's C API")
+            if blas:
+                lib.th_init_blas(ctypes.c_void_p(sgemm), ctypes.c_void_p(dgemm))
+                if blas_threads_pointer():
+                    lib.th_init_blas_threads(ctypes.c_void_p(blas_threads_pointer()))
         entry = lib.th_run
         entry.restype = ctypes.py_object
         entry.argtypes = [ctypes.py_object, ctypes.py_object]
         state = (program.constants, program.host_functions, [None] * program.n_work, BadValue,
                  BadResult)
+        if profile is not None:
+            times, counts = timer_arrays(len(steps))
+            state += ((times, counts),)
+            profile.add_table(StepTable(self.name, step_entries(steps), times, counts,
+                                        TIMER_NAME))
         host_nodes = program.host_nodes
 
         def run(*inputs):

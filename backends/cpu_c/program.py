@@ -23,6 +23,7 @@ from theanine.backend import Backend
 from theanine.backends.cpu_c.dialect import CKernelRenderer, stored_accumulator_dtype
 from theanine.backends.cpu_c.limits import MAX_DIMS, MAX_OPERANDS, c_defines, input_checks
 from theanine.backends.cpu_c.parts import split_into_parts
+from theanine.backends.cpu_c.step_timer import STEP_TIMER_C, time_step
 from theanine.codegen.cstyle import reduce_identity
 from theanine.codegen.fusion import KernelStep, Step
 from theanine.graph.basic import Apply, Constant, Variable
@@ -73,8 +74,9 @@ class Emitter:
 
     def __init__(self, fgraph: FunctionGraph, steps: list[Step], blas: bool,
                  vector_math: bool, backend: Backend, parent: Emitter | None = None,
-                 prefix: str = ""):
+                 prefix: str = "", timed: bool = False):
         self.fgraph = fgraph
+        self.timed = timed  # time each step (step_timer.py): a profiled program's th_run
         self.backend = backend
         self.blas = blas
         self.vector_math = vector_math
@@ -182,7 +184,7 @@ class Emitter:
         simd_math = vector_math_declarations() if self.vector_math else ""
         includes = [f'#include "{h}"' for h in self.includes]
         source = "\n".join([c_defines(), '#include "program.h"', '#include "steps.h"',
-                            simd_math, *includes,
+                            simd_math, *includes, STEP_TIMER_C if self.timed else "",
                             self.renderer.dialect.prelude(random=any(
                                 "th_random_" in k or "th_philox" in k for k in self.kernels)),
                             *self.kernels, *self.functions, *parts,
@@ -222,10 +224,13 @@ class Emitter:
     def render_steps(self) -> None:
         """Append every step's lines (and the references of constant outputs)."""
         for k, step in enumerate(self.steps):
+            start = len(self.lines)
             if isinstance(step, KernelStep):
                 self.kernel_step(k, step)
             else:
                 self.backend.impls[step.node.op].fn(self, k, step.node)
+            if self.timed:
+                time_step(self.lines, start, k)
             self.release(k)
             self.cuts.append(len(self.lines))
         for v in self.fgraph.outputs:
@@ -405,11 +410,12 @@ class Emitter:
 
 
 def render_program(fgraph: FunctionGraph, steps: list[Step], blas: bool,
-                   vector_math: bool, backend: Backend) -> Program:
+                   vector_math: bool, backend: Backend, timed: bool = False) -> Program:
     """Render `steps` (from theanine.codegen.fusion.lower) of `fgraph` as one C source.
 
     blas: call gemm directly for Dot and Gemm (th_init_blas must be given its address);
     vector_math: declare libmvec's SIMD math so loops calling exp/log/tanh vectorize;
-    backend: the C backend, whose op table (`impls`) renders the steps that are not kernels.
+    backend: the C backend, whose op table (`impls`) renders the steps that are not kernels;
+    timed: the profiler's program, timing each step into the arrays state[5] holds.
     """
-    return Emitter(fgraph, steps, blas, vector_math, backend).emit()
+    return Emitter(fgraph, steps, blas, vector_math, backend, timed=timed).emit()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from theanine.backend import Backend
 from theanine.backends.numpy.executor import build_executor
 from theanine.backends.numpy.library import numpy_impl
+from theanine.compile.profiling import StepTable, compiling_profile, phase
 from theanine.graph.fgraph import FunctionGraph
 
 
@@ -19,4 +20,10 @@ class NumpyBackend(Backend):
     impls = numpy_impl
 
     def compile(self, fgraph: FunctionGraph):
-        return build_executor(fgraph, self)
+        profile = compiling_profile(fgraph)
+        with phase("codegen"):
+            run = build_executor(fgraph, self, timed=profile is not None)
+        if profile is not None:
+            profile.add_table(StepTable(self.name, list(fgraph.nodes), run.times, run.counts,
+                                        "host clock (perf_counter) around each node"))
+        return run

@@ -13,6 +13,7 @@ into it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from time import perf_counter
 
 import numpy as np
 
@@ -48,11 +49,16 @@ def _reusable_input(node: Apply, fn, k: int, last: dict, held: set) -> Variable 
     return None
 
 
-def build_executor(fgraph: FunctionGraph, backend: Backend) -> Callable:
+def build_executor(fgraph: FunctionGraph, backend: Backend, timed: bool = False) -> Callable:
     """Compile `fgraph` to `run(*inputs) -> tuple(outputs)` calling, for each node, the
-    callable its entry in `backend`'s op table gives (backends/numpy/library.py)."""
+    callable its entry in `backend`'s op table gives (backends/numpy/library.py).
+
+    timed: the profiler's version, which adds each node's host time (perf_counter) and run
+    into the lists `run.times` and `run.counts` (one entry per node of fgraph.nodes)."""
     names: dict = {}
     env: dict = {"ndarray": np.ndarray}
+    if timed:
+        env.update(clock=perf_counter, T=[0.0] * len(fgraph.nodes), C=[0] * len(fgraph.nodes))
     lines = []
     outputs = set(fgraph.outputs)
     last_use: dict = {}
@@ -93,7 +99,11 @@ def build_executor(fgraph: FunctionGraph, backend: Backend) -> Callable:
                 guard = None  # a constant could widen the result; keep it simple
             if guard:
                 call = f"{fname}({', '.join(args)}, out={r}) if {guard} else {call}"
-        lines.append(f"    {target} = {call}")
+        if timed:
+            lines += ["    t_ = clock()", f"    {target} = {call}",
+                      f"    T[{k}] += clock() - t_; C[{k}] += 1"]
+        else:
+            lines.append(f"    {target} = {call}")
         dead = [names[v] for v in node.inputs if last_use.get(v) == k and v.owner is not None
                 and v not in outputs]
         if dead:
@@ -106,4 +116,6 @@ def build_executor(fgraph: FunctionGraph, backend: Backend) -> Callable:
     exec(compile(src, "<theanine-numpy-executor>", "exec"), env)
     run = env["run"]
     run.source = src
+    if timed:
+        run.times, run.counts = env["T"], env["C"]
     return run

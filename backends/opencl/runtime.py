@@ -16,6 +16,7 @@ from theanine.backends.opencl.loader import configure as configure_loader
 from theanine.cache import cached_build
 from theanine.codegen.gpu import GpuRenderer
 from theanine.codegen.skeleton import KernelArg, KernelSource
+from theanine.config import config
 from theanine.gpu.array import DeviceArray
 from theanine.gpu.runtime import Runtime
 
@@ -178,7 +179,10 @@ class OpenCLRuntime(Runtime):
         self.device_name = f"{dev.name.strip()} ({dev.platform.name.strip()})"
         self.max_alloc = dev.max_mem_alloc_size
         self.ctx = cl.Context([dev])
-        self.queue = cl.CommandQueue(self.ctx)
+        # with config.profile, a queue whose events carry timestamps, so profiled functions
+        # time their steps on the device (theanine.gpu.profiling)
+        self.queue = cl.CommandQueue(self.ctx, properties=(
+            cl.command_queue_properties.PROFILING_ENABLE if config.profile else 0))
         self.pool = cl_tools.MemoryPool(cl_tools.ImmediateAllocator(self.queue))
         # Binaries are cached on disk for GPU drivers, which hand them over cheaply. PoCL makes
         # a binary by compiling every kernel for every work-group size up front (seconds per

@@ -20,6 +20,7 @@ from theanine.backend import Backend, get_backend
 from theanine.compile.errors import input_labels, located_error, unlocated_error
 from theanine.compile.io import In, Out
 from theanine.compile.mode import Mode, get_mode
+from theanine.compile.profiling import ProfileStats, as_profile, compiling
 from theanine.compile.shared import LockSet, SharedVariable
 from theanine.config import config
 from theanine.graph.basic import Constant, Variable, format_trace, is_located, located, user_trace
@@ -144,7 +145,8 @@ class Function:
     def __init__(self, ins: list[In], outputs: list[Variable], return_list: bool,
                  updates: list[tuple[SharedVariable, Variable]], givens: dict, mode: Mode,
                  backend: Backend, allow_input_downcast: bool | None, on_unused_input: str,
-                 trust_input: bool, name: str | None, return_device: bool = False):
+                 trust_input: bool, name: str | None, return_device: bool = False,
+                 profile: ProfileStats | None = None):
         # what pickling keeps: the graph and options, never the compiled code (see __reduce__)
         self._pickled_args = dict(
             ins=ins, outputs=outputs, return_list=return_list, updates=updates, givens=givens,
@@ -171,13 +173,15 @@ class Function:
         from theanine.ifelse import capture_branches
         from theanine.rewrite import rewrite_graph
 
-        rewrite_graph(fgraph, mode.query, backend)
-        capture_branches(fgraph)
-        if self.original_fgraph is not None:
-            capture_branches(self.original_fgraph)
+        self.profile = profile  # a ProfileStats when profiled (compiling() records into it)
+        with compiling(profile, fgraph):
+            rewrite_graph(fgraph, mode.query, backend)
+            capture_branches(fgraph)
+            if self.original_fgraph is not None:
+                capture_branches(self.original_fgraph)
+            run = mode.executor(fgraph) or backend.compile(fgraph)
         self.fgraph = fgraph
         self.maker = SimpleNamespace(fgraph=fgraph, mode=mode, backend=backend)
-        run = mode.executor(fgraph) or backend.compile(fgraph)
         if mode.debug:
             from theanine.compile.debugmode import debug_executor
 
@@ -192,6 +196,8 @@ class Function:
                          for k, i in enumerate(ins)]
         self._defaults = [self._filter_default(k, i) for k, i in enumerate(ins)]
         self._fast = self._generate_call(fgraph)
+        if profile is not None:
+            self._fast = profile.timed_call(self._fast)
 
     @staticmethod
     def _check_unused(in_vars, used, on_unused_input: str) -> None:
@@ -409,7 +415,7 @@ def function(inputs: Sequence, outputs=None, mode=None, updates=None, givens=Non
              no_default_updates: bool = False, name: str | None = None,
              allow_input_downcast: bool | None = None, on_unused_input: str | None = None,
              backend: str | None = None, trust_input: bool = False,
-             return_device: bool = False) -> Function:
+             return_device: bool = False, profile=None) -> Function:
     """Compile a callable computing `outputs` from `inputs`.
 
     inputs: variables or In(...) (shared variables are implicit inputs, never listed).
@@ -425,6 +431,9 @@ def function(inputs: Sequence, outputs=None, mode=None, updates=None, givens=Non
     or DLPack), read in place; `return_device=True` returns outputs as the backend's device
     arrays (pyopencl Array, pycuda GPUArray) instead of copying them to the host. Host
     backends return NumPy arrays either way.
+    profile: True, a name or a theanine.compile.ProfileStats (default config.profile) gives the
+    function a `.profile` recording its calls, compile time and each step's time
+    (f.profile.summary() prints it; theanine.compile.profiling).
     on_unused_input: 'raise', 'warn' or 'ignore' for an input no output uses (default
     config.on_unused_input, 'raise').
     trust_input=True passes call-time values to the backend as they are, skipping their
@@ -473,7 +482,7 @@ def function(inputs: Sequence, outputs=None, mode=None, updates=None, givens=Non
                         _check_givens(givens), mode, get_backend(backend),
                         allow_input_downcast,
                         config.on_unused_input if on_unused_input is None else on_unused_input,
-                        trust_input, name, return_device)
+                        trust_input, name, return_device, as_profile(profile, name))
     except (TypeError, ValueError) as e:
         if not is_located(e):
             e.args = (f"{e}\nfunction() was called at:\n{format_trace(trace)}",)

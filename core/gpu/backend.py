@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from theanine.backend import Backend
 from theanine.boundary import CallBoundary
+from theanine.compile.profiling import compiling_profile, phase
 from theanine.gpu.boundary import DeviceBoundary
 from theanine.gpu.library import gpu_impl
+from theanine.gpu.profiling import profile_program
 from theanine.gpu.program import GpuProgram
 from theanine.gpu.runtime import Runtime
 from theanine.graph.fgraph import FunctionGraph
@@ -65,4 +67,9 @@ class GpuBackend(Backend):
                 raise TypeError(f"backend {self.name!r}: device {rt.device_name} has no float64 "
                                 f"support, needed by {v}; use floatX=float32 or another "
                                 "device")
-        return GpuProgram(fgraph, rt, self).run
+        profile = compiling_profile(fgraph)
+        with phase("codegen"):
+            program = GpuProgram(fgraph, rt, self)
+        if profile is not None:
+            profile_program(program, profile, self.name)
+        return program.run

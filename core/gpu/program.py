@@ -22,6 +22,7 @@ import numpy as np
 from theanine.backend import Backend
 from theanine.codegen.fusion import KernelStep, lower
 from theanine.codegen.ir import Kernel
+from theanine.compile.profiling import phase
 from theanine.gpu.array import DeviceArray, contiguous_strides
 from theanine.gpu.plans import Place, Plan, PlanKind, ProgramKernels, resolve
 from theanine.gpu.runtime import AllocationTooLarge, Runtime
@@ -76,7 +77,8 @@ class GpuProgram:
                 if plan.host_values:
                     host_vars.update(s.node.outputs)
                 plans.append(plan)
-        kernels = rt.kernels(source.bodies) if source.bodies else {}
+        with phase("compiler", f"{backend.name} kernels"):
+            kernels = rt.kernels(source.bodies) if source.bodies else {}
         self.plans = [replace(p, prepared=resolve(p.prepared, kernels)) for p in plans]
         self.thunks = [self._thunk(p, s, slot) for p, s in zip(self.plans, self.steps)]
         self.outputs = list(fgraph.outputs)

@@ -55,6 +55,8 @@ def rewrite_graph(fgraph: FunctionGraph, query: RewriteQuery | str = "FAST_RUN",
     own = set(backend.rewrite_tags) if backend is not None else set()
     others = set(backend_tags()) - own - query.include
     query = replace(query, exclude=query.exclude | others)
+    from theanine.compile.profiling import phase
+
     budget = config.rewrite_time_budget
     start = perf_counter()
     for _ in range(MAX_ROUNDS):
@@ -62,9 +64,11 @@ def rewrite_graph(fgraph: FunctionGraph, query: RewriteQuery | str = "FAST_RUN",
         for entry in PASSES.ordered():
             rewriter = entry.rewriter
             if isinstance(rewriter, NodePass):
-                changed |= rewriter.apply(fgraph, budget, query)
+                with phase("rewrite", entry.name):
+                    changed |= rewriter.apply(fgraph, budget, query)
             elif query.selects(entry.tags):
-                changed |= bool(rewriter.apply(fgraph, budget))
+                with phase("rewrite", entry.name):
+                    changed |= bool(rewriter.apply(fgraph, budget))
         if not changed or perf_counter() - start > budget:
             return
 
@@ -105,9 +109,12 @@ def apply_node_rewriters(fgraph: FunctionGraph, rewriters: Sequence[NodeRewriter
     are visited right after it, so chains (shape of shape of ...) resolve in one sweep; the
     node order is rebuilt once per sweep, not per replacement.
     """
+    from theanine.compile.profiling import rewrite_stats
+
     start = perf_counter()
     by_op: dict = {}
     changed_any = False
+    stats = rewrite_stats()  # each rewrite's time, when a profiled function compiles
     try:
         while True:
             changed = False
@@ -127,7 +134,10 @@ def apply_node_rewriters(fgraph: FunctionGraph, rewriters: Sequence[NodeRewriter
                             "(config.rewrite_time_budget); the graph is valid but not fully "
                             "rewritten", RewriteWarning, stacklevel=3)
                         return changed_any
-                    pairs = _run_rewriter(fgraph, node, rewriter)
+                    if stats is None:
+                        pairs = _run_rewriter(fgraph, node, rewriter)
+                    else:
+                        pairs = _timed_rewriter(fgraph, node, rewriter, stats, pass_name)
                     if pairs:
                         new_nodes: list[Apply] = []
                         for old, new in pairs:
@@ -189,6 +199,22 @@ def _enter(clients: dict, node: Apply) -> tuple[Apply, int]:
     for o in node.outputs:
         clients.setdefault(o, [])
     return (node, 0)
+
+
+def _timed_rewriter(fgraph: FunctionGraph, node: Apply, rewriter: NodeRewriter, stats: dict,
+                    pass_name: str) -> list[tuple[Variable, Variable]]:
+    """`_run_rewriter`, its time, try and replacement added to the profile's `stats`."""
+    from theanine.compile.profiling import RewriteStat
+
+    t0 = perf_counter()
+    pairs = _run_rewriter(fgraph, node, rewriter)
+    s = stats.get((pass_name, rewriter.name))
+    if s is None:
+        s = stats[(pass_name, rewriter.name)] = RewriteStat()
+    s.time += perf_counter() - t0
+    s.calls += 1
+    s.applied += bool(pairs)
+    return pairs
 
 
 def _run_rewriter(fgraph: FunctionGraph, node: Apply,
