@@ -52,6 +52,13 @@ def _check_choice(option: str, *choices: str) -> Callable[[str], str]:
     return check
 
 
+def _check_positive_int(v) -> int:
+    n = int(v)
+    if n <= 0:
+        raise ValueError(f"expected a positive integer, got {v!r}")
+    return n
+
+
 def _check_positive_float(v) -> float:
     f = float(v)
     if f <= 0:
@@ -96,6 +103,13 @@ _SECTIONS: dict[str, dict[str, tuple[object, Callable, str]]] = {
     "scan": {
         "allow_gc": (True, _check_bool, "Theano's scan buffer switch; ignored"),
     },
+    # what config.profile prints at exit (theanine.compile.profiling)
+    "profiling": {
+        "n_apply": (20, _check_positive_int, "Apply nodes printed per profile"),
+        "n_ops": (20, _check_positive_int, "classes and ops printed per profile"),
+        "destination": ("stderr", str, "'stderr', 'stdout' or a file the profiles are "
+                        "written to at exit"),
+    },
 }
 
 
@@ -123,6 +137,10 @@ class Config:
         "debug_check_nan": (True, _check_bool, "DebugMode raises on NaN/Inf outputs"),
         "profile": (False, _check_bool, "profile every compiled function (f.profile) and "
                     "print each profile's summary at exit"),
+        "profile_optimizer": (False, _check_bool, "kept for Theano compatibility: profiles "
+                              "always time each rewrite pass and rewrite"),
+        "profile_memory": (False, _check_bool, "kept for Theano compatibility; profiles record "
+                           "no memory"),
     }
 
     def __init__(self):

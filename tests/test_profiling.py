@@ -161,6 +161,31 @@ def test_config_profile_prints_at_exit(var):
     assert "exp" in r.stderr.split("\nApply\n")[1]
 
 
+def test_exit_print_follows_theanos_profiling_flags(tmp_path):
+    """config.profiling.destination (a file here), n_apply and n_ops shape what is printed at
+    exit; profile_optimizer and profile_memory are accepted as in Theano."""
+    dest = tmp_path / "profile.txt"
+    code = ("import numpy as np, theanine as th, theanine.tensor as T\n"
+            "x = T.dvector('x')\n"
+            "f = th.function([x], T.exp(x) * 2 + 1, backend='numpy', name='to_file')\n"
+            "f(np.ones(3))\n")
+    env = {**os.environ, "THEANINE_FLAGS": f"profile=True,profiling.n_apply=1,"
+           f"profiling.n_ops=1,profiling.destination={dest},profile_optimizer=True,"
+           "profile_memory=False"}
+    env.pop("THEANO_FLAGS", None)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "Function profiling" not in r.stderr
+    text = dest.read_text()
+    assert "Message: to_file" in text
+    n_nodes = 3  # exp, mul, add (no fusion on the reference)
+    assert f"remaining {n_nodes - 1} Apply instances" in text
+    assert "remaining 0 Classes" in text and f"remaining {n_nodes - 1} Ops" in text
+    with pytest.raises(ValueError):
+        config.profiling.n_apply = 0
+
+
 def test_no_timing_code_when_off():
     x = T.dmatrix("x")
     y = T.sum(T.exp(x) * 2, axis=1)

@@ -104,9 +104,22 @@ _atexit_list: list[ProfileStats] = []
 
 
 def _print_at_exit() -> None:
-    for p in _atexit_list:
-        if p.atexit_print and (p.fct_callcount or p.compile_time):
-            p.summary(file=sys.stderr)
+    """Print the profiles that ask for it to config.profiling.destination, with its
+    n_ops and n_apply (Theano's flags)."""
+    from theanine.config import config
+
+    due = [p for p in _atexit_list if p.atexit_print and (p.fct_callcount or p.compile_time)]
+    if not due:
+        return
+    where = config.profiling.destination
+    file = {"stderr": sys.stderr, "stdout": sys.stdout}.get(where) or open(where, "w")
+    try:
+        for p in due:
+            p.summary(file=file, n_ops_to_print=config.profiling.n_ops,
+                      n_apply_to_print=config.profiling.n_apply)
+    finally:
+        if file not in (sys.stderr, sys.stdout):
+            file.close()
 
 
 class ProfileStats:
