@@ -71,7 +71,7 @@ def test_profile_records_calls_steps_and_compile_time(backend):
     passes = {name for stage, name in p.phases if stage == "rewrite"}
     assert {"canonicalize", "specialize", "merge1"} <= passes
     assert ("codegen", "") in p.phases
-    expected = {"numpy": set(), "c": {("compiler", "gcc"), ("load", "")},
+    expected = {"numpy": set(), "c": {("compiler", "cache"), ("load", "")},
                 "opencl": {("compiler", "opencl kernels")}}[backend]
     assert expected <= set(p.phases)
     assert all(t >= 0 for t in p.phases.values())
@@ -184,6 +184,21 @@ def test_exit_print_follows_theanos_profiling_flags(tmp_path):
     assert "remaining 0 Classes" in text and f"remaining {n_nodes - 1} Ops" in text
     with pytest.raises(ValueError):
         config.profiling.n_apply = 0
+
+
+def test_c_compiler_time_is_gcc_when_it_runs(tmp_path, monkeypatch):
+    """Compiling into an empty cache runs gcc, whose time is its own phase; a second compile
+    of the same graph finds the program in the cache and runs no compiler."""
+    monkeypatch.setenv("THEANINE_CACHE_DIR", str(tmp_path / "cache"))
+    x = T.dvector("x")
+    first, second = ProfileStats(atexit_print=False), ProfileStats(atexit_print=False)
+    th.function([x], T.tanh(x) * 3, backend="c", profile=first)
+    th.function([x], T.tanh(x) * 3, backend="c", profile=second)
+    assert first.phases[("compiler", "gcc")] > first.phases[("compiler", "cache")]
+    assert ("compiler", "gcc") not in second.phases and ("compiler", "cache") in second.phases
+    out = io.StringIO()
+    first.summary(file=out)
+    assert "Compiler time" in out.getvalue() and "gcc:" in out.getvalue()
 
 
 def test_no_timing_code_when_off():

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from theanine.cache import CacheEntry, cached_build, raise_if_disk_full
+from theanine.compile.profiling import phase
 
 # libgomp's idle workers spin for GOMP_SPINCOUNT iterations (300000 by default, about a
 # millisecond) after each parallel region before they sleep. Between a program's parallel
@@ -104,7 +105,8 @@ def build_shared_object(source: str) -> CacheEntry:
     def build(src: Path, out: Path) -> None:
         libs = ["-lmvec", "-lm"] if "omp declare simd" in source else ["-lm"]
         cmd = [cc, *FLAGS, *[f"-I{d}" for d in include_dirs()], str(src), "-o", str(out), *libs]
-        returncode, stderr = run_compiler(cmd)
+        with phase("compiler", "gcc"):  # (a profiled function's compile time)
+            returncode, stderr = run_compiler(cmd)
         if returncode != 0:
             raise_if_disk_full("gcc", stderr)
             raise CompileError(f"gcc failed ({' '.join(cmd)}):\n{stderr[-4000:]}")
