@@ -187,3 +187,41 @@ def test_debug_mode_class():
     g = theano.function([x], T.log(x), mode=DebugMode())
     with np.errstate(all="ignore"), pytest.raises(DebugModeError, match="Inf"):
         g(0.0)
+
+
+def test_inputs_with_state_values_and_containers():
+    """The library page on function inputs: In(update=...), fn[key], fn.value, fn.container
+    and Theano's tuple shortcuts."""
+    from theanine.compile.io import In
+
+    u, x, s = T.dscalars("u", "x", "s")
+    inc = theano.function([u, In(x, value=3), In(s, update=(s + x * u), value=10.0)], [])
+    assert inc(5) == []
+    assert inc[s] == 25.0
+    inc(3, 4)  # x = 4 for this call only
+    assert inc[s] == 37.0 and inc[x] == 3.0
+    inc(3, 4, 7)  # s given: 7 + 3 * 4
+    assert inc[s] == 19.0
+    inc[s] = 10
+    assert inc[s] == 10.0 and inc[s].dtype == np.float64
+    a, b, c = T.dscalars("xys")
+    fn = theano.function([a, b, ((c, c + a + b), 10.0)], [])
+    assert fn["s"] is fn.value[c] and fn["s"] is fn.container[c].value
+    fn(1, 2)
+    assert fn["s"] == 13.0
+    fn["s"] = 99.0
+    fn(1, 0)
+    assert fn["s"] == 100.0
+    fn.value[c] = 99.0
+    fn(1, 0)
+    assert fn["s"] == 100.0 == fn.container[2].value
+    x, y, z, w = T.dscalar(), T.dscalar("y"), T.dscalar("z"), T.dscalar("w")
+    f = theano.function(inputs=[x, y, In(z, value=42), ((w, w + x), 0)], outputs=x + y + z)
+    assert f(1, 2) == 45.0 and f(1, y=2) == 45.0 and f(1, 2, 3) == 6.0
+    assert f(1, z=3, y=2) == 6.0 and f(1, 2, w=400) == 45.0 and f["w"] == 401
+    with pytest.raises(TypeError, match="missing input 1 \\('y'\\)"):
+        f(1)
+    with pytest.raises(TypeError, match="needs its initial value"):
+        In(s, update=s + 1)
+    with pytest.raises(KeyError, match="has no input 'nope'"):
+        f["nope"]

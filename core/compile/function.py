@@ -18,7 +18,7 @@ import numpy as np
 
 from theanine.backend import Backend, get_backend
 from theanine.compile.errors import input_labels, located_error, unlocated_error
-from theanine.compile.io import In, Out
+from theanine.compile.io import In, Out, as_in
 from theanine.compile.mode import Mode, get_mode
 from theanine.compile.profiling import ProfileStats, as_profile, compiling
 from theanine.compile.shared import LockSet, SharedVariable
@@ -158,6 +158,7 @@ class Function:
         self.mode = mode
         self.backend = backend
         self.trust_input = trust_input
+        self._states, updates = _input_states(ins, updates)
         in_vars = [i.variable for i in ins]
         all_outs = list(outputs) + [v for _, v in updates]
         if givens:
@@ -326,7 +327,9 @@ class Function:
                                 "keyword")
             values[k] = val
         for k, val in enumerate(values):
-            if val is In._NO_DEFAULT:
+            if val is In._NO_DEFAULT and k in self._states:
+                values[k] = self._states[k].get_value(borrow=True)
+            elif val is In._NO_DEFAULT:
                 inp = self.inputs[k]
                 if not inp.has_default:
                     raise TypeError(f"{self._label()} is missing input {k}"
@@ -374,6 +377,46 @@ class Function:
     def __repr__(self) -> str:
         return f"<theanine Function {self._names()} on {self.backend.name}, {self.mode.name}>"
 
+    def _input_index(self, key) -> int:
+        """The position of the input `key` names: a position, a name or its Variable."""
+        for k, inp in enumerate(self.inputs):
+            if key is inp.variable or (isinstance(key, str) and key == inp.name):
+                return k
+        if isinstance(key, int) and not isinstance(key, bool) and 0 <= key < len(self.inputs):
+            return key
+        raise KeyError(f"{self._label()} has no input {key!r}; its inputs are {self._names()}")
+
+    def __getitem__(self, key):
+        """The value input `key` takes when a call leaves it out: its state (an input with an
+        update) or its default (Theano's fn[key])."""
+        k = self._input_index(key)
+        if k in self._states:
+            return self._states[k].get_value(borrow=True)
+        if self._defaults[k] is In._NO_DEFAULT:
+            raise KeyError(f"{self._label()}: input {k} ({self.inputs[k].name!r}) has no value "
+                           "between calls (no default and no update)")
+        return self._defaults[k]
+
+    def __setitem__(self, key, value) -> None:
+        """Set input `key`'s state or default, converted to its type."""
+        k = self._input_index(key)
+        converted = self._filters[k](value)
+        if k in self._states:
+            self._states[k].set_value(converted, borrow=True)
+        else:
+            self._defaults[k] = converted
+
+    @property
+    def value(self) -> _Values:
+        """Dictionary-like access to the inputs' values between calls (Theano's fn.value)."""
+        return _Values(self)
+
+    @property
+    def container(self) -> _Containers:
+        """Dictionary-like access to the inputs' containers, each with a `.value` (Theano's
+        fn.container)."""
+        return _Containers(self)
+
     def copy(self, share_memory: bool = False, swap: dict | None = None,
              delete_updates: bool = False, name: str | None = None) -> Function:
         """A new function computing the same (Theano's Function.copy). `swap` maps shared
@@ -409,6 +452,60 @@ class Function:
         from theanine.compile.pickling import reduce_function
 
         return reduce_function(self)
+
+
+class _Values:
+    """fn.value: fn[key] as a mapping."""
+
+    def __init__(self, fn: Function):
+        self._fn = fn
+
+    def __getitem__(self, key):
+        return self._fn[key]
+
+    def __setitem__(self, key, value) -> None:
+        self._fn[key] = value
+
+
+class _Container:
+    """One input's storage between calls: `.value` reads and writes it."""
+
+    def __init__(self, fn: Function, key):
+        self._fn, self._key = fn, key
+
+    @property
+    def value(self):
+        return self._fn[self._key]
+
+    @value.setter
+    def value(self, v) -> None:
+        self._fn[self._key] = v
+
+
+class _Containers:
+    """fn.container: each input's _Container."""
+
+    def __init__(self, fn: Function):
+        self._fn = fn
+
+    def __getitem__(self, key) -> _Container:
+        self._fn._input_index(key)
+        return _Container(self._fn, key)
+
+
+def _input_states(ins: list[In], updates: list) -> tuple[dict, list]:
+    """For each input with an update, a shared variable holding its state (starting at its
+    value), and the updates with those states' updates added."""
+    from theanine.compile.shared import shared as make_shared
+
+    states, added = {}, []
+    for k, inp in enumerate(ins):
+        if inp.update is not None:
+            v = inp.variable
+            start = np.asarray(inp.default, dtype=v.type.numpy_dtype)
+            states[k] = make_shared(start, name=inp.name)
+            added.append((states[k], inp.update))
+    return states, updates + _check_updates(added) if added else updates
 
 
 def function(inputs: Sequence, outputs=None, mode=None, updates=None, givens=None,
@@ -448,10 +545,7 @@ def function(inputs: Sequence, outputs=None, mode=None, updates=None, givens=Non
                         f"{type(inputs).__name__}")
     ins = []
     for k, i in enumerate(inputs):
-        inp = i if isinstance(i, In) else In(i) if isinstance(i, Variable) else None
-        if inp is None:
-            raise TypeError(f"function(): input {k} must be a symbolic variable or In(...), got "
-                            f"{type(i).__name__} {i!r}")
+        inp = as_in(i, k)
         v = inp.variable
         if isinstance(v, SharedVariable):
             raise TypeError(f"function(): input {k} ({v}) is a shared variable; shared "
