@@ -225,3 +225,13 @@ def test_inputs_with_state_values_and_containers():
         In(s, update=s + 1)
     with pytest.raises(KeyError, match="has no input 'nope'"):
         f["nope"]
+
+
+def test_a_copy_can_be_profiled():
+    state = theano.shared(0)
+    inc = T.iscalar("inc")
+    f = theano.function([inc], state, updates=[(state, state + inc)])
+    g = f.copy(profile=True)
+    g(2)
+    g(3)
+    assert g.profile.fct_callcount == 2 and state.get_value() == 0  # the copy's own state

@@ -418,12 +418,13 @@ class Function:
         return _Containers(self)
 
     def copy(self, share_memory: bool = False, swap: dict | None = None,
-             delete_updates: bool = False, name: str | None = None) -> Function:
+             delete_updates: bool = False, name: str | None = None,
+             profile=None) -> Function:
         """A new function computing the same (Theano's Function.copy). `swap` maps shared
         variables to others of the same type used instead; the rest are shared with this
         function when `share_memory`, else copies holding their current values (updates then
-        change only the copy's). `delete_updates` drops the updates. Like Theano's, the copy
-        returns its outputs as a list, even a single one."""
+        change only the copy's). `delete_updates` drops the updates; `profile` is function()'s.
+        Like Theano's, the copy returns its outputs as a list, even a single one."""
         from theanine.compile.shared import shared as make_shared
 
         args = dict(self._pickled_args)
@@ -444,7 +445,7 @@ class Function:
             args["on_unused_input"] = "ignore"
         args["name"] = name if name is not None else self.name
         args["return_list"] = True  # as Theano's copies, which return a list of outputs
-        return Function(backend=self.backend, **args)
+        return Function(backend=self.backend, profile=as_profile(profile, args["name"]), **args)
 
     def __reduce__(self):
         """Pickle the graph, options and backend name; loading compiles again (or takes the
