@@ -24,7 +24,7 @@ class CallBoundary:
 
     def bind(self, env: dict[str, Any]) -> None:
         """Add the names this boundary's fragments use to the generated call's namespace."""
-        env.update(ndarray=np.ndarray, asarray=np.asarray, copy=np.array)
+        env.update(ndarray=np.ndarray, asarray=_asarray, copy=_copy)
 
     def input_filter(self, t: TensorType, label: str,
                      allow_downcast: bool) -> Callable[[Any], Any]:
@@ -60,6 +60,20 @@ class CallBoundary:
         if isinstance(value, np.ndarray):
             return value
         raise TypeError(f"not an array: {type(value).__name__}")
+
+
+def _asarray(value: Any) -> Any:
+    """np.asarray, except that a scipy.sparse matrix (theanine.sparse) passes as it is."""
+    if value.__class__ is np.ndarray or not hasattr(value, "tocsr"):
+        return np.asarray(value)
+    return value
+
+
+def _copy(value: Any) -> Any:
+    """np.array (a copy), except that a scipy.sparse matrix is copied as a sparse one."""
+    if value.__class__ is np.ndarray or not hasattr(value, "tocsr"):
+        return np.array(value)
+    return value.copy()
 
 
 def _own(value: str, fresh: bool) -> str:

@@ -149,7 +149,7 @@ def backprop(seeds: dict, wrt: Sequence[Variable], consider_constant=()) -> dict
             return None
         g = parts[0]
         for p in parts[1:]:
-            g = add(g, p)
+            g = add(g, p) if isinstance(g.type, TensorType) else g + p  # (sparse: its own add)
         if g.dtype != v.dtype and v.dtype not in DISCRETE_DTYPES:
             g = cast(g, v.dtype)
         return g
@@ -189,7 +189,8 @@ def _visit(node: Apply, contributions: dict, total, depends: set, blockers: set,
     for inp, g in zip(node.inputs, in_grads):
         if g is None or inp in blockers or inp not in depends:
             continue
-        g = as_tensor_variable(g)
+        if not isinstance(g, Variable):
+            g = as_tensor_variable(g)
         if g.ndim != inp.ndim:
             raise RuntimeError(f"{node.op}.pullback gave a {g.ndim}-d gradient for the "
                                f"{inp.ndim}-d input {inp}")

@@ -16,6 +16,7 @@ static int th_check_values(PyObject *inputs, int n, const int *types, const int 
     }
     for (int i = 0; i < n; ++i) {
         PyObject *o = PyTuple_GET_ITEM(inputs, i);
+        if (types[i] < 0) continue;  /* not an array (a sparse matrix): read by library calls */
         if (PyArray_Check(o)) {
             PyArrayObject *a = (PyArrayObject *)o;
             if (PyArray_NDIM(a) == ndims[i] && PyArray_EquivTypenums(PyArray_TYPE(a), types[i])

@@ -157,4 +157,5 @@ def gemm(em: Emitter, k: int, node: Apply) -> None:
 from theanine.backends.cpu_c import conv as _conv  # noqa: E402, F401
 from theanine.backends.cpu_c import ifelse as _ifelse  # noqa: E402, F401
 from theanine.backends.cpu_c import scan as _scan  # noqa: E402, F401
+from theanine.backends.cpu_c import sparse as _sparse  # noqa: E402, F401
 from theanine.backends.cpu_c import views as _views  # noqa: E402, F401

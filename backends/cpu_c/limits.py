@@ -13,6 +13,7 @@ import numpy as np
 
 from theanine.graph.basic import Variable, format_trace, located
 from theanine.graph.fgraph import FunctionGraph
+from theanine.tensor.type import TensorType
 
 MAX_DIMS = 64  # NumPy 2's most axes of an array (NPY_MAXDIMS)
 MAX_OPERANDS = 64  # arrays one fused kernel reads and writes
@@ -66,7 +67,9 @@ def bad_value_error(fgraph: FunctionGraph, k: int, value: object) -> TypeError:
 def input_checks(fgraph: FunctionGraph, npy_types: dict[str, str]) -> list[str]:
     """C lines (inside th_run) that check every value the program is called with."""
     n = len(fgraph.inputs)
-    types = ", ".join(npy_types[v.dtype] for v in fgraph.inputs) or "0"
+    # -1: a value that is not an array (a theanine.sparse matrix), passed as it is
+    types = ", ".join(npy_types[v.dtype] if isinstance(v.type, TensorType) else "-1"
+                      for v in fgraph.inputs) or "0"
     ndims = ", ".join(str(v.ndim) for v in fgraph.inputs) or "0"
     return [f"    {{ static const int types[] = {{{types}}}, ndims[] = {{{ndims}}};",
             f"      if (th_check_values(inputs, {n}, types, ndims, PyTuple_GET_ITEM(state, 3)) "

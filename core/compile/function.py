@@ -27,6 +27,7 @@ from theanine.graph.basic import Constant, Variable, format_trace, is_located, l
 from theanine.graph.fgraph import FunctionGraph
 from theanine.graph.traversal import buffer_root, clone_graph, graph_inputs
 from theanine.tensor.basic import as_tensor_variable
+from theanine.tensor.type import TensorType
 
 MAX_WITH_LOCKS = 8  # more shared variables than this are locked through one LockSet
 
@@ -259,7 +260,7 @@ class Function:
                 if trusted is not None:
                     body.append(trusted)
                 continue
-            if all(s is None for s in t.shape):
+            if isinstance(t, TensorType) and all(s is None for s in t.shape):
                 env[f"dt{k}"] = t.numpy_dtype
                 body.append(f"    if a{k}.__class__ is not ndarray or a{k}.dtype is not dt{k} "
                             f"or a{k}.ndim != {t.ndim}:\n        a{k} = filt{k}(a{k})")
@@ -565,7 +566,8 @@ def function(inputs: Sequence, outputs=None, mode=None, updates=None, givens=Non
         ins.append(inp)
     return_list = isinstance(outputs, (list, tuple))
     outs = [] if outputs is None else list(outputs) if return_list else [outputs]
-    outs = [as_tensor_variable(o.variable if isinstance(o, Out) else o) for o in outs]
+    outs = [o.variable if isinstance(o, Out) else o for o in outs]  # (sparse ones pass as they are)
+    outs = [o if isinstance(o, Variable) else as_tensor_variable(o) for o in outs]
     trace = user_trace()
     try:
         updates = _check_updates(updates)
