@@ -254,3 +254,21 @@ def test_gpu_backends_refuse_sparse_by_name(name):
     with pytest.raises(NotImplementedError,
                        match=r"DenseFromSparse.*sparse runs on the numpy and c backends"):
         theano.function([x], sparse.dense_from_sparse(x), backend=name)
+
+
+def test_shared_sparse_values_and_updates(fn):
+    a = _rand("csr", seed=12)
+    W = theano.shared(a, name="W")
+    assert isinstance(W.type, sparse.SparseType) and W.format == "csr"
+    d = T.dmatrix("d")
+    f = fn([d], sparse.dot(W, d), updates=[(W, sparse.structured_add(W, 1.0))])
+    m = np.ones((3, 2))
+    np.testing.assert_allclose(f(m), a @ m)
+    bumped = a.copy()
+    bumped.data += 1
+    np.testing.assert_allclose(W.get_value().toarray(), bumped.toarray())
+    np.testing.assert_allclose(f(m), bumped @ m)
+    W.set_value(a)
+    np.testing.assert_allclose(f(m), a @ m)
+    with pytest.raises(TypeError, match="shared variable 'W'.*csr"):
+        W.set_value(a.tocsc())

@@ -73,7 +73,8 @@ def _check_updates(updates) -> list[tuple[SharedVariable, Variable]]:
         if target in seen:
             raise ValueError(f"function(): shared variable {target} is updated twice")
         seen.add(target)
-        value = as_tensor_variable(value)
+        if not isinstance(value, Variable):  # (a sparse value is one already)
+            value = as_tensor_variable(value)
         tt, vt = target.type, value.type
         if vt.dtype != tt.dtype or vt.ndim != tt.ndim or not tt.is_compatible(vt.clone(tt.dtype)):
             raise located(TypeError(

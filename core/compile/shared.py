@@ -184,6 +184,10 @@ def shared(value, name: str | None = None, strict: bool = False,
     if isinstance(value, TensorVariable):
         raise TypeError("shared() takes a value (NumPy array or scalar), not a symbolic variable "
                         f"({value})")
+    if type(value).__module__.startswith("scipy.sparse"):  # (no scipy import for dense ones)
+        from theanine.sparse.shared import sparse_shared
+
+        return sparse_shared(value, name, strict, allow_downcast, borrow)
     arr = value if borrow and isinstance(value, np.ndarray) else np.array(value)
     if arr.dtype == object:
         raise TypeError(f"shared(): cannot hold {type(value).__name__} values as a tensor")
