@@ -76,6 +76,8 @@ def test_conversions_and_properties(fn, fmt):
     assert t.format == ("csr" if fmt == "csc" else "csc")
     np.testing.assert_array_equal(t.toarray(), a.toarray().T)
     np.testing.assert_array_equal(fn([x], x.toarray())(a), a.toarray())
+    assert fn([x], x.shape)(a).tolist() == [4, 3]
+    assert fn([x], sparse.dense_from_sparse(x).shape)(a).tolist() == [4, 3]
     other = "csr" if fmt == "csc" else "csc"
     c = fn([x], sparse.to_format(x, other))(a)
     assert c.format == other and (c != a).nnz == 0

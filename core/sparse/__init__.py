@@ -85,7 +85,6 @@ OPS = (AddSD, AddSS, CSM, CSMProperties, DenseFromSparse, MulSD, MulSS, Neg, Spa
        SpDot, SpSum, StructuredDot, ToFormat, Transpose, ValuesAt)
 """Every sparse op class (the backends' tables register them; the GPU ones refuse them)."""
 
-sparse_grad = dense_from_sparse
 toarray = dense_from_sparse
 
 __all__ = [
@@ -96,7 +95,7 @@ __all__ = [
     "as_sparse_variable", "ceil", "csc_from_dense", "csc_matrix", "csm_data", "csm_indices",
     "csm_indptr", "csm_properties", "csm_shape", "csr_from_dense", "csr_matrix",
     "dense_from_sparse", "dot", "expm1", "floor", "is_sparse", "log1p", "mask", "matrix", "mul",
-    "neg", "sgn", "sin", "sinh", "sp_sum", "sparse_grad", "sqr", "sqrt", "structured_abs",
+    "neg", "sgn", "sin", "sinh", "sp_sum", "sqr", "sqrt", "structured_abs",
     "structured_add", "structured_dot", "structured_exp", "structured_log", "structured_maximum",
     "structured_minimum", "structured_pow", "structured_sigmoid", "structured_sqr",
     "structured_sqrt", "sub", "tan", "tanh", "to_format", "toarray", "transpose", "true_dot",

@@ -101,6 +101,13 @@ class SparseVariable(Variable):
     ndim = 2
 
     @property
+    def shape(self):
+        """The symbolic (rows, columns), an int32 vector (Theano's x.shape)."""
+        from theanine.sparse.ops import csm_shape
+
+        return csm_shape(self)
+
+    @property
     def T(self):
         from theanine.sparse.ops import transpose
 
