@@ -186,6 +186,16 @@ def test_structured_gradients_of_sparse_inputs(fn):
         np.testing.assert_allclose(g.toarray(), want * pattern, rtol=1e-12)
 
 
+def test_dense_sparse_dot_gradient_is_structured(fn):
+    x, d = sparse.csr_matrix("x", "float64"), T.dmatrix("d")
+    a, m = sp.csr_matrix(np.array([[1.0, 0, 2], [0, 3, 0]])), np.arange(4.0).reshape(2, 2)
+    g = fn([x, d], theano.grad(T.sum(sparse.dot(d, x)), x))(a, m)
+    assert g.format == "csr"
+    np.testing.assert_allclose(g.toarray(), m.T @ np.ones((2, 3)) * (a.toarray() != 0))
+    ones = fn([x], sparse.sp_ones_like(x))(a)
+    assert ones.nnz == a.nnz and ones.toarray().tolist() == (a.toarray() != 0).tolist()
+
+
 def test_sparse_sparse_gradients(fn):
     x, y = sparse.csr_matrix("x", "float64"), sparse.csc_matrix("y", "float64")
     a, b = _rand("csr", (4, 3), seed=10), _rand("csc", (3, 2), seed=11)
