@@ -90,6 +90,9 @@ class SparseType:
 class SparseVariable(Variable):
     """A symbolic sparse matrix; its operators build theanine.sparse ops (Theano's)."""
 
+    # a tensor's +, - and * defer to this variable's reflected operators (dense + sparse)
+    handles_tensor_operands = True
+
     @property
     def dtype(self) -> str:
         return self.type.dtype
@@ -138,9 +141,14 @@ class SparseVariable(Variable):
         return neg(self)
 
     def __sub__(self, other):
+        from theanine.sparse.ops import sub
+
+        return sub(self, other)
+
+    def __rsub__(self, other):
         from theanine.sparse.ops import add, neg
 
-        return add(self, neg(other))
+        return add(other, neg(self))
 
 
 class SparseConstant(Constant, SparseVariable):

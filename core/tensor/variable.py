@@ -44,18 +44,24 @@ class _TensorOps:
 
     # -- arithmetic -------------------------------------------------------------------------
     def __add__(self, other):
+        if getattr(other, "handles_tensor_operands", False):
+            return NotImplemented  # (a sparse variable: its reflected operator)
         return _mod("math").add(self, other)
 
     def __radd__(self, other):
         return _mod("math").add(other, self)
 
     def __sub__(self, other):
+        if getattr(other, "handles_tensor_operands", False):
+            return NotImplemented  # (a sparse variable: its reflected operator)
         return _mod("math").sub(self, other)
 
     def __rsub__(self, other):
         return _mod("math").sub(other, self)
 
     def __mul__(self, other):
+        if getattr(other, "handles_tensor_operands", False):
+            return NotImplemented  # (a sparse variable: its reflected operator)
         return _mod("math").mul(self, other)
 
     def __rmul__(self, other):
