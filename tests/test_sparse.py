@@ -161,6 +161,16 @@ def test_structured_dot_gradients(fn):
     assert gxv.nnz == a.nnz
 
 
+def test_structured_dot_second_order(fn):
+    x, d = sparse.csc_matrix("x", "float64"), T.dmatrix("d")
+    a, m = _rand("csc", (4, 3), seed=13), np.random.default_rng(14).uniform(-1, 1, (3, 2))
+    gx = theano.grad(T.sum(T.sin(sparse.structured_dot(x, d))), x)
+    second = sparse.sp_sum(sparse.structured_sqr(gx))
+    g2 = fn([x, d], theano.grad(second, d))(a, m)
+    f = fn([x, d], second)
+    np.testing.assert_allclose(g2, _numeric(lambda p: f(a, p), m), rtol=1e-5, atol=1e-8)
+
+
 def test_dense_operand_gradients(fn):
     x, d = sparse.csr_matrix("x", "float64"), T.dmatrix("d")
     a, m = _rand("csr", seed=7), np.random.default_rng(8).uniform(-1, 1, (4, 3))

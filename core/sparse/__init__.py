@@ -18,6 +18,7 @@ from theanine.sparse.ops import (
     SpDot,
     SpSum,
     StructuredDot,
+    StructuredDotGrad,
     ToFormat,
     Transpose,
     ValuesAt,
@@ -83,7 +84,7 @@ from theanine.sparse.type import (
 )
 
 OPS = (AddSD, AddSS, CSM, CSMProperties, DenseFromSparse, MulSD, MulSS, Neg, SparseFromDense,
-       SpDot, SpSum, StructuredDot, ToFormat, Transpose, ValuesAt)
+       SpDot, SpSum, StructuredDot, StructuredDotGrad, ToFormat, Transpose, ValuesAt)
 """Every sparse op class (the backends' tables register them; the GPU ones refuse them)."""
 
 toarray = dense_from_sparse
@@ -91,8 +92,8 @@ toarray = dense_from_sparse
 __all__ = [
     "AddSD", "AddSS", "CSC", "CSM", "CSMProperties", "CSR", "DenseFromSparse", "MulSD", "MulSS",
     "Neg", "OPS", "SpDot", "SpSum", "SparseConstant", "SparseFromDense", "SparseType",
-    "SparseVariable", "StructuredDot", "ToFormat", "Transpose", "ValuesAt", "abs_", "add",
-    "all_dtypes", "arcsin", "arctan", "as_sparse", "as_sparse_or_tensor_variable",
+    "SparseVariable", "StructuredDot", "StructuredDotGrad", "ToFormat", "Transpose", "ValuesAt",
+    "abs_", "add", "all_dtypes", "arcsin", "arctan", "as_sparse", "as_sparse_or_tensor_variable",
     "as_sparse_variable", "ceil", "csc_from_dense", "csc_matrix", "csm_data", "csm_indices",
     "csm_indptr", "csm_properties", "csm_shape", "csr_from_dense", "csr_matrix",
     "dense_from_sparse", "dot", "expm1", "floor", "is_sparse", "log1p", "mask", "matrix", "mul",

@@ -371,11 +371,37 @@ class StructuredDot(Op):
         return (np.asarray(a @ b, dtype=node.outputs[0].type.numpy_dtype),)
 
     def pullback(self, node, inputs, outputs, output_grads):
-        from theanine.tensor.linalg import dot as tdot
-
         a, b = inputs
         gz = output_grads[0]
-        return [_as_grad(mask(tdot(gz, b.T), a), a), structured_dot(transpose(a), gz)]
+        _, indices, indptr, shape = csm_properties(a)
+        ga = CSM(a.format)(StructuredDotGrad()(a, gz, b), indices, indptr, shape)
+        return [_as_grad(ga, a), structured_dot(transpose(a), gz)]
+
+
+class StructuredDotGrad(Op):
+    """(gz @ b.T) at the entries sparse `a` stores, in a's storage order: the data of
+    structured_dot's structured gradient, computed at those entries only (never the dense
+    product)."""
+
+    def make_node(self, a, gz, b):
+        a = _sparse(a, "StructuredDotGrad pattern")
+        gz, b = _dense(gz, 2, "StructuredDotGrad gz"), _dense(b, 2, "StructuredDotGrad b")
+        return Apply(self, [a, gz, b], [TensorType(_upcast(gz.dtype, b.dtype), (None,))()])
+
+    def perform(self, node, inputs):
+        a, gz, b = inputs
+        coo = a.tocoo()
+        values = np.einsum("ij,ij->i", gz[coo.row], b[coo.col])
+        return (values.astype(node.outputs[0].type.numpy_dtype, copy=False),)
+
+    def pullback(self, node, inputs, outputs, output_grads):
+        a, gz, b = inputs
+        _, indices, indptr, shape = csm_properties(a)
+        g = CSM(a.format)(output_grads[0], indices, indptr, shape)
+        return [None, structured_dot(g, b), structured_dot(transpose(g), gz)]
+
+    def connection_pattern(self, node):
+        return [[False], [True], [True]]
 
 
 class SpDot(Op):
