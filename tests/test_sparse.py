@@ -298,3 +298,14 @@ def test_shared_sparse_values_and_updates(fn):
     np.testing.assert_allclose(f(m), a @ m)
     with pytest.raises(TypeError, match="shared variable 'W'.*csr"):
         W.set_value(a.tocsc())
+
+
+def test_debug_mode_checks_sparse_values(fn):
+    x, d = sparse.csc_matrix("x", "float64"), T.dmatrix("d")
+    a, m = _rand("csc", seed=15), np.ones((3, 2))
+    out = sparse.structured_dot(x, d)
+    f = fn([x, d], [sparse.neg(x), out, theano.grad(T.sum(out ** 2), x)], mode="DebugMode")
+    neg, prod, g = f(a, m)
+    np.testing.assert_allclose(neg.toarray(), -a.toarray())
+    np.testing.assert_allclose(prod, a @ m)
+    assert g.format == "csc" and g.nnz == a.nnz

@@ -17,6 +17,7 @@ from theanine.compile.mode import Mode
 from theanine.config import config
 from theanine.graph.basic import Apply, Constant, format_trace, located
 from theanine.graph.fgraph import FunctionGraph
+from theanine.tensor.type import TensorType
 
 
 class DebugMode(Mode):
@@ -42,6 +43,14 @@ def _node_error(node: Apply, what: str) -> DebugModeError:
 
 def _check_output(node: Apply, j: int, value) -> None:
     t = node.outputs[j].type
+    if not isinstance(t, TensorType):  # (a sparse matrix: its type's filter must keep it)
+        try:
+            kept = t.filter(value, name="the value") is value
+        except TypeError as e:
+            raise _node_error(node, str(e)) from None
+        if not kept:
+            raise _node_error(node, f"a value of dtype {value.dtype} where the type is {t}")
+        return
     if not isinstance(value, np.ndarray):
         raise _node_error(node, f"a {type(value).__name__} instead of an ndarray")
     if value.dtype != t.numpy_dtype or value.ndim != t.ndim or not t.shape_matches(value.shape):
@@ -81,7 +90,7 @@ def _compare(a, b, what: str, index: int, fgraph: FunctionGraph,
     """Raise unless `a` equals `b` within the dtype's tolerance. With `stabilized_ok`, places
     where `b` (the un-rewritten graph) is NaN/Inf and `a` is finite are accepted: a stabilizing
     rewrite (log(sigmoid(x)) -> -softplus(-x)) computes what the naive formula overflows on."""
-    a, b = np.asarray(a), np.asarray(b)
+    a, b = (np.asarray(v.toarray() if hasattr(v, "tocsr") else v) for v in (a, b))  # (sparse)
     rtol, atol = _tolerance(b.dtype)
     if stabilized_ok and a.shape == b.shape and b.dtype.kind in "fc":
         rescued = ~np.isfinite(b) & np.isfinite(a)
