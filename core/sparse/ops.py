@@ -9,15 +9,15 @@ and `CSM` rebuilds the matrix on the same pattern, so their gradients come from 
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
 from theanine.graph.basic import Apply, Op
 from theanine.sparse.type import (
-    _MAKERS,
     SparseType,
     SparseVariable,
     as_sparse_or_tensor_variable,
     as_sparse_variable,
+    issparse,
+    make,
 )
 from theanine.tensor.basic import as_tensor_variable
 from theanine.tensor.type import TensorType
@@ -25,7 +25,7 @@ from theanine.tensor.type import TensorType
 
 def _dense(x, ndim: int | None = None, what: str = "operand"):
     """`x` as a tensor variable, refusing a sparse one with a message naming `what`."""
-    if isinstance(x, SparseVariable) or sp.issparse(x):
+    if isinstance(x, SparseVariable) or issparse(x):
         raise TypeError(f"{what}: expected a dense tensor, got the sparse {x}")
     v = as_tensor_variable(x)
     if ndim is not None and v.ndim != ndim:
@@ -90,7 +90,7 @@ class SparseFromDense(Op):
         return Apply(self, [x], [SparseType(self.format, x.dtype)()])
 
     def perform(self, node, inputs):
-        return (_MAKERS[self.format](inputs[0]),)
+        return (make(self.format, inputs[0]),)
 
     def pullback(self, node, inputs, outputs, output_grads):
         return [dense_from_sparse(output_grads[0])]
@@ -147,7 +147,7 @@ class CSM(Op):
         if len(data) != len(indices):
             raise ValueError(f"CSM: data has {len(data)} entries but indices has "
                              f"{len(indices)}")
-        return (_MAKERS[self.format]((data.copy(), indices.copy(), indptr.copy()), shape),)
+        return (make(self.format, (data.copy(), indices.copy(), indptr.copy()), shape),)
 
     def pullback(self, node, inputs, outputs, output_grads):
         data, indices, indptr, shape = inputs
@@ -174,7 +174,7 @@ class ValuesAt(Op):
         x, z = inputs
         _check_shapes("ValuesAt", x, z)
         coo = x.tocoo()
-        if sp.issparse(z):
+        if issparse(z):
             return (np.asarray(z.tocsr()[coo.row, coo.col]).ravel(),)
         return (np.asarray(z)[coo.row, coo.col],)
 
@@ -308,7 +308,7 @@ class MulSD(Op):
             _check_shapes("mul", x, y)
         out = node.outputs[0].type
         z = x.multiply(np.broadcast_to(y, x.shape) if y.ndim else y)
-        return (_MAKERS[out.format](z).astype(out.numpy_dtype, copy=False),)
+        return (make(out.format, z).astype(out.numpy_dtype, copy=False),)
 
     def pullback(self, node, inputs, outputs, output_grads):
         x, y = inputs

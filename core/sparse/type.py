@@ -7,14 +7,31 @@ call value, so a wrong format or a dense array is refused there, naming the inpu
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
 from theanine.graph.basic import Constant, Variable
 from theanine.tensor.convert import lossy_values
 from theanine.tensor.type import normalize_dtype
 
 FORMATS = ("csc", "csr")
-_MAKERS = {"csc": sp.csc_matrix, "csr": sp.csr_matrix}
+
+
+def make(format: str, *args, **kwargs):
+    """scipy.sparse's csc_matrix or csr_matrix (scipy is imported when first needed, so that
+    `import theanine`, whose C backend registers the sparse ops, does not pay for it)."""
+    import scipy.sparse
+
+    return getattr(scipy.sparse, f"{format}_matrix")(*args, **kwargs)
+
+
+def issparse(x) -> bool:
+    """True for a scipy.sparse matrix (without importing scipy for anything else)."""
+    if not type(x).__module__.startswith("scipy.sparse"):
+        return False
+    import scipy.sparse
+
+    return scipy.sparse.issparse(x)
+
+
 # the dtypes Theano's sparse package accepts (`sparse.all_dtypes`)
 all_dtypes = frozenset(("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
                         "uint64", "float32", "float64", "complex64", "complex128"))
@@ -68,7 +85,7 @@ class SparseType:
         """A call value as a scipy matrix of this format and dtype, or a TypeError naming
         `name`. Another dtype converts when no value changes (as for dense inputs), or with
         `allow_downcast`; another format or a dense array is refused, as Theano does."""
-        if not sp.issparse(value):
+        if not issparse(value):
             raise TypeError(f"{name}: expected a scipy.sparse {self.format} matrix ({self}), "
                             f"got {type(value).__name__}")
         if value.format != self.format:
@@ -181,7 +198,7 @@ def as_sparse_variable(x, name: str | None = None) -> SparseVariable:
         return x
     if isinstance(x, Variable):
         raise TypeError(f"expected a sparse variable, got {x} of type {x.type}")
-    if sp.issparse(x) and x.format in FORMATS:
+    if issparse(x) and x.format in FORMATS:
         return SparseConstant(SparseType(x.format, x.dtype), x, name=name)
     raise TypeError(f"expected a sparse variable or a scipy csc/csr matrix, got "
                     f"{type(x).__name__}")
@@ -194,7 +211,7 @@ def as_sparse_or_tensor_variable(x, name: str | None = None):
     """`x` as a SparseVariable when it is sparse (symbolic or scipy), else as a tensor."""
     from theanine.tensor.basic import as_tensor_variable
 
-    if isinstance(x, SparseVariable) or sp.issparse(x):
+    if isinstance(x, SparseVariable) or issparse(x):
         return as_sparse_variable(x, name)
     return as_tensor_variable(x, name)
 
