@@ -91,7 +91,8 @@ def _states_and_outputs(x, W, h0):
 
 
 register(Case("scan_states_and_outputs", _states_and_outputs,
-              (free(2, name="x"), free(2, name="W"), free(1, name="h0")), FLOAT,
+              (free(2, domain=UNIT, name="x"), free(2, domain=UNIT, name="W"),
+               free(1, domain=UNIT, name="h0")), FLOAT,
               shapes=sized(3, lambda n, k, m: [(n, k), (k, m), (m,)]), label="Scan",
               extended=False))
 
