@@ -30,7 +30,7 @@ PASSING = {
     "tutorial/numpy.txt": (6, 6),
     "tutorial/printing_drawing.txt": (21, 24),  # debugprint/pprint with Elemwise{...} names
     "tutorial/shape_info.txt": (17, 22),  # debugprint names; a Join shape check at run time
-    "tutorial/sparse.txt": (7, 20),  # theanine.sparse (issue 17)
+    "tutorial/sparse.txt": (20, 20),
     "tutorial/using_gpu.txt": (2, 5),  # the gpuarray back-end
     "library/printing.txt": (11, 16),  # pp and debugprint of unrewritten gradients
     "library/scan.txt": (11, 13),  # scan's printed node names; strict=True with a stream
