@@ -249,17 +249,27 @@ def _merge_same_condition(fgraph) -> None:
     for node in fgraph.nodes:
         if isinstance(node.op, IfElse):
             groups.setdefault(node.inputs[0], []).append(node)
+    # one pass in node order gives each node the merge candidates above it, as bits
+    candidates = [n for g in groups.values() if len(g) > 1 for n in g]
+    bit = {n: 1 << i for i, n in enumerate(candidates)}
+    above: dict[Apply, int] = {}
+    for node in fgraph.nodes:
+        reach = 0
+        for v in node.inputs:
+            if v.owner is not None:
+                reach |= above.get(v.owner, 0) | bit.get(v.owner, 0)
+        above[node] = reach
     merged: list[list[Apply]] = []
     for group in groups.values():
-        sets: list[list[Apply]] = []
+        sets: list[tuple[list[Apply], int]] = []
         for node in group if len(group) > 1 else []:  # in order: none reads a later one
-            above = set(toposort(node.inputs))
-            home = next((m for m in sets if not above.intersection(m)), None)
+            home = next((k for k, (_, m) in enumerate(sets) if not above[node] & m), None)
             if home is None:
-                sets.append([node])
+                sets.append(([node], bit[node]))
             else:
-                home.append(node)
-        merged += [m for m in sets if len(m) > 1]
+                members, m = sets[home]
+                sets[home] = ([*members, node], m | bit[node])
+        merged += [m for m, _ in sets if len(m) > 1]
     for nodes in merged:
         thens = [v for n in nodes for v in n.inputs[1:1 + n.op.n_outs]]
         elses = [v for n in nodes for v in n.inputs[1 + n.op.n_outs:]]

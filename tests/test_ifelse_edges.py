@@ -4,6 +4,7 @@ kept inside loops (the loop rewrites do not hoist a branch's work) and nested; p
 DebugMode; gradients that skip the untaken branch; second derivatives; many ifelses compile
 in linear time."""
 
+import gc
 import pickle
 import time
 
@@ -123,24 +124,34 @@ def test_hessian_through_ifelse(backend):
 
 
 def test_many_ifelses_compile_in_linear_time():
-    """A chain of n ifelses and its gradient: compiling 4n takes well under 16x as long as n
-    (capturing branches was quadratic)."""
+    """A chain of n ifelses and its gradient: compiling 8n takes well under 64x as long as n
+    (capturing branches, then merging ifelses on one condition, were each once quadratic).
+    The best of two compiles with the collector paused, so a loaded machine's noise stays
+    far from the bound."""
     def compile_time(n: int) -> float:
         c, y = T.dscalar("c"), T.dvector("y")
         v = y
         for k in range(n):
             v = ifelse(T.gt(c, k), v * 1.01, v - 1)
-        tic = time.perf_counter()
-        f = theano.function([c, y], [v, T.grad(v.sum(), y)], backend="numpy")
-        took = time.perf_counter() - tic
+        outputs = [v, T.grad(v.sum(), y)]
+        took = []
+        for _ in range(2):
+            gc.collect()
+            gc.disable()
+            try:
+                tic = time.perf_counter()
+                f = theano.function([c, y], outputs, backend="numpy")
+                took.append(time.perf_counter() - tic)
+            finally:
+                gc.enable()
         want = np.ones(2)
         for k in range(n):
             want = want * 1.01 if n / 2 > k else want - 1
         np.testing.assert_allclose(f(n / 2, np.ones(2))[0], want)
-        return took
+        return min(took)
 
-    small, large = compile_time(25), compile_time(100)
-    assert large < 10 * small + 0.5, (small, large)
+    small, large = compile_time(40), compile_time(320)
+    assert large < 24 * small + 0.5, (small, large)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
