@@ -11,7 +11,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install -q -e ".[test,examples,opencl]"
+	$(BIN)/python -m pip install -q -e ".[test,examples,opencl,distributed]"
 	touch $@
 
 # a CPU OpenCL platform that builds on this host, in .venv (quick once it is there); a failure

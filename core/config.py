@@ -103,6 +103,13 @@ _SECTIONS: dict[str, dict[str, tuple[object, Callable, str]]] = {
     "scan": {
         "allow_gc": (True, _check_bool, "Theano's scan buffer switch; ignored"),
     },
+    # theanine.distributed's collectives
+    "distributed": {
+        "timeout": (120.0, _check_positive_float, "seconds a collective waits for every rank "
+                    "before it raises DistributedError (a rank died or is stuck)"),
+        "bucket_mb": (25.0, _check_positive_float, "MiB of gradients fused into one all-reduce "
+                      "message (PyTorch DDP's bucket_cap_mb)"),
+    },
     # what config.profile prints at exit (theanine.compile.profiling)
     "profiling": {
         "n_apply": (20, _check_positive_int, "Apply nodes printed per profile"),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from theanine.distributed.ops import AllReduce
 from theanine.gradient import StopGradient
 from theanine.graph.basic import Apply, Op
 from theanine.ifelse import IfElse
@@ -51,6 +52,8 @@ c_impl.register(TensorDot, MatMul, ArgReduce, ARange, Join, Split, AdvancedSubte
                 AdvancedIncSubtensor, OneHot, CrossentropyCategorical1Hot, StopGradient,
                 FlatIndex, Permutation, Multinomial, Choice, CheckParam,
                 how="its NumPy implementation, called from the compiled program")(host_call)
+c_impl.register(AllReduce, how="MPI's all-reduce (mpi4py, fused buckets) on the program's "
+                "arrays, called from the compiled program")(host_call)
 # (the nodes the C renderer supports were fused into kernel steps before the table is read)
 c_impl.register(Elemwise, Reduce, how="a generated C kernel; a NumPy call for dtypes or scalar "
                 "ops the C renderer lacks")(host_call)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from theanine.backend import Backend
+from theanine.distributed.ops import AllReduce
 from theanine.gradient import StopGradient
 from theanine.graph.basic import Apply, Op
 from theanine.ifelse import IfElse, LazyIfElse
@@ -58,3 +59,5 @@ numpy_impl.register(Scan, how="its reference: the inner graph walked node by nod
     reference)
 numpy_impl.register(LazyIfElse, how="its reference: the condition, then only the chosen "
                     "branch's inner graph")(reference)
+numpy_impl.register(AllReduce, how="MPI's all-reduce through mpi4py on the host arrays, in "
+                    "fused buckets")(reference)

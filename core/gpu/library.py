@@ -350,6 +350,7 @@ _round_trips({
 })
 
 
+from theanine.gpu import collectives as _collectives  # noqa: E402, F401 (AllReduce)
 from theanine.gpu import conv as _conv  # noqa: E402, F401 (registers convolution and pooling)
 from theanine.gpu import scan as _scan  # noqa: E402, F401 (registers Scan and LazyIfElse)
 from theanine.gpu import sparse as _sparse  # noqa: E402, F401 (refuses theanine.sparse ops)
