@@ -4,6 +4,7 @@ against one process on the whole batch, the helpers, disagreeing ranks, a rank t
 one killed outright and one that goes silent."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -135,13 +136,21 @@ def test_cuda_table_uses_nccl_only_with_ranks_and_nccl():
 
 
 # -- two ranks under mpiexec -----------------------------------------------------------------
+def _run(argv: list[str], timeout: float, threads: str | None = "1",
+         **env_vars: str) -> subprocess.CompletedProcess:
+    """Run argv with OMP_NUM_THREADS=threads (None: unset, and no BLAS thread variables)."""
+    drop = ("PYTEST_", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+    env.update(env_vars, **({} if threads is None else {"OMP_NUM_THREADS": threads}))
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
+
+
 def _launch(scenario: str, backend: str, outdir: Path, *launcher_args: str,
-            timeout: float = 120, worker_timeout: float = 60) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    env.update(OMP_NUM_THREADS="1", WORKER_TIMEOUT=str(worker_timeout))
-    return subprocess.run([MPIEXEC, *launcher_args, "-n", "2", sys.executable,
-                           str(HERE / "worker.py"), scenario, backend, str(outdir)],
-                          capture_output=True, text=True, timeout=timeout, env=env)
+            timeout: float = 120, worker_timeout: float = 60,
+            threads: str | None = "1") -> subprocess.CompletedProcess:
+    return _run([MPIEXEC, *launcher_args, "-n", "2", sys.executable, str(HERE / "worker.py"),
+                 scenario, backend, str(outdir)], timeout, threads,
+                WORKER_TIMEOUT=str(worker_timeout))
 
 
 @needs_mpi
@@ -175,6 +184,22 @@ def test_helpers_across_two_ranks(tmp_path):
         np.testing.assert_array_equal(got["b"], np.arange(4) * 3)
         np.testing.assert_array_equal(got["ints"], [3, 6])
         np.testing.assert_array_equal(got["part"], np.arange(11)[[slice(0, 6), slice(6, 11)][r]])
+
+
+@needs_mpi
+def test_ranks_on_one_machine_share_its_cores(tmp_path):
+    run = _launch("threads", "c", tmp_path, threads=None)
+    assert run.returncode == 0, run.stderr
+    share = max(1, len(os.sched_getaffinity(0)) // 2)
+    for r in range(2):
+        got = np.load(tmp_path / f"rank{r}.npz")
+        # OpenMP's setting for the compiled programs, and NumPy's OpenBLAS already loaded
+        assert int(got["omp"]) == share
+        assert list(got["blas"]) and set(got["blas"]) == {share}
+    # a user's own setting stands
+    run = _launch("threads", "c", tmp_path, threads="3")
+    assert run.returncode == 0, run.stderr
+    assert int(np.load(tmp_path / "rank0.npz")["omp"]) == 3
 
 
 @needs_mpi
@@ -222,3 +247,21 @@ def test_a_silent_rank_times_out_with_a_clear_error(tmp_path):
     assert ("had no answer from every rank within 3 s (config.distributed.timeout): a rank "
             "died, is stuck") in run.stderr, run.stderr
     assert took < 60, took  # the silent rank sleeps 600 s: the failed rank aborts the job
+
+
+@needs_mpi
+def test_example_trains_the_same_on_one_and_two_ranks():
+    example = [sys.executable, str(HERE.parents[1] / "examples" / "distributed_mlp.py"),
+               "--epochs", "2", "--examples", "4096", "--device", "c"]
+    alone, pair = _run(example, 120), _run([MPIEXEC, "-n", "2", *example], 120)
+    assert alone.returncode == 0 and pair.returncode == 0, alone.stderr + pair.stderr
+
+    def epochs(out: str) -> list[tuple[float, float]]:
+        found = re.findall(r"epoch \d: loss ([\d.]+), held-out accuracy ([\d.]+)", out)
+        assert len(found) == 2, out
+        return [(float(a), float(b)) for a, b in found]
+
+    assert "2 ranks on c" in pair.stdout and "1 rank on c" in alone.stdout
+    assert epochs(pair.stdout) == epochs(alone.stdout)
+    (loss1, _), (loss2, accuracy) = epochs(alone.stdout)
+    assert loss2 < loss1 < np.log(10) and accuracy > 0.5  # it learns (chance is 0.1)

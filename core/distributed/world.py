@@ -54,11 +54,12 @@ class World:
         Spins briefly, then yields the core between polls."""
         if self.broken:
             raise DistributedError(f"rank {self.rank}: {what} cannot run: {self.broken}")
-        test_all = self.MPI.Request.Testall
+        test = requests[0].Test if len(requests) == 1 else \
+            (lambda test_all=self.MPI.Request.Testall: test_all(requests))
         timeout = config.distributed.timeout
         start = time.monotonic()
         polls = 0
-        while not test_all(requests):
+        while not test():
             polls += 1
             if polls % 64:
                 continue
@@ -81,7 +82,8 @@ _world: World | None = None
 def init() -> World:
     """Join the job (once; later calls return the same world): MPI's world when a launcher
     started this process, else a world of one. Where several ranks share a machine and
-    OMP_NUM_THREADS is unset, each rank's compiled programs get an equal share of its cores."""
+    OMP_NUM_THREADS is unset, each rank's OpenMP and BLAS threads get an equal share of its
+    cores."""
     global _world
     if _world is not None:
         return _world
@@ -95,15 +97,33 @@ def init() -> World:
             "this process was started by an MPI launcher, but mpi4py cannot be imported "
             f"({e}); pip install 'theanine[distributed]' (mpi4py and MPICH)") from e
     _world = World(MPI)
-    if _world.local_size > 1 and "OMP_NUM_THREADS" not in os.environ:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
-            (os.cpu_count() or 1)
-        os.environ["OMP_NUM_THREADS"] = str(max(1, cores // _world.local_size))
+    if _world.local_size > 1:
+        _share_cores(_world.local_size)
     if _world.size > 1:
         from theanine.distributed.failure import install
 
         install(_world)
     return _world
+
+
+def _share_cores(ranks_here: int) -> None:
+    """Give each of the `ranks_here` ranks on this machine an equal share of its cores, unless
+    the user chose thread counts: OpenMP reads OMP_NUM_THREADS when it loads (with the first
+    compiled program), and BLAS libraries already loaded (NumPy's OpenBLAS) are limited through
+    threadpoolctl. Otherwise every rank's BLAS starts a thread per core and the ranks' spinning
+    threads fight over the cores (a 2-rank MLP step on 2 cores ran 15x slower)."""
+    if "OMP_NUM_THREADS" in os.environ:
+        return
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
+        (os.cpu_count() or 1)
+    share = max(1, cores // ranks_here)
+    os.environ["OMP_NUM_THREADS"] = str(share)
+    if not any(v in os.environ for v in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")):
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            return
+        threadpool_limits(limits=share, user_api="blas")
 
 
 def rank() -> int:

@@ -43,6 +43,12 @@ elif scenario == "helpers":
              a=summed[0], b=summed[1], ints=ints(np.array([1.0, 2.0]) * (r + 1)),
              part=dist.shard(np.arange(11)))
 
+elif scenario == "threads":
+    from threadpoolctl import threadpool_info
+
+    blas = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+    np.savez(out + ".npz", omp=int(os.environ["OMP_NUM_THREADS"]), blas=blas)
+
 elif scenario == "mismatch":
     x = T.dmatrix("x")
     W = th.shared(np.ones((3 + r, 2)), name="W")   # rank 1's layer is larger
