@@ -122,7 +122,7 @@ def test_every_table_runs_allreduce():
         assert entry is not None and entry.op_class is dist.AllReduce, table.backend
 
 
-def test_cuda_table_uses_nccl_only_with_ranks_and_nccl():
+def test_cuda_table_uses_nccl_only_when_launched_with_nccl():
     from theanine.backends.cuda import nccl
     from theanine.backends.cuda.backend import CUDABackend
     from theanine.gpu.library import HOST_PLAN
@@ -265,3 +265,35 @@ def test_example_trains_the_same_on_one_and_two_ranks():
     assert epochs(pair.stdout) == epochs(alone.stdout)
     (loss1, _), (loss2, accuracy) = epochs(alone.stdout)
     assert loss2 < loss1 < np.log(10) and accuracy > 0.5  # it learns (chance is 0.1)
+
+
+def _gpus() -> int:
+    if backends()["cuda"].available()[0] is False:
+        return 0
+    found = shutil.which("nvidia-smi")
+    if not found:
+        return 1
+    listed = subprocess.run([found, "-L"], capture_output=True, text=True).stdout
+    return max(1, len(listed.splitlines()))
+
+
+@needs_mpi
+def test_nccl_allreduce_on_the_gpu(tmp_path):
+    from theanine.backends.cuda import nccl
+
+    if not backends()["cuda"].available()[0]:
+        pytest.skip(f"no CUDA: {backends()['cuda'].available()[1]}")
+    if nccl.find_library() is None:
+        pytest.skip("no NCCL (pip install nvidia-nccl-cu12)")
+    ranks = min(2, _gpus())  # one rank per GPU: NCCL refuses two ranks on one device
+    run = _run([MPIEXEC, "-n", str(ranks), sys.executable, str(HERE / "worker.py"), "nccl",
+                "cuda", str(tmp_path)], 180)
+    assert run.returncode == 0, run.stderr
+    xv = np.arange(1, 6, dtype=np.float32)
+    factor = ranks * (ranks + 1) // 2
+    for r in range(ranks):
+        got = np.load(tmp_path / f"rank{r}.npz")
+        assert int(got["communicators"]) == 1  # the NCCL plan ran, not MPI's host copies
+        np.testing.assert_allclose(got["f_sum"], xv * factor, rtol=1e-6)
+        np.testing.assert_array_equal(got["i_sum"], xv.astype(np.int32) * factor)
+        np.testing.assert_allclose(got["mean"], xv.dot(xv) * xv * factor / ranks, rtol=1e-6)

@@ -6,8 +6,8 @@ exchange, from a unique id broadcast over MPI. Each bucket of gradients is one f
 buffer (the inputs copied in on the device) all-reduced in place inside one NCCL group, on the
 legacy default stream the program's kernels and cuBLAS run on. The host waits on an event,
 polling for NCCL's asynchronous errors, MPI failure notices and the job's timeout, so a lost
-rank aborts the communicator instead of hanging. Without NCCL, or with one process, the shared
-GPU entry applies (MPI on host copies; a copy alone)."""
+rank aborts the communicator instead of hanging. Without NCCL, or in a process started
+without a launcher, the shared GPU entry applies (MPI on host copies; a copy alone)."""
 
 from __future__ import annotations
 
@@ -166,10 +166,11 @@ NCCL_PLAN = Plan(PlanKind.DEVICE, run=_nccl_allreduce, reads=places("d"))
 
 
 def allreduce_entry(program, node: Apply, source) -> Plan:
-    """NCCL on device buffers with several ranks and NCCL found; else MPI on host copies.
+    """NCCL on device buffers in a launched job with NCCL found; else MPI on host copies.
 
-    NCCL's buckets are flat device buffers; its dtypes cover every theanine dtype but bool."""
-    if init().size > 1 and find_library() is not None and \
+    NCCL's buckets are flat device buffers; its dtypes cover every theanine dtype but bool.
+    A launched job of one rank uses NCCL too, so one GPU can check the NCCL path."""
+    if init().comm is not None and find_library() is not None and \
             all(v.dtype in DTYPES for v in node.inputs):
         return NCCL_PLAN
     return HOST_PLAN

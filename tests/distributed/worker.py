@@ -49,6 +49,19 @@ elif scenario == "threads":
     blas = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
     np.savez(out + ".npz", omp=int(os.environ["OMP_NUM_THREADS"]), blas=blas)
 
+elif scenario == "nccl":
+    from theanine.backends.cuda import nccl
+
+    device = f"cuda:{dist.local_rank()}"
+    x = T.fvector("x")
+    summed = th.function([x], dist.allreduce([x * (r + 1), T.cast(x, "int32") * (r + 1)],
+                                             op="sum"), backend=device)
+    mean = th.function([x], dist.allreduce(T.dot(x, x) * x * (r + 1)), backend=device)
+    xv = np.arange(1, 6, dtype=np.float32)
+    f_sum, i_sum = summed(xv)
+    np.savez(out + ".npz", f_sum=f_sum, i_sum=i_sum, mean=mean(xv),
+             communicators=len(nccl._communicators))
+
 elif scenario == "mismatch":
     x = T.dmatrix("x")
     W = th.shared(np.ones((3 + r, 2)), name="W")   # rank 1's layer is larger
