@@ -193,9 +193,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    # the 8-GPU model's inputs: NVIDIA's published nccl-tests figures for an 8-GPU NVLink node
-    # and a per-GPU step time, not measured here (no GPU); pass measured ones to recompute
-    parser.add_argument("--nccl-busbw", type=float, default=360.0, help="GB/s, large messages")
+    # the 8-GPU model's inputs, none measured here (no GPU; pass measured ones to recompute):
+    # nccl-tests' all_reduce bus bandwidth at large sizes on 8 H100 SXM over NVLink 4 (460-480
+    # GB/s reported; the H200 has the same NVLink), a ring hop's latency, and one GPU's step:
+    # about 20 launches (kernels, gemms, the bucket copies) at the ~13 us per pycuda launch
+    # measured on an H100 (../shared/GPU.md), the MLP's arithmetic being microseconds
+    parser.add_argument("--nccl-busbw", type=float, default=460.0, help="GB/s, large messages")
     parser.add_argument("--nccl-hop-us", type=float, default=2.0, help="per ring hop, us")
     parser.add_argument("--gpu-step-ms", type=float, default=0.25,
                         help="the MLP step on one GPU, ms")
@@ -231,10 +234,9 @@ def main(argv: list[str] | None = None) -> None:
           f"ms at a fixed per-GPU batch: all-reduce {t * 1e6:.0f} us, efficiency {eff:.0%}, "
           f"{8 * eff:.1f}x one GPU's throughput")
     for params in (25_000_000, 100_000_000):
-        t, eff = nccl_model(params, args.gpu_step_ms * 1e-3 * params / 397510,
-                            args.nccl_busbw * 1e9, args.nccl_hop_us * 1e-6)
-        print(f"  same model, {params / 1e6:g}M parameters (step time scaled with them): "
-              f"all-reduce {t * 1e3:.2f} ms, efficiency {eff:.0%}")
+        t, _ = nccl_model(params, 1.0, args.nccl_busbw * 1e9, args.nccl_hop_us * 1e-6)
+        print(f"  {params / 1e6:g}M float32 gradients: all-reduce {t * 1e3:.2f} ms; 90% "
+              f"efficiency needs a step of at least {9 * t * 1e3:.1f} ms on one GPU")
 
 
 if __name__ == "__main__":
