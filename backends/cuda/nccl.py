@@ -26,7 +26,7 @@ from theanine.distributed.world import DistributedError, World, init
 from theanine.gpu.array import DeviceArray, contiguous_strides
 from theanine.gpu.library import HOST_PLAN
 from theanine.gpu.plans import Plan, PlanKind, places
-from theanine.graph.basic import Apply, format_trace, located
+from theanine.graph.basic import Apply
 
 # ncclDataType_t and ncclRedOp_t values (nccl.h)
 DTYPES = {"int8": 0, "uint8": 1, "int32": 2, "uint32": 3, "int64": 4, "uint64": 5,
@@ -85,10 +85,10 @@ class Nccl:
         """All-reduce each flat buffer in place, as one NCCL group; wait, bounded."""
         self.rt.activate()
         lib = self.lib
+        reduce = AVG if op == "mean" else SUM
         self._check(lib.ncclGroupStart(), "ncclGroupStart")
         for b in bufs:
             ptr = int(b.buffer) + b.offset * b.dtype.itemsize
-            reduce = AVG if op == "mean" else SUM
             self._check(lib.ncclAllReduce(ptr, ptr, b.size, DTYPES[b.dtype.name], reduce,
                                           self.comm, None), "ncclAllReduce")
         self._check(lib.ncclGroupEnd(), "ncclGroupEnd")
@@ -126,8 +126,7 @@ _communicators: dict[int, Nccl] = {}
 def _nccl_allreduce(rt, node: Apply, prepared, *xs: DeviceArray) -> list[DeviceArray]:
     op = node.op
     w = init()
-    names = op._names(node)
-    what = f"allreduce(op={op.op!r}) of {', '.join(names[:4])}"
+    names, what = op.describe(node)
     try:
         # a 16-byte MPI check on the host: ranks that disagree never reach NCCL
         shapes = [_Shape(x) for x in xs]
@@ -151,8 +150,7 @@ def _nccl_allreduce(rt, node: Apply, prepared, *xs: DeviceArray) -> list[DeviceA
         comm.allreduce(flats, op.op, what)
         return outs
     except DistributedError as e:
-        raise located(DistributedError(f"{e}\nThe allreduce was built at:\n"
-                                       f"{format_trace(node.trace)}")) from None
+        raise AllReduce.located_error(node, e) from None
 
 
 class _Shape:

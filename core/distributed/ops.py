@@ -42,21 +42,27 @@ class AllReduce(Op):
                                       f"{x.dtype}; use op='sum' for integers")
         return Apply(self, xs, [x.type() for x in xs])
 
-    def _names(self, node: Apply) -> list[str]:
-        return [v.name or f"variable {k} ({v.type})" for k, v in enumerate(node.inputs)]
+    def describe(self, node: Apply) -> tuple[list[str], str]:
+        """The inputs' names (for the agreement check's message) and the call's description."""
+        names = [v.name or f"variable {k} ({v.type})" for k, v in enumerate(node.inputs)]
+        shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+        return names, f"allreduce(op={self.op!r}) of {shown}"
+
+    @staticmethod
+    def located_error(node: Apply, e: DistributedError) -> DistributedError:
+        """`e` with the user's line that built the allreduce, located (keeping the notice's
+        origin, so a failure caused by another rank's notice is acknowledged, not re-told)."""
+        error = DistributedError(f"{e}\nThe allreduce was built at:\n{format_trace(node.trace)}")
+        if hasattr(e, "theanine_notice_from"):
+            error.theanine_notice_from = e.theanine_notice_from
+        return located(error)
 
     def perform(self, node: Apply, inputs: Sequence) -> tuple:
-        names = self._names(node)
-        shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+        names, what = self.describe(node)
         try:
-            return tuple(allreduce_arrays(inputs, self.op, names,
-                                          f"allreduce(op={self.op!r}) of {shown}"))
+            return tuple(allreduce_arrays(inputs, self.op, names, what))
         except DistributedError as e:
-            error = DistributedError(f"{e}\nThe allreduce was built at:\n"
-                                     f"{format_trace(node.trace)}")
-            if hasattr(e, "theanine_notice_from"):
-                error.theanine_notice_from = e.theanine_notice_from
-            raise located(error) from None
+            raise self.located_error(node, e) from None
 
     def do_constant_folding(self, node: Apply) -> bool:
         return False

@@ -54,6 +54,7 @@ class World:
         Spins briefly, then yields the core between polls."""
         if self.broken:
             raise DistributedError(f"rank {self.rank}: {what} cannot run: {self.broken}")
+        from theanine.distributed.failure import check_notices
         test = requests[0].Test if len(requests) == 1 else \
             (lambda test_all=self.MPI.Request.Testall: test_all(requests))
         timeout = config.distributed.timeout
@@ -63,8 +64,6 @@ class World:
             polls += 1
             if polls % 64:
                 continue
-            from theanine.distributed.failure import check_notices
-
             check_notices(self, what)
             waited = time.monotonic() - start
             if waited > timeout:

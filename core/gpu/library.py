@@ -18,6 +18,7 @@ from collections.abc import Callable
 import numpy as np
 
 from theanine.codegen.ir import Call, Const, Kernel, Load
+from theanine.distributed.ops import AllReduce
 from theanine.gpu.array import DeviceArray, contiguous_strides
 from theanine.gpu.plans import Plan, PlanKind, ProgramKernels, places
 from theanine.gradient import StopGradient
@@ -346,11 +347,12 @@ _round_trips({
     CrossentropyCategorical1Hot: "host round trip (NumPy indexing): no device kernel yet",
     Elemwise: "host round trip for dtypes the renderer does not support (float16, complex)",
     Reduce: "host round trip for dtypes the renderer does not support (float16, complex)",
+    AllReduce: "host round trip (MPI's all-reduce in fused buckets); CUDA's table uses NCCL on "
+               "the device buffers where it is found",
     Op: "its perform on the host (a user's op: perform is its definition)",
 })
 
 
-from theanine.gpu import collectives as _collectives  # noqa: E402, F401 (AllReduce)
 from theanine.gpu import conv as _conv  # noqa: E402, F401 (registers convolution and pooling)
 from theanine.gpu import scan as _scan  # noqa: E402, F401 (registers Scan and LazyIfElse)
 from theanine.gpu import sparse as _sparse  # noqa: E402, F401 (refuses theanine.sparse ops)
